@@ -1,0 +1,80 @@
+"""The `improve-hpo` command line: parses the subcommand and maps errors to exit codes.
+
+Each subcommand lives in its own module under `improve_hpo.commands` with two functions:
+`register(subparsers)` adds its parser, `run(args) -> int` does the work. This module only
+dispatches, so that a user's mistake (UsageError) always ends as one clear message and exit
+code 2, and never as a traceback.
+
+`improve-hpo --space hp.json ...` without a subcommand means `improve-hpo run ...`: that is the
+form curators know from `mpirun improve-hpo --space hp.json --sif model.sif`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from improve_hpo import __version__
+from improve_hpo.errors import TooManyFailures, UsageError
+
+# Subcommand name -> module under improve_hpo.commands, in the order `--help` lists them.
+COMMANDS = {
+    "run": "run",
+    "validate": "validate",
+    "check-def": "check_def",
+    "check-model": "check_model",
+    "report": "report",
+}
+DEFAULT_COMMAND = "run"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse exits with 2 on a bad flag already; this keeps its message but names the program."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="improve-hpo",
+        description="Genetic-algorithm hyperparameter optimization for IMPROVE models. "
+        "Without a subcommand, the arguments are those of `run`.",
+    )
+    parser.add_argument("--version", action="version", version=f"improve-hpo {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module_name in COMMANDS.values():
+        importlib.import_module(f"improve_hpo.commands.{module_name}").register(subparsers)
+    return parser
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """Insert `run` when the first argument is an option other than --help/--version."""
+    if argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        return [DEFAULT_COMMAND, *argv]
+    return argv
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    module = importlib.import_module(f"improve_hpo.commands.{COMMANDS[args.command]}")
+    try:
+        return module.run(args)
+    except UsageError as error:
+        for line in error.messages:
+            print(f"improve-hpo {args.command}: error: {line}", file=sys.stderr, flush=True)
+        return error.exit_code
+    except TooManyFailures as error:
+        print(f"improve-hpo {args.command}: stopped: {error}", file=sys.stderr, flush=True)
+        return error.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
