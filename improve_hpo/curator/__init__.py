@@ -1,0 +1,1 @@
+"""Tools for model curators: `check-def` reads a Singularity definition file (check_def)."""

@@ -1,0 +1,361 @@
+"""The checks of `improve-hpo check-def`: is this definition file an image improve-hpo can run?
+
+Each check returns Results (PASS, FAIL, WARN, INFO) with the reason and the line numbers. The
+rules, in the words the curator documentation uses (docs/curator.md):
+
+- header: a known `Bootstrap:` agent and, for agents that pull an image, a `From:` line, both
+  before the first section.
+- <script> on PATH: %files or %post (cp, mv, ln, install, or a git clone into the folder)
+  puts preprocess.sh, train.sh and infer.sh into a PATH folder: /usr/local/bin, /usr/bin, ... or
+  one that %environment adds to PATH. Sources are compared by name, so `cp *.sh` counts.
+- <script> executable: a chmod in %post that lets every user run it (a+x, +x, o+x, 755; u+x is
+  not enough because the image belongs to root), `install` (mode 0755), or a %files source
+  that is executable on the host (looked up beside the definition file).
+- data mount point: %post creates the folder the runtime binds the data to (--data-mount).
+- GPU base image: a warning only, when the From image does not look like a CUDA image.
+- sections: an unknown section fails (Apptainer refuses it); a valid section spython does not
+  parse is named as not checked.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from improve_hpo.curator.recipe_scan import Definition, Line, Section, Stage
+from improve_hpo.curator.recipe_shell import Chmod, Placement, PostFacts, read_post
+from improve_hpo.curator.recipe_spython import FIELDS, section_lines
+
+SCRIPTS = ("preprocess.sh", "train.sh", "infer.sh")
+LEGACY_MOUNT_POINT = "/candle_data_dir"
+STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# Bootstrap agents (Apptainer's list) and those that build on a From image.
+AGENTS = {"docker", "library", "shub", "oras", "localimage", "docker-daemon", "docker-archive",
+          "oci", "oci-archive", "yum", "zypper", "debootstrap", "arch", "busybox", "scratch"}
+FROM_AGENTS = {"docker", "library", "shub", "oras", "localimage", "docker-daemon",
+               "docker-archive", "oci", "oci-archive"}
+HEADER_KEYWORDS = {"bootstrap", "from", "stage", "includecmd", "mirrorurl", "osversion",
+                   "include", "library", "registry", "namespace", "fingerprints", "updateurl",
+                   "confurl", "setopt", "product", "user", "regcode", "productpgp",
+                   "registerurl"}
+CHECKED_SECTIONS = set(FIELDS)
+# Valid sections spython parses (their content is not needed here) and those it drops or
+# misreads (%setup: every line becomes "$SINGULARITY_ROOTFS").
+IGNORED_SECTIONS = {"labels", "runscript", "test"}
+UNPARSED_SECTIONS = {"help", "setup", "startscript", "arguments", "appinstall", "appfiles",
+                     "appenv", "apphelp", "apprun", "applabels", "apptest", "appstart"}
+GPU_IMAGE = re.compile(r"cuda|nvidia|nvcr\.io|rapidsai|rocm|gpu", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Result:
+    status: str  # PASS, FAIL, WARN or INFO
+    check: str
+    message: str
+    lines: tuple[int, ...] = ()
+
+    def render(self) -> str:
+        return f"{self.status}  {self.check}: {self.message}"
+
+
+@dataclass
+class _Image:
+    """What the final stage does, read once for all checks."""
+
+    folder: Path  # the definition file's folder: %files sources are relative to it
+    files: list[Placement]
+    post: PostFacts
+    path_dirs: dict[str, int | None]  # PATH folder -> the %environment line that adds it
+
+
+def check_definition(definition: Definition, data_mount: str) -> list[Result]:
+    """Every check, in checklist order."""
+    stage = definition.image_stage
+    if not any(key in HEADER_KEYWORDS for key in stage.header) and not stage.sections:
+        return [_not_a_definition(definition)]
+    image = _read_image(stage, definition.path.parent)
+    results = _stages(definition) + _header(stage)
+    for script in SCRIPTS:
+        results.append(_on_path(image, script))
+    for script in SCRIPTS:
+        results.append(_executable(image, script))
+    results.append(_mount_point(image, data_mount))
+    results.append(_gpu_image(stage))
+    return results + _sections(stage)
+
+
+def _at(numbers) -> str:
+    numbers = sorted(set(numbers))
+    if len(numbers) == 1:
+        return f"line {numbers[0]}"
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"lines {numbers[0]}-{numbers[-1]}"
+    return "lines " + ", ".join(map(str, numbers))
+
+
+def _not_a_definition(definition: Definition) -> Result:
+    content = [(number, text) for number, text in enumerate(definition.lines, 1) if text.strip()]
+    if not content:
+        return Result("FAIL", "definition", "the file is empty; a definition file starts with "
+                      "'Bootstrap: docker' and 'From: <image>', then %post and other sections")
+    number, text = content[0]
+    return Result("FAIL", "definition", "not a Singularity definition file: no 'Bootstrap:' "
+                  f"header and no %section (line {number} reads {text.strip()[:60]!r})",
+                  (number,))
+
+
+def _read_image(stage: Stage, folder: Path) -> _Image:
+    files: list[Placement] = []
+    post_lines: list[Line] = []
+    path_dirs: dict[str, int | None] = dict.fromkeys(STANDARD_PATH)
+    for section in stage.sections:
+        if section.name not in CHECKED_SECTIONS:
+            continue
+        lines = section_lines(section)
+        if section.name == "files":
+            files += [entry for line in lines if (entry := _files_entry(section, line))]
+        elif section.name == "post":
+            post_lines += lines
+        else:
+            for line in lines:
+                path_dirs.update(dict.fromkeys(_path_additions(line.text), line.number))
+    return _Image(folder, files, read_post(post_lines), path_dirs)
+
+
+def _files_entry(section: Section, line: Line) -> Placement | None:
+    """A %files line `src [dst]`; `how` records the stage for `%files from <stage>`."""
+    try:
+        words = shlex.split(line.text, comments=True)
+    except ValueError:
+        return None
+    if not words or len(words) > 2:
+        return None
+    source, destination = words[0], words[-1]
+    target = None if destination.endswith("/") else posixpath.normpath(destination)
+    how = f"%{section.name} {section.args}".strip()
+    return Placement((source,), posixpath.normpath(destination), target, how, line.number)
+
+
+def _path_additions(text: str) -> list[str]:
+    """Folders an %environment line such as `export PATH=/opt/model:$PATH` puts on PATH."""
+    try:
+        words = shlex.split(text, comments=True)
+    except ValueError:
+        return []
+    values = [word[5:] for word in words if word.startswith("PATH=")]
+    return [posixpath.normpath(item) for value in values for item in value.split(":")
+            if item.startswith("/") and "$" not in item]
+
+
+def _stages(definition: Definition) -> list[Result]:
+    if len(definition.stages) == 1:
+        return []
+    first = min(line.number for line in definition.image_stage.header.values())
+    return [Result("INFO", "stages", f"{len(definition.stages)} build stages; checked the "
+                   f"final stage (from line {first}), which is the image", (first,))]
+
+
+def _header(stage: Stage) -> list[Result]:
+    results = [_bootstrap_from(stage)]
+    for key, line in stage.header.items():
+        if key not in HEADER_KEYWORDS and not re.fullmatch(r"otherurl\d+", key):
+            results.append(_stray_header(line, key))
+    results += [_stray_header(line, None) for line in stage.stray]
+    return results
+
+
+def _stray_header(line: Line, key: str | None) -> Result:
+    guess = difflib.get_close_matches(key or "", sorted(HEADER_KEYWORDS), n=1)
+    hint = f"; did you mean {guess[0].capitalize()}:?" if guess else \
+        "; header lines are 'Keyword: value', sections start with %"
+    return Result("FAIL", "header", f"line {line.number} {line.text.strip()[:60]!r} is not a "
+                  f"header keyword{hint}", (line.number,))
+
+
+def _bootstrap_from(stage: Stage) -> Result:
+    bootstrap, source = stage.header.get("bootstrap"), stage.header.get("from")
+    agent, image = stage.header_value("bootstrap"), stage.header_value("from")
+    if bootstrap is None:
+        return Result("FAIL", "header", "no 'Bootstrap:' line before the first section; "
+                      "start the file with 'Bootstrap: docker'")
+    if agent.lower() not in AGENTS:
+        return Result("FAIL", "header", f"Bootstrap {agent!r} ({_at([bootstrap.number])}) is "
+                      f"not a bootstrap agent; use one of {', '.join(sorted(AGENTS))}",
+                      (bootstrap.number,))
+    if agent.lower() in FROM_AGENTS and not image:
+        return Result("FAIL", "header", f"Bootstrap {agent} ({_at([bootstrap.number])}) needs a "
+                      f"'From: <image>' line in the header{_misplaced_from(stage)}",
+                      (bootstrap.number,))
+    numbers = [bootstrap.number] + ([source.number] if image else [])
+    described = f"Bootstrap {agent}" + (f", From {image}" if image else "")
+    return Result("PASS", "header", f"{described} ({_at(numbers)})", tuple(numbers))
+
+
+def _misplaced_from(stage: Stage) -> str:
+    """Name a `from:` line inside a section: spython takes it for the header, Singularity not."""
+    for section in stage.sections:
+        for line in section.body:
+            if re.match(r"\s*from\s*:", line.text, re.IGNORECASE):
+                return (f"; line {line.number} {line.text.strip()!r} is inside %{section.name}, "
+                        "not in the header")
+    return ""
+
+
+def _names(placement: Placement, script: str) -> bool:
+    return any(_matches(script, source) for source in placement.sources)
+
+
+def _matches(script: str, path: str) -> bool:
+    """Whether `path` (a name or a shell pattern such as /src/*.sh) can name `script`."""
+    return fnmatch.fnmatchcase(script, posixpath.basename(path))
+
+
+def _lands_on_path(image: _Image, placement: Placement, script: str) -> str | None:
+    """The PATH location where `placement` puts `script`, or None."""
+    if placement.folder in image.path_dirs and _names(placement, script):
+        return placement.folder
+    target = placement.target
+    if target and posixpath.basename(target) == script and \
+            posixpath.dirname(target) in image.path_dirs:
+        return target
+    return None
+
+
+def _placements(image: _Image) -> list[Placement]:
+    return image.files + image.post.placements
+
+
+def _describe(image: _Image, placement: Placement, where: str) -> str:
+    how = placement.how if placement.how.startswith("%") else f"{placement.how} in %post"
+    text = f"put in {where} by {how} ({_at([placement.line])})"
+    added = image.path_dirs.get(where) or image.path_dirs.get(posixpath.dirname(where))
+    return text + (f", on PATH by %environment ({_at([added])})" if added else "")
+
+
+def _on_path(image: _Image, script: str) -> Result:
+    check = f"{script} on PATH"
+    for placement in _placements(image):
+        where = _lands_on_path(image, placement, script)
+        if where is not None:
+            return Result("PASS", check, _describe(image, placement, where), (placement.line,))
+    elsewhere = [p for p in _placements(image) if _names(p, script) and p.how != "git clone"]
+    if elsewhere:
+        placement = elsewhere[0]
+        return Result("FAIL", check, f"{_describe(image, placement, placement.folder)}, which "
+                      f"is not on PATH; copy it to /usr/local/bin, or add that folder to PATH "
+                      "in %environment", (placement.line,))
+    return Result("FAIL", check, "not copied to a PATH directory in %files or %post; add "
+                  f"'cp {script} /usr/local/bin/' to %post")
+
+
+def _executable(image: _Image, script: str) -> Result:
+    check = f"{script} executable"
+    installed = [p for p in _placements(image) if _lands_on_path(image, p, script)]
+    for placement in installed:
+        if placement.executable:
+            return Result("PASS", check, f"install in %post gives mode 0755 "
+                          f"({_at([placement.line])})", (placement.line,))
+    chmods = [c for c in image.post.chmods if _chmod_covers(c, script, installed)]
+    for chmod in chmods:
+        if chmod.for_everyone:
+            return Result("PASS", check, f"chmod {chmod.mode} in %post ({_at([chmod.line])})",
+                          (chmod.line,))
+    if chmods:
+        chmod = chmods[0]
+        return Result("FAIL", check, f"chmod {chmod.mode} ({_at([chmod.line])}) does not let "
+                      "other users run it (the image belongs to root, trials run as you); use "
+                      "chmod a+x or 755", (chmod.line,))
+    host = [p for p in installed if p.how == "%files"]
+    if host:
+        return _host_mode(image, host[0], script)
+    return Result("FAIL", check, "no chmod that makes it executable in %post; add "
+                  f"'chmod a+x /usr/local/bin/{script}' to %post")
+
+
+def _chmod_covers(chmod: Chmod, script: str, installed: list[Placement]) -> bool:
+    if any(_matches(script, path) for path in chmod.paths):
+        return True
+    return chmod.recursive and any(
+        placement.folder == path or (placement.folder or "").startswith(path.rstrip("/") + "/")
+        for placement in installed for path in chmod.paths)
+
+
+def _host_mode(image: _Image, placement: Placement, script: str) -> Result:
+    """%files keeps the host file's mode: look at the source beside the definition file."""
+    check = f"{script} executable"
+    source = placement.sources[0]
+    named = source  # train.sh, my_train.sh copied to train.sh, or a pattern such as *.sh
+    if _matches(script, source):
+        named = posixpath.join(posixpath.dirname(source), script)
+    host = image.folder / named
+    if not host.is_file():
+        return Result("WARN", check, f"%files copies {source} ({_at([placement.line])}) but "
+                      f"{host} is not there to look at; if it is not executable, add "
+                      f"'chmod a+x /usr/local/bin/{script}' to %post", (placement.line,))
+    mode = host.stat().st_mode & 0o777
+    if mode & 0o001:
+        return Result("PASS", check, f"{host} has mode {mode:o} and %files keeps it "
+                      f"({_at([placement.line])})", (placement.line,))
+    return Result("FAIL", check, f"{host} has mode {mode:o}, not executable by other users, "
+                  f"and %files keeps it ({_at([placement.line])}); run 'chmod a+x {host}' or "
+                  f"add 'chmod a+x /usr/local/bin/{script}' to %post", (placement.line,))
+
+
+def _mount_point(image: _Image, data_mount: str) -> Result:
+    check = "data mount point"
+    mount = posixpath.normpath(data_mount)
+    for wanted in (mount, LEGACY_MOUNT_POINT):
+        for folder, number in image.post.created:
+            if folder == wanted or folder.startswith(wanted + "/"):
+                if wanted == mount:
+                    return Result("PASS", check, f"%post creates {mount} ({_at([number])})",
+                                  (number,))
+                return Result("WARN", check, f"%post creates the older mount point {wanted} "
+                              f"({_at([number])}), not {mount}: run improve-hpo with "
+                              f"--data-mount {wanted}, and check with it too", (number,))
+    return Result("FAIL", check, f"%post does not create {mount}, where the data folder is "
+                  f"bound; add 'mkdir -p {mount}' to %post (or give --data-mount if the "
+                  "image uses another mount point)")
+
+
+def _gpu_image(stage: Stage) -> Result:
+    check = "GPU base image"
+    image, agent = stage.header_value("from"), stage.header_value("bootstrap")
+    if not image:
+        if agent and agent.lower() in AGENTS - FROM_AGENTS:
+            return Result("WARN", check, f"Bootstrap {agent} builds from OS packages: "
+                          "make sure %post installs CUDA, or trials will run without a GPU")
+        return Result("INFO", check, "not checked: no From image")
+    number = stage.header["from"].number
+    if GPU_IMAGE.search(image):
+        return Result("PASS", check, f"{image} ({_at([number])})", (number,))
+    return Result("WARN", check, f"{image} ({_at([number])}) does not look like a CUDA image "
+                  "(no cuda, nvidia, nvcr.io, rapidsai, rocm or gpu in its name); trials "
+                  "will use the CPU unless %post installs CUDA", (number,))
+
+
+def _sections(stage: Stage) -> list[Result]:
+    known = CHECKED_SECTIONS | IGNORED_SECTIONS | UNPARSED_SECTIONS
+    results = []
+    for section in stage.sections:
+        if section.name not in known:
+            guess = difflib.get_close_matches(section.name, sorted(known), n=1)
+            hint = f"; did you mean %{guess[0]}?" if guess else \
+                f"; valid sections: {', '.join('%' + s for s in sorted(known))}"
+            results.append(Result("FAIL", "sections", f"%{section.name} "
+                                  f"({_at([section.number])}) is not a Singularity section, "
+                                  f"Apptainer will refuse the file{hint}", (section.number,)))
+    unparsed = [s for s in stage.sections if s.name in UNPARSED_SECTIONS]
+    if unparsed:
+        named = ", ".join(f"%{s.name} ({_at([s.number])})" for s in unparsed)
+        results.append(Result("INFO", "sections", f"not checked: {named}: valid sections "
+                              "that spython does not parse", tuple(s.number for s in unparsed)))
+    if not results or all(r.status == "INFO" for r in results):
+        names = ", ".join(f"%{s.name}" for s in stage.sections) or "none"
+        results.insert(0, Result("PASS", "sections", f"all known ({names})"))
+    return results
