@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from improve_hpo import __version__
@@ -66,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     module = importlib.import_module(f"improve_hpo.commands.{COMMANDS[args.command]}")
     try:
-        return module.run(args)
+        code = module.run(args)
+        sys.stdout.flush()  # inside the try: a closed pipe (`| head`) must not end in a traceback
+        return code
+    except BrokenPipeError:
+        # The reader went away; what it wanted was printed. Point stdout at /dev/null so the
+        # interpreter's final flush cannot raise again (the pattern the Python docs give).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except UsageError as error:
         for line in error.messages:
             print(f"improve-hpo {args.command}: error: {line}", file=sys.stderr, flush=True)
