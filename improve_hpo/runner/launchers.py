@@ -1,0 +1,64 @@
+"""The command that runs one of the model's scripts: natively or through apptainer/singularity.
+
+The container command is built here rather than with spython's `Client.execute`, because that
+path cannot give users what they need: it hard-codes `singularity` (no apptainer), has no
+timeout and no way to kill the process group, replaces the whole environment when given one,
+and calls sys.exit when a bind source is missing (which would take an MPI worker down). The
+argument vector it would build is the same one built here: `RUNTIME exec [--nv] --bind ...
+IMAGE SCRIPT ARGS...`.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+
+from improve_hpo.runner.settings import NO_GPU, RunnerSettings
+
+
+@dataclass(frozen=True)
+class Command:
+    """An argument vector, the environment variables it adds, and the folder it runs in."""
+
+    argv: tuple[str, ...]
+    env: tuple[tuple[str, str], ...]
+    cwd: str
+
+    def pasteable(self) -> str:
+        """One shell line that reproduces the command exactly, for command.txt (a user runs it;
+        the runner never does)."""
+        assignments = [f"{name}={value}" for name, value in self.env]
+        return f"(cd {shlex.quote(self.cwd)} && {shlex.join([*assignments, *self.argv])})"
+
+
+def data_dir_for_scripts(settings: RunnerSettings) -> str:
+    """IMPROVE_DATA_DIR as the scripts see it: the host folder, or its mount point inside."""
+    return settings.data_dir if settings.launcher == "native" else settings.mount_point
+
+
+def gpu_argument(gpu: str | None) -> str:
+    """train.sh/infer.sh's first argument and the child's CUDA_VISIBLE_DEVICES."""
+    return NO_GPU if gpu is None else gpu
+
+
+def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: str | None,
+                  folders: list[str], cwd: str) -> Command:
+    """The command running `script` with `args`.
+
+    `folders` are the host folders (absolute) the stage reads or writes besides the data
+    folder; a container gets each bound at the same path, so every path on the command line
+    means the same inside and outside.
+    """
+    env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)),)
+    if settings.launcher == "native":
+        return Command((f"{settings.model_dir}/{script}", *args), env, cwd)
+    argv = [settings.runtime, "exec"]
+    if settings.nv and gpu is not None:
+        argv.append("--nv")
+    binds = [f"{settings.data_dir}:{settings.mount_point}"]
+    binds += [f"{folder}:{folder}" for folder in dict.fromkeys(folders)]
+    binds += list(settings.binds)
+    for bind in binds:
+        argv += ["--bind", bind]
+    argv += [settings.image, script, *args]
+    return Command(tuple(argv), env, cwd)

@@ -1,0 +1,238 @@
+"""The runner's command-line options (shared by `run` and `check-model`) and their validation.
+
+Every user mistake becomes a UsageError naming the flag and what to do, before anything starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import shutil
+from pathlib import Path
+
+from improve_hpo.errors import UsageError
+from improve_hpo.runner.settings import DEFAULT_MOUNT_POINT, RunnerSettings
+
+SCRIPTS = ("preprocess.sh", "train.sh", "infer.sh")
+# Tried in this order when --container-runtime is not given: Apptainer is the maintained
+# project, and where both are installed `singularity` is often Apptainer's compatibility link.
+RUNTIMES = ("apptainer", "singularity")
+# Directory-flag options: (option, settings field, improvelib 0.1.0 default, what it carries).
+DIRECTORY_FLAGS = (
+    ("--preprocess-input-flag", "preprocess_input_flag", "input_dir",
+     "preprocess.sh flag for the data folder"),
+    ("--preprocess-output-flag", "preprocess_output_flag", "output_dir",
+     "preprocess.sh flag for its output folder"),
+    ("--train-input-flag", "train_input_flag", "input_dir",
+     "train.sh flag for the preprocess output folder"),
+    ("--train-output-flag", "train_output_flag", "output_dir",
+     "train.sh flag for the trial's folder"),
+    ("--infer-data-flag", "infer_data_flag", "input_data_dir",
+     "infer.sh flag for the preprocess output folder"),
+    ("--infer-model-flag", "infer_model_flag", "input_model_dir",
+     "infer.sh flag for the trained model's folder (the trial's)"),
+    ("--infer-output-flag", "infer_output_flag", "output_dir",
+     "infer.sh flag for its output folder (the trial's)"),
+)
+_FLAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_GPU_ID = re.compile(r"\d+|(GPU|MIG)-[A-Za-z0-9/-]+")
+
+
+def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the model, runtime, metric and GPU options to `parser`."""
+    model = parser.add_argument_group("model (give --sif or --model-dir)")
+    model.add_argument("--sif", metavar="IMAGE",
+                       help="the model's container: a .sif file or a sandbox folder")
+    model.add_argument("--model-dir", metavar="DIR",
+                       help="run the model without a container: DIR holds preprocess.sh, "
+                       "train.sh and infer.sh")
+    model.add_argument("--data-dir", metavar="DIR", required=True,
+                       help="host folder passed to the scripts as IMPROVE_DATA_DIR (required)")
+    container = parser.add_argument_group("container runtime (with --sif)")
+    container.add_argument("--container-runtime", metavar="PROGRAM",
+                           help="apptainer or singularity, a name on PATH or a path "
+                           "(default: apptainer if on PATH, else singularity)")
+    container.add_argument("--data-mount", metavar="PATH", default=DEFAULT_MOUNT_POINT,
+                           help="where --data-dir appears inside the container "
+                           "(default: %(default)s; older images use /candle_data_dir)")
+    container.add_argument("--bind", metavar="SRC[:DST[:OPTS]]", action="append", default=[],
+                           help="an extra bind for the container, as the runtime's --bind "
+                           "(repeatable)")
+    container.add_argument("--no-nv", dest="nv", action="store_false",
+                           help="do not pass --nv (default: --nv whenever a trial has a GPU)")
+    result = parser.add_argument_group("trials")
+    result.add_argument("--metric", default="val_loss",
+                        help="key in val_scores.json or name in the IMPROVE_RESULT line "
+                        "(default: %(default)s)")
+    result.add_argument("--mode", choices=("min", "max"), default="min",
+                        help="minimize or maximize the metric (default: %(default)s)")
+    result.add_argument("--trial-timeout", metavar="SECONDS",
+                        help="kill train.sh (and infer.sh) after this long and count the trial "
+                        "as failed (default: no limit)")
+    result.add_argument("--infer", choices=("none", "all", "best"), default="best",
+                        help="run infer.sh for no trial, after every trial, or for the best "
+                        "trial at the end (default: %(default)s)")
+    result.add_argument("--infer-legacy-args", action="store_true",
+                        help="infer.sh takes only IMPROVE_DATA_DIR, no GPU id (older images)")
+    gpus = parser.add_argument_group("GPUs")
+    gpus.add_argument("--gpus", metavar="IDS",
+                      help="GPU ids the workers of a node share, e.g. 0,1,2,3 "
+                      "(default: CUDA_VISIBLE_DEVICES; none: run on the CPU)")
+    gpus.add_argument("--trials-per-gpu", metavar="K", default="1",
+                      help="trials that run at once on one GPU (default: %(default)s)")
+    flags = parser.add_argument_group(
+        "directory flags (flag names without --; give '' to not pass one)")
+    for option, _, default, meaning in DIRECTORY_FLAGS:
+        flags.add_argument(option, metavar="NAME", default=default,
+                           help=f"{meaning} (default: %(default)s)")
+
+
+def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
+    """Check every runner option and build the settings; UsageError names the flag at fault."""
+    data_dir = _existing_folder(args.data_dir, "--data-dir",
+                                "give the folder that holds the model's input data")
+    common = dict(
+        data_dir=data_dir,
+        metric=_metric(args.metric),
+        mode=args.mode,
+        trial_timeout=_trial_timeout(args.trial_timeout),
+        infer=args.infer,
+        infer_legacy_args=args.infer_legacy_args,
+        gpus=_gpus(args.gpus),
+        trials_per_gpu=_trials_per_gpu(args.trials_per_gpu),
+        **{field: _flag_name(getattr(args, field), option)
+           for option, field, _, _ in DIRECTORY_FLAGS},
+    )
+    if (args.sif is None) == (args.model_dir is None):
+        raise UsageError("--sif/--model-dir: give exactly one: --sif IMAGE runs the model's "
+                         "container, --model-dir DIR runs its scripts without one")
+    if args.model_dir is not None:
+        for option, given in (("--container-runtime", args.container_runtime),
+                              ("--bind", args.bind)):
+            if given:
+                raise UsageError(f"{option}: applies only to a container (--sif); "
+                                 "leave it out with --model-dir")
+        return RunnerSettings(launcher="native", model_dir=_model_dir(args.model_dir, args.infer),
+                              **common)
+    return RunnerSettings(
+        launcher="container",
+        image=_image(args.sif),
+        runtime=_runtime(args.container_runtime),
+        mount_point=_mount_point(args.data_mount),
+        nv=args.nv,
+        binds=tuple(_bind(spec) for spec in args.bind),
+        **common,
+    )
+
+
+def _existing_folder(path: str, option: str, what_to_do: str) -> str:
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        problem = "is not a folder" if folder.exists() else "no such folder"
+        raise UsageError(f"{option} {path}: {problem}; {what_to_do}")
+    return str(folder.resolve())
+
+
+def _model_dir(path: str, infer: str) -> str:
+    folder = _existing_folder(path, "--model-dir",
+                              "give the folder that holds preprocess.sh, train.sh and infer.sh")
+    needed = SCRIPTS if infer != "none" else SCRIPTS[:2]
+    for script in needed:
+        script_path = Path(folder) / script
+        if not script_path.is_file():
+            raise UsageError(f"--model-dir {path}: {script} is missing; the folder must hold "
+                             f"{', '.join(needed)}")
+        if not os.access(script_path, os.X_OK):
+            raise UsageError(f"--model-dir {path}: {script} is not executable; "
+                             f"run chmod +x {script_path}")
+    return folder
+
+
+def _image(path: str) -> str:
+    image = Path(path).expanduser()
+    if not image.exists():
+        raise UsageError(f"--sif {path}: no such file or folder; give a .sif image or a "
+                         "sandbox folder")
+    return str(image.resolve())
+
+
+def _runtime(chosen: str | None) -> str:
+    if chosen is not None:
+        found = shutil.which(chosen)
+        if found is None:
+            raise UsageError(f"--container-runtime {chosen}: not found on PATH or not "
+                             "executable; install apptainer (or load its module) or give the "
+                             "runtime's full path")
+        return found
+    for name in RUNTIMES:
+        found = shutil.which(name)
+        if found is not None:
+            return found
+    raise UsageError("--sif: neither apptainer nor singularity is on PATH; install apptainer "
+                     "(or load its module), or pass --container-runtime PATH")
+
+
+def _mount_point(path: str) -> str:
+    if not path.startswith("/"):
+        raise UsageError(f"--data-mount {path}: must be an absolute path inside the container, "
+                         "e.g. /IMPROVE_DATA_DIR")
+    return path
+
+
+def _bind(spec: str) -> str:
+    parts = spec.split(":")
+    if not parts[0] or len(parts) > 3 or any(not part for part in parts):
+        raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
+                         "--bind /scratch/refs:/refs:ro")
+    source = Path(parts[0]).expanduser()
+    if not source.exists():
+        raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
+                         "would refuse to start the container")
+    return ":".join([str(source.resolve()), *parts[1:]])
+
+
+def _metric(name: str) -> str:
+    if not name or any(ch.isspace() or ch == ":" for ch in name):
+        raise UsageError(f"--metric {name!r}: give a metric name without spaces or ':', "
+                         "e.g. val_loss or r2")
+    return name
+
+
+def _trial_timeout(text: str | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise UsageError(f"--trial-timeout {text}: give a positive number of seconds, "
+                         "e.g. --trial-timeout 3600")
+    return seconds
+
+
+def _gpus(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    ids = [item.strip() for item in text.split(",")]
+    if not all(_GPU_ID.fullmatch(item) for item in ids) or len(set(ids)) != len(ids):
+        raise UsageError(f"--gpus {text}: give distinct GPU ids separated by commas, "
+                         "e.g. --gpus 0,1,2,3")
+    return tuple(ids)
+
+
+def _trials_per_gpu(text: str) -> int:
+    if not str(text).isdigit() or int(text) < 1:
+        raise UsageError(f"--trials-per-gpu {text}: give a whole number of at least 1, "
+                         "e.g. --trials-per-gpu 2")
+    return int(text)
+
+
+def _flag_name(name: str, option: str) -> str:
+    name = name.lstrip("-") if name.startswith("--") else name
+    if name and not _FLAG_NAME.fullmatch(name):
+        raise UsageError(f"{option} {name}: give a flag name such as output_dir (without --), "
+                         "or '' to not pass the flag")
+    return name

@@ -1,0 +1,87 @@
+"""The runner's values: its settings, the worker it runs on, and what a stage or trial gives back.
+
+All of them are plain frozen dataclasses so that they pickle (they travel to MPI ranks and to
+worker processes) and turn into JSON with `dataclasses.asdict` (the ledger and the reports
+store them as they are).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_MOUNT_POINT = "/IMPROVE_DATA_DIR"
+# The GPU id passed to train.sh/infer.sh and set as CUDA_VISIBLE_DEVICES when a trial has no
+# GPU: CUDA, PyTorch and TensorFlow all see no device under "-1", and unlike an empty string it
+# survives model scripts that expand "$1" without quotes.
+NO_GPU = "-1"
+
+
+@dataclass(frozen=True)
+class RunnerSettings:
+    """How to run the model's three scripts; made by `settings_from_args`.
+
+    Directory-flag fields hold flag names without the leading `--`; an empty string means
+    "do not pass this flag" (older models take their folders as constant hyperparameters).
+    """
+
+    launcher: str  # "native" (model_dir) or "container" (image + runtime)
+    data_dir: str  # absolute host path of IMPROVE_DATA_DIR
+    model_dir: str | None = None
+    image: str | None = None
+    runtime: str | None = None  # absolute path of the apptainer/singularity executable
+    mount_point: str = DEFAULT_MOUNT_POINT
+    nv: bool = True
+    binds: tuple[str, ...] = ()  # extra "SRC[:DST[:opts]]" with SRC absolute
+    preprocess_input_flag: str = "input_dir"
+    preprocess_output_flag: str = "output_dir"
+    train_input_flag: str = "input_dir"
+    train_output_flag: str = "output_dir"
+    infer_data_flag: str = "input_data_dir"
+    infer_model_flag: str = "input_model_dir"
+    infer_output_flag: str = "output_dir"
+    infer_legacy_args: bool = False  # infer.sh takes only IMPROVE_DATA_DIR, no GPU id
+    metric: str = "val_loss"
+    mode: str = "min"
+    trial_timeout: float | None = None  # seconds, for train.sh and infer.sh each
+    infer: str = "best"  # none | all | best
+    gpus: tuple[str, ...] | None = None  # None: take them from CUDA_VISIBLE_DEVICES
+    trials_per_gpu: int = 1
+
+
+@dataclass(frozen=True)
+class WorkerContext:
+    """Where a task runs: MPI rank (0 when not under MPI), node-local rank, host, GPU id or None."""
+
+    rank: int = 0
+    local_rank: int = 0
+    host: str = ""
+    gpu: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What every stage run records: status (ok, failed or interrupted), the reason when not ok
+    (short plain words), start and end (epoch seconds), and where it ran."""
+
+    status: str
+    reason: str | None
+    start: float
+    end: float
+    rank: int
+    host: str
+    gpu: str | None
+    folder: str
+
+
+@dataclass(frozen=True)
+class StageResult(RunRecord):
+    """One run of preprocess.sh or infer.sh (`stage` says which)."""
+
+    stage: str
+
+
+@dataclass(frozen=True)
+class TrialResult(RunRecord):
+    """One trial (train.sh, and infer.sh when --infer all); metric is None unless status is ok."""
+
+    metric: float | None

@@ -1,0 +1,145 @@
+"""The three stages: preprocess (once per set of preprocess values), train (one per trial) and
+infer (optional), each run in its folder with its command, logs and parameters written there.
+
+A stage's failure is a result with a short reason, never an exception: a broken trial must not
+take its worker down, and its metric is never invented.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from improve_hpo.runner import metric, process
+from improve_hpo.runner.flags import directory_argv, values_to_argv
+from improve_hpo.runner.launchers import build_command, data_dir_for_scripts, gpu_argument
+from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult, WorkerContext
+
+Values = Mapping[str, "bool | int | float | str"]
+COMMAND_FILE = "command.txt"
+PARAMS_FILE = "params.json"
+
+
+def run_preprocess(settings: RunnerSettings, preprocess_values: Values, folder,
+                   worker: WorkerContext) -> StageResult:
+    """preprocess.sh IMPROVE_DATA_DIR --input_dir DATA --output_dir FOLDER --values...
+    (no time limit: real preprocessing can take hours)."""
+    start = time.time()
+    folder = _prepare(folder)
+    _record_params(folder, "preprocess", preprocess_values, fresh=True)
+    data_dir = data_dir_for_scripts(settings)
+    args = [data_dir, *directory_argv([(settings.preprocess_input_flag, data_dir),
+                                       (settings.preprocess_output_flag, str(folder))]),
+            *values_to_argv(preprocess_values)]
+    reason, status = _run_stage(settings, "preprocess", args, worker, [str(folder)], folder,
+                                timeout=None, fresh_command_file=True)
+    return StageResult(stage="preprocess", **_record(status, reason, start, worker, folder))
+
+
+def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess_folder,
+              worker: WorkerContext, infer_values: Values | None = None) -> TrialResult:
+    """train.sh GPU IMPROVE_DATA_DIR --input_dir PREPROCESSED --output_dir FOLDER --values...,
+    then the metric; with --infer all, infer.sh too (its failure fails the trial)."""
+    start = time.time()
+    folder = _prepare(folder)
+    preprocess_folder = str(Path(preprocess_folder).resolve())
+    (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
+    _record_params(folder, "train", train_values, fresh=True)
+    args = [gpu_argument(worker.gpu), data_dir_for_scripts(settings),
+            *directory_argv([(settings.train_input_flag, preprocess_folder),
+                             (settings.train_output_flag, str(folder))]),
+            *values_to_argv(train_values)]
+    reason, status = _run_stage(settings, "train", args, worker, [preprocess_folder, str(folder)],
+                                folder, timeout=settings.trial_timeout, fresh_command_file=True)
+    value = None
+    if reason is None:
+        reading = metric.read_metric(folder, folder / "train.stdout.log", settings.metric)
+        value, reason = reading.value, reading.reason
+        status = "ok" if reason is None else "failed"
+    if reason is None and settings.infer == "all":
+        inferred = run_infer(settings, infer_values or {}, folder, preprocess_folder, worker)
+        status, reason = inferred.status, inferred.reason
+    return TrialResult(metric=value if status == "ok" else None,
+                       **_record(status, reason, start, worker, folder))
+
+
+def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, preprocess_folder,
+              worker: WorkerContext) -> StageResult:
+    """infer.sh GPU IMPROVE_DATA_DIR --input_data_dir PREPROCESSED --input_model_dir TRIAL
+    --output_dir TRIAL --values... (older images: no GPU argument)."""
+    start = time.time()
+    folder = _prepare(trial_folder)
+    preprocess_folder = str(Path(preprocess_folder).resolve())
+    _record_params(folder, "infer", infer_values, fresh=False)
+    positionals = [data_dir_for_scripts(settings)]
+    if not settings.infer_legacy_args:
+        positionals.insert(0, gpu_argument(worker.gpu))
+    args = [*positionals,
+            *directory_argv([(settings.infer_data_flag, preprocess_folder),
+                             (settings.infer_model_flag, str(folder)),
+                             (settings.infer_output_flag, str(folder))]),
+            *values_to_argv(infer_values)]
+    reason, status = _run_stage(settings, "infer", args, worker, [preprocess_folder, str(folder)],
+                                folder, timeout=settings.trial_timeout, fresh_command_file=False)
+    return StageResult(stage="infer", **_record(status, reason, start, worker, folder))
+
+
+def _record(status: str, reason: str | None, start: float, worker: WorkerContext,
+            folder: Path) -> dict:
+    """The RunRecord fields of a stage that ends now."""
+    return dict(status=status, reason=reason, start=start, end=time.time(), rank=worker.rank,
+                host=worker.host, gpu=worker.gpu, folder=str(folder))
+
+
+def _prepare(folder) -> Path:
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> None:
+    """params.json: {stage: values} for every stage run in this folder."""
+    path = folder / PARAMS_FILE
+    recorded = {}
+    if not fresh and path.exists():
+        try:
+            recorded = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            recorded = {}  # a torn file from a killed run: rewrite it
+    recorded[stage] = dict(values)
+    path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
+
+
+def _run_stage(settings: RunnerSettings, stage: str, args: list[str], worker: WorkerContext,
+               folders: list[str], folder: Path, timeout: float | None,
+               fresh_command_file: bool) -> tuple[str | None, str]:
+    """Run `<stage>.sh` in `folder`; returns (reason, status), reason None when it succeeded."""
+    script = f"{stage}.sh"
+    command = build_command(settings, script, args, worker.gpu, folders, cwd=str(folder))
+    with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
+        f.write(command.pasteable() + "\n")
+    outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
+                                 command.cwd, folder / f"{stage}.stdout.log",
+                                 folder / f"{stage}.stderr.log", timeout)
+    if outcome.interrupted:
+        return f"{script} interrupted by a signal to the worker; killed", "interrupted"
+    if outcome.start_error is not None:
+        return f"{script} could not start: {outcome.start_error}", "failed"
+    if outcome.timed_out:
+        return f"{script} ran past --trial-timeout {timeout:g} s; killed", "failed"
+    if outcome.returncode < 0:
+        return f"{script} was killed by {_signal_name(-outcome.returncode)}", "failed"
+    if outcome.returncode > 0:
+        return f"{script} exited with code {outcome.returncode}", "failed"
+    return None, "ok"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
