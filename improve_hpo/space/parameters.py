@@ -211,6 +211,18 @@ class _Range(Parameter):
     def sigma_text(self):
         return f"{self.sigma:.6g}" + (" decades" if self.use_log_scale else "")
 
+    def _spaced_levels(self, points, to_value):
+        """`points` evenly spaced levels (log-spaced on a log scale), both bounds included."""
+        if points == 1:
+            return [self.lower]
+        step = (self._hi - self._lo) / (points - 1)
+        raw = [self._lo + i * step for i in range(points)]
+        if self.use_log_scale:
+            raw = [10.0**y for y in raw]
+        values = [min(self.upper, max(self.lower, to_value(x))) for x in raw]
+        values[0], values[-1] = self.lower, self.upper
+        return sorted(set(values))
+
     def to_json(self):
         return {
             **self._head(),
@@ -294,15 +306,7 @@ class Int(_Range):
     def levels(self, points):
         if self._span + 1 <= points:
             return list(range(self.lower, self.upper + 1))
-        if points == 1:
-            return [self.lower]
-        step = (self._hi - self._lo) / (points - 1)
-        raw = [self._lo + i * step for i in range(points)]
-        if self.use_log_scale:
-            raw = [10.0**y for y in raw]
-        values = [min(self.upper, max(self.lower, int(round(x)))) for x in raw]
-        values[0], values[-1] = self.lower, self.upper
-        return sorted(set(values))
+        return self._spaced_levels(points, lambda x: int(round(x)))
 
     def domain(self):
         return f"{self.lower} .. {self.upper}"
@@ -361,15 +365,9 @@ class Float(_Range):
         return 1 if self.lower == self.upper else None
 
     def levels(self, points):
-        if self.lower == self.upper or points == 1:
+        if self.lower == self.upper:
             return [self.lower]
-        step = (self._hi - self._lo) / (points - 1)
-        raw = [self._lo + i * step for i in range(points)]
-        if self.use_log_scale:
-            raw = [10.0**y for y in raw]
-        values = [min(self.upper, max(self.lower, x)) + 0.0 for x in raw]
-        values[0], values[-1] = self.lower, self.upper
-        return sorted(set(values))
+        return self._spaced_levels(points, lambda x: x + 0.0)
 
     def domain(self):
         return f"[{self.lower!r}, {self.upper!r}]"
