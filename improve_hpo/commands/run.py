@@ -1,10 +1,42 @@
-"""`improve-hpo run`: placeholder until its issue lands."""
+"""`improve-hpo run`: a hyperparameter search over a model, in-process, on local worker
+processes (--workers) or over MPI ranks (under mpirun/mpiexec). See docs/engine.md."""
+
+from __future__ import annotations
+
+import argparse
+
+from improve_hpo.experiment.setup import DEFAULT_OUTPUT
+from improve_hpo.ga import add_search_arguments
+from improve_hpo.runner import add_runner_arguments
+
+EPILOG = """\
+exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
+3 stopped at --max-failures; 130/143 stopped by SIGINT/SIGTERM (run the same command again to
+resume). Running the same command on the same --output resumes the experiment."""
 
 
 def register(subparsers):
-    subparsers.add_parser("run", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "run", help="run a hyperparameter search (the default command)",
+        description="Search a model's hyperparameters with a genetic algorithm (or random or "
+        "grid search). Under `mpirun -n N` rank 0 runs the search and ranks 1..N-1 run trials.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", required=True, metavar="HP.JSON",
+                        help="the hyperparameter file (required)")
+    parser.add_argument("--output", default=DEFAULT_OUTPUT, metavar="OUT",
+                        help="the experiment's folder: ledger, reports, trial folders; an "
+                        "existing experiment there is resumed (default: ./%(default)s)")
+    parser.add_argument("--workers", type=int, default=None, metavar="K",
+                        help="without MPI: run trials on K local worker processes "
+                        "(default: one trial at a time in this process)")
+    parser.add_argument("--init-population", metavar="CSV",
+                        help="points to evaluate first (known good settings): a CSV whose "
+                        "header names the parameters; the rest of generation 0 is random")
+    add_search_arguments(parser)
+    add_runner_arguments(parser)
 
 
 def run(args) -> int:
-    print("improve-hpo run: not implemented yet")
-    return 2
+    from improve_hpo.experiment import run_experiment
+
+    return run_experiment(args)

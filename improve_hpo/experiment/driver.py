@@ -1,0 +1,423 @@
+"""The driver loop: connects an ask/tell algorithm to an executor, the ledger and the reports.
+
+It runs on rank 0 only. Each candidate the algorithm asks for is settled in this order:
+  1. replay: the ledger already holds this trial number finished (a resumed run): its result is
+     told again without running anything, so a deterministic algorithm continues exactly as an
+     uninterrupted run would;
+  2. reuse: a finished trial had the same values (Space.key): its result is reused, recorded
+     as a trial with reused_from, and never trained again;
+  3. a trial with the same values is already on its way: the candidate waits for its result;
+  4. preprocess gate: a trial runs only after its preprocess-stage values were preprocessed
+     (once, in OUT/preprocess/<hash>/); if that failed, the trial fails without running;
+  5. otherwise it runs on a free worker.
+Every finished trial is committed to the ledger and appended to trials.csv at once; each
+completed generation appends to generations.csv and rewrites best.json when the best changed.
+Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections import defaultdict, deque
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass
+
+from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.ga import Candidate, Generation
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
+from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
+from improve_hpo.reports.best import write_best
+from improve_hpo.reports.generations import GenerationsReport, summarize
+from improve_hpo.reports.progress import print_progress, progress_line
+from improve_hpo.reports.trials import TrialsReport
+
+TRIALS_FOLDER = "trials"
+PREPROCESS_FOLDER = "preprocess"
+POLL_SECONDS = 0.25  # how often the loop looks at the stop request while trials run
+
+
+def say(line: str) -> None:
+    """One whole line on stderr, flushed (ranks' output interleaves otherwise)."""
+    sys.stderr.write(f"improve-hpo: {line}\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class _Task:
+    kind: str  # "trial", "preprocess" or "infer"
+    key: str  # the trial's point key, or the preprocess key
+    candidate: Candidate | None = None
+
+
+class Driver:
+    def __init__(self, experiment, ledger, algorithm, executor, workers: int, stop,
+                 on_stop=None):
+        self.experiment = experiment
+        self.space = experiment.space
+        self.runner = experiment.runner
+        self.search = experiment.search
+        self.out = experiment.out
+        self.ledger = ledger
+        self.algorithm = algorithm
+        self.executor = executor
+        self.workers = workers
+        self.stop = stop
+        self.on_stop = on_stop  # called when stopping on a signal (e.g. signal pool workers)
+        self.ready: deque[Candidate] = deque()  # asked, not yet settled
+        self.prepared: deque[tuple[Candidate, str]] = deque()  # preprocessed, wait for a worker
+        self.running: dict = {}  # future -> _Task
+        self.in_flight: dict[str, int] = {}  # key of a point on its way -> its trial number
+        self.key_waiters: dict[str, list[Candidate]] = defaultdict(list)
+        self.preprocess_waiters: dict[str, list[tuple[Candidate, str]]] = {}
+        self.parked = 0  # candidates waiting for their preprocessing
+        self.trained = 0
+        self.failures = 0
+        self.session_start = time.time()
+        self.session_generations = 0
+        self.best_written: int | None = None
+        if ledger.meta("started") is None:
+            ledger.set_meta("started", repr(self.session_start))
+        self.experiment_start = float(ledger.meta("started"))
+        self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
+        self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
+        Raises TooManyFailures at --max-failures, after the running trials finished."""
+        for record in self.ledger.mark_unfinished_interrupted():
+            say(f"trial {record.number} did not finish in an earlier run; it runs again")
+        self._rebuild_trials_report()
+        self._restore_async()
+        while True:
+            self._fill()
+            if self.stop.requested:
+                return self._stop_now()
+            if not self.running:
+                break
+            self._wait_for_results()
+        return self._finish()
+
+    def close(self) -> None:
+        self.trials_report.close()
+        self.generations_report.close()
+
+    def wait_running(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for the tasks still running (after a stop, workers that
+        got the signal too report their trial interrupted). True when none is left."""
+        if self.running:
+            wait(list(self.running), timeout=timeout)
+        return all(future.done() for future in self.running)
+
+    def _may_dispatch(self) -> bool:
+        if self.stop.requested or self._too_many_failures():
+            return False
+        limit = self.search.max_evaluations
+        return (limit is None or self.trained < limit) and len(self.running) < self.workers
+
+    def _may_ask(self) -> bool:
+        """Ask for more only while candidates on their way (running, or waiting for their
+        preprocessing or a worker) leave a worker idle: the asynchronous GA breeds each child
+        from the results known when a worker is really free."""
+        committed = sum(task.kind == "trial" for task in self.running.values())
+        return self._may_dispatch() and committed + self.parked + len(self.prepared) < self.workers
+
+    def _too_many_failures(self) -> bool:
+        limit = self.search.max_failures
+        return limit is not None and self.failures >= limit
+
+    def _fill(self) -> None:
+        """Dispatch and settle everything that can be, asking for more while workers are free."""
+        while True:
+            while self.prepared and self._may_dispatch():
+                self._dispatch_trial(*self.prepared.popleft())
+            while self.ready and self._settle(self.ready[0]):
+                self.ready.popleft()
+            if self.ready or not self._may_ask():
+                return
+            asked = self.algorithm.ask()
+            if not asked:
+                return
+            self.ready.extend(asked)
+
+    def _wait_for_results(self) -> None:
+        done, _ = wait(list(self.running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        for future in sorted(done, key=lambda f: self.running[f].key):
+            task = self.running.pop(future)
+            try:
+                result = future.result()
+            except BaseException as error:  # noqa: BLE001 - e.g. a result that did not unpickle
+                result = None
+                reason = f"the worker gave no result: {type(error).__name__}: {error}"
+            if task.kind == "preprocess":
+                self._preprocess_done(task.key, result, None if result else reason)
+            else:
+                self._trial_done(task, result, None if result else reason)
+
+    # -- settling one candidate --------------------------------------------------------------
+    def _settle(self, candidate: Candidate) -> bool:
+        """Settle or park the candidate; False when it needs a worker and none may be used."""
+        key = self.space.key(candidate.values)
+        record = self.ledger.trial(candidate.number)
+        if record is not None and record.finished:
+            if record.key != key:
+                raise UsageError(f"{self.ledger.path}: trial {candidate.number} was run with "
+                                 "other values than this run asks for, so this experiment "
+                                 "cannot be resumed here; use a new --output")
+            self._conclude(candidate, record, replayed=True)
+            return True
+        original = self.ledger.result_for(key)
+        if original is not None:
+            self._conclude(candidate, self._reuse_record(candidate, key, original))
+            return True
+        if key in self.in_flight:
+            self.key_waiters[key].append(candidate)
+            return True
+        if not self._may_dispatch():
+            return False
+        preprocess_key, values = self._preprocess_key(candidate.values)
+        preprocessed = self.ledger.preprocess(preprocess_key)
+        self.in_flight[key] = candidate.number
+        if preprocessed is not None and preprocessed.status == OK:
+            self._dispatch_trial(candidate, key)
+        elif preprocessed is not None and preprocessed.status == FAILED:
+            self._fail_unrun(candidate, key, f"preprocess failed: {preprocessed.reason}")
+        elif preprocess_key in self.preprocess_waiters:
+            self.preprocess_waiters[preprocess_key].append((candidate, key))
+            self.parked += 1
+        else:
+            self.preprocess_waiters[preprocess_key] = [(candidate, key)]
+            self.parked += 1
+            self._dispatch_preprocess(preprocess_key, values)
+        return True
+
+    def _preprocess_key(self, values: dict) -> tuple[str, dict]:
+        stage = self.space.stage_values(values, "preprocess")
+        text = json.dumps(stage, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], stage
+
+    def _reuse_record(self, candidate, key, original: TrialRecord) -> TrialRecord:
+        return TrialRecord(candidate.number, candidate.generation, key, candidate.values,
+                           candidate.origin, status=original.status, reason=original.reason,
+                           metric=original.metric, folder=original.folder,
+                           reused_from=original.number)
+
+    def _fail_unrun(self, candidate, key, reason: str) -> None:
+        now = time.time()
+        self._settled_run(candidate, key, TrialRecord(
+            candidate.number, candidate.generation, key, candidate.values, candidate.origin,
+            status=FAILED, reason=reason, start=now, end=now))
+
+    # -- dispatching -----------------------------------------------------------------------------
+    def _dispatch_preprocess(self, preprocess_key: str, values: dict) -> None:
+        folder = f"{PREPROCESS_FOLDER}/{preprocess_key}"
+        record = PreprocessRecord(preprocess_key, values, folder, start=time.time())
+        self.ledger.save_preprocess(record)
+        future = self.executor.submit(preprocess_task, self.runner, values,
+                                      str(self.out / folder))
+        self.running[future] = _Task("preprocess", preprocess_key)
+
+    def _dispatch_trial(self, candidate: Candidate, key: str) -> None:
+        preprocess_key, _ = self._preprocess_key(candidate.values)
+        preprocess_folder = self.ledger.preprocess(preprocess_key).folder
+        earlier = self.ledger.trial(candidate.number)
+        folder = f"{TRIALS_FOLDER}/trial_{candidate.number:06d}"
+        record = TrialRecord(candidate.number, candidate.generation, key, candidate.values,
+                             candidate.origin, status=RUNNING, start=time.time(), folder=folder,
+                             attempts=(earlier.attempts if earlier else 0) + 1)
+        self.ledger.save_trial(record)
+        self.trained += 1
+        future = self.executor.submit(
+            trial_task, self.runner, self.space.stage_values(candidate.values, "train"),
+            str(self.out / folder), str(self.out / preprocess_folder),
+            self.space.stage_values(candidate.values, "infer"))
+        self.running[future] = _Task("trial", key, candidate)
+
+    # -- results ---------------------------------------------------------------------------------
+    def _preprocess_done(self, preprocess_key: str, result, error: str | None) -> None:
+        record = self.ledger.preprocess(preprocess_key)
+        record.status = result.status if result else FAILED
+        record.reason = (result.reason if result else error) or ""
+        if result:
+            record.start, record.end = result.start, result.end
+            record.rank, record.host = result.rank, result.host
+        self.ledger.save_preprocess(record)
+        waiting = self.preprocess_waiters.pop(preprocess_key)
+        self.parked -= len(waiting)
+        if record.status == INTERRUPTED:
+            self.stop.request()
+            self.ready.extendleft(reversed([candidate for candidate, _ in waiting]))
+            for _, key in waiting:
+                self.in_flight.pop(key, None)
+        elif record.status == OK:
+            self.prepared.extend(waiting)
+        else:
+            for candidate, key in waiting:
+                self._fail_unrun(candidate, key, f"preprocess failed: {record.reason}")
+
+    def _trial_done(self, task: _Task, result, error: str | None) -> None:
+        candidate = task.candidate
+        record = self.ledger.trial(candidate.number)
+        if result is None:
+            record.status, record.reason, record.end = FAILED, error, time.time()
+        else:
+            record.status, record.reason, record.metric = result.status, result.reason or "", \
+                result.metric
+            record.start, record.end = result.start, result.end
+            record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
+        if record.status == INTERRUPTED:
+            self.ledger.save_trial(record)
+            self.trials_report.add(record)
+            self.in_flight.pop(task.key, None)
+            self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
+            self.stop.request()
+            return
+        self._settled_run(candidate, task.key, record)
+
+    def _settled_run(self, candidate, key, record: TrialRecord) -> None:
+        """A trial that ran (or failed without running) is final: conclude it and answer the
+        candidates that waited for the same point."""
+        self.in_flight.pop(key, None)
+        self._conclude(candidate, record)
+        for waiter in self.key_waiters.pop(key, []):
+            self._conclude(waiter, self._reuse_record(waiter, key, record))
+
+    def _conclude(self, candidate: Candidate, record: TrialRecord, replayed: bool = False):
+        """Tell the algorithm; unless replayed, commit the trial and append it to trials.csv."""
+        if record.reused_from is None:
+            self.failures += record.status == FAILED
+            self.trained += replayed
+        generation = self.algorithm.tell(candidate, record.metric if record.status == OK
+                                         else None)
+        if not replayed:
+            record.generation = candidate.generation
+            self.ledger.save_trial(record)
+            self.trials_report.add(record)
+        if generation is not None:
+            self._generation_done(generation)
+
+    def _generation_done(self, generation: Generation) -> None:
+        row = self.ledger.generation_row(generation.number)
+        if row is None:
+            reused = {m.candidate.number for m in generation.members
+                      if self.ledger.trial(m.candidate.number).reused_from is not None}
+            best = self.algorithm.best.result
+            now = time.time()
+            row = summarize(generation, reused, best.metric if best else None, now,
+                            now - self.experiment_start)
+            self.ledger.save_generation_row(generation.number, row)
+            self.session_generations += 1
+        self.generations_report.add(row, generation, self.ledger.trial)
+        print_progress(progress_line(row, self.algorithm.total_generations,
+                                     self.session_generations,
+                                     time.time() - self.session_start))
+        self._write_best()
+
+    def _write_best(self) -> None:
+        best = self.algorithm.best.result
+        if best is None or best.candidate.number == self.best_written:
+            return
+        record = self.ledger.trial(best.candidate.number)
+        write_best(self.out, self.space, record, self.runner.metric, self.runner.mode)
+        self.best_written = best.candidate.number
+
+    # -- resume ------------------------------------------------------------------------------
+    def _rebuild_trials_report(self) -> None:
+        for record in self.ledger.finished_in_order():
+            self.trials_report.add(record)
+
+    def _restore_async(self) -> None:
+        """The asynchronous GA is not replayable (its candidates depend on the order results
+        arrived in): give it the finished trials in the order they finished, and run the
+        interrupted ones again with their own numbers and values."""
+        adopt = getattr(self.algorithm, "adopt", None)
+        if adopt is None:
+            return
+        for record in self.ledger.finished_in_order():
+            candidate = Candidate(record.number, record.generation, record.values, record.origin)
+            adopt(candidate)
+            self._conclude(candidate, record, replayed=True)
+        for record in self.ledger.trials():
+            if record.status == INTERRUPTED:
+                candidate = Candidate(record.number, record.generation, record.values,
+                                      record.origin)
+                adopt(candidate)
+                self.ready.append(candidate)
+
+    # -- the end -----------------------------------------------------------------------------
+    def _stop_now(self) -> int:
+        now = time.time()
+        for task in self.running.values():
+            if task.kind == "trial":
+                record = self.ledger.trial(task.candidate.number)
+                record.status, record.end = INTERRUPTED, now
+                record.reason = f"the run was stopped by {self.stop.name}"
+                self.ledger.save_trial(record)
+                self.trials_report.add(record)
+            elif task.kind == "preprocess":
+                record = self.ledger.preprocess(task.key)
+                record.status, record.end = INTERRUPTED, now
+                self.ledger.save_preprocess(record)
+        if self.on_stop is not None:
+            self.on_stop()
+        self.close()
+        say(f"stopped by {self.stop.name}: {sum(t.kind == 'trial' for t in self.running.values())}"
+            f" running trial(s) marked interrupted; run the same command again to resume")
+        return self.stop.exit_code
+
+    def _finish(self) -> int:
+        if self._too_many_failures():
+            self.close()
+            raise TooManyFailures(
+                f"{self.failures} trials failed (--max-failures {self.search.max_failures}); "
+                f"the reasons are in {self.out / 'trials.csv'}. Fix the model or raise "
+                "--max-failures, then run the same command again to continue")
+        best = self.algorithm.best.result
+        if self.algorithm.finished:
+            if self.runner.infer == "best" and best is not None:
+                exit_code = self._infer_best(best.candidate.number)
+                if exit_code:
+                    return exit_code
+            ending = "done"
+        elif self.search.max_evaluations is not None \
+                and self.trained >= self.search.max_evaluations:
+            ending = f"stopped at --max-evaluations {self.search.max_evaluations}"
+        else:
+            raise RuntimeError("the search stalled: nothing runs and nothing can be asked")
+        self.close()
+        summary = (f"best {self.runner.metric} {best.metric:.6g} (trial {best.candidate.number})"
+                   if best else "no trial succeeded")
+        say(f"{ending}: {self.algorithm.asked} trials, {self.failures} failed; {summary}; "
+            f"reports in {self.out}")
+        return 0
+
+    def _infer_best(self, number: int) -> int:
+        """infer.sh for the best trial (--infer best), once: a resumed run does not repeat it."""
+        done = json.loads(self.ledger.meta("best_infer") or "{}")
+        if done.get("trial") == number and done.get("status") == OK:
+            return 0
+        record = self.ledger.trial(number)
+        preprocess_key, _ = self._preprocess_key(record.values)
+        future = self.executor.submit(
+            infer_task, self.runner, self.space.stage_values(record.values, "infer"),
+            str(self.out / record.folder),
+            str(self.out / self.ledger.preprocess(preprocess_key).folder))
+        self.running[future] = _Task("infer", "")
+        while not future.done():
+            if self.stop.requested:
+                return self._stop_now()
+            wait([future], timeout=POLL_SECONDS)
+        del self.running[future]
+        result = future.result()
+        self.ledger.set_meta("best_infer", json.dumps(
+            dict(trial=number, status=result.status, reason=result.reason)))
+        if result.status != OK:
+            say(f"infer.sh failed for the best trial {number}: {result.reason} "
+                f"(logs in {self.out / record.folder})")
+        else:
+            say(f"inferred with the best trial {number} in {self.out / record.folder}")
+        return 0
+

@@ -1,0 +1,121 @@
+"""`improve-hpo run`: choose where trials run, then drive the experiment on rank 0.
+
+- under mpirun/mpiexec with N > 1 ranks: rank 0 checks the command line and drives; ranks
+  1..N-1 serve trials through mpi4py.futures.MPICommExecutor;
+- --workers K: K local worker processes (no MPI);
+- otherwise: one worker, in this process.
+Rank 0 alone checks the options and writes OUT (besides the trial and preprocess folders the
+workers fill); a usage error is printed once, by rank 0, and every rank exits with 2.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+
+from improve_hpo.errors import UsageError
+from improve_hpo.experiment.driver import Driver, say
+from improve_hpo.experiment.setup import experiment_from_args, open_output
+from improve_hpo.experiment.signals import StopRequest
+from improve_hpo.ga import make_algorithm, make_rng
+from improve_hpo.parallel import mpi
+from improve_hpo.parallel.context import start_worker
+from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
+from improve_hpo.runner import oversubscription_warning
+
+# After a stop, how long rank 0 waits for the workers (which got the signal too: mpiexec and
+# Slurm signal every rank) to kill their trials and report back before it aborts the job.
+STOP_GRACE_SECONDS = 5.0
+
+
+def run_experiment(args) -> int:
+    comm = mpi.world()
+    if comm.Get_size() > 1:
+        return _run_mpi(args, comm)
+    experiment = experiment_from_args(args)
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: must be at least 1, got {args.workers}")
+    ledger, _ = open_output(experiment)
+    stop = StopRequest()
+    with ledger:
+        if args.workers is None:
+            start_worker(0, 0, experiment.runner)  # the runner's handlers kill a trial
+            stop.install(chain_runner=True)
+            return _drive(experiment, ledger, InlineExecutor(), 1, stop)
+        _warn_oversubscription(experiment.runner, args.workers)
+        stop.install(chain_runner=False)
+        with process_pool(args.workers, experiment.runner) as executor:
+            return _drive(experiment, ledger, executor, args.workers, stop,
+                          on_stop=interrupt_pool_workers)
+
+
+def _run_mpi(args, comm) -> int:
+    rank = comm.Get_rank()
+    experiment = ledger = error = None
+    if rank == 0:
+        try:
+            if args.workers is not None:
+                raise UsageError("--workers: starts local worker processes without MPI; under "
+                                 "mpirun/mpiexec the ranks are the workers, leave it out")
+            experiment = experiment_from_args(args)
+            ledger, _ = open_output(experiment)
+        except UsageError as caught:
+            error = caught
+    runner = comm.bcast(experiment.runner if rank == 0 and error is None else None, root=0)
+    if runner is None:
+        if error is not None:
+            raise error
+        return 2  # rank 0 printed the message
+    index, local_workers = mpi.worker_index_on_node(comm)  # collective: every rank
+    if rank != 0:
+        start_worker(rank, index, runner)
+        if index == 0:
+            _warn_oversubscription(runner, local_workers)
+    stop = StopRequest()
+    if rank == 0:
+        stop.install(chain_runner=False)
+    with mpi.executor(comm) as executor:
+        if executor is None:
+            return 0  # a worker rank: it served until rank 0 shut the executor down
+        with ledger:
+            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop)
+            with _closing(driver):
+                code = driver.run()
+        if not driver.wait_running(STOP_GRACE_SECONDS):
+            mpi.abort(comm, code)  # workers busy with trials nobody waits for any more
+        return code
+
+
+def _drive(experiment, ledger, executor, workers, stop, on_stop=None) -> int:
+    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop)) as driver:
+        return driver.run()
+
+
+def _driver(experiment, ledger, executor, workers, stop, on_stop=None) -> Driver:
+    return Driver(experiment, ledger, _algorithm(experiment, ledger), executor, workers, stop,
+                  on_stop)
+
+
+@contextmanager
+def _closing(driver):
+    try:
+        yield driver
+    finally:
+        driver.close()
+
+
+def _algorithm(experiment, ledger):
+    """The search algorithm. The asynchronous GA gets a fresh random stream per session (it
+    resumes from its restored population, not by replay)."""
+    sessions = int(ledger.meta("sessions") or 0)
+    ledger.set_meta("sessions", str(sessions + 1))
+    search = experiment.search
+    stream = sessions if search.algorithm == "ga" and search.strategy == "async" else 0
+    return make_algorithm(experiment.space, search, experiment.initial,
+                          make_rng(search.seed, stream))
+
+
+def _warn_oversubscription(runner, local_workers: int) -> None:
+    warning = oversubscription_warning(runner, local_workers, os.environ)
+    if warning:
+        say(f"warning: {warning}")

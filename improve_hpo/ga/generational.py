@@ -1,0 +1,60 @@
+"""The generational (mu + lambda) GA of the legacy workflow, with a barrier per generation.
+
+Generation 0 is the initial population (mu points). Each later generation asks lambda children
+made by vary_or from the current population; when all of them are told, the next population is
+select_tournament(population + offspring, mu), exactly like DEAP's eaMuPlusLambda with
+selTournament. Results are kept by trial number, never by arrival order, so the run depends only
+on the seed: the same seed asks the same candidates, and a resumed run replays bit-identically.
+"""
+
+from __future__ import annotations
+
+from improve_hpo.ga.base import GeneticAlgorithm
+from improve_hpo.ga.candidate import Candidate, Generation
+from improve_hpo.ga.fitness import individual
+from improve_hpo.ga.operators import select_tournament, vary_or
+
+
+class GenerationalGA(GeneticAlgorithm):
+    def __init__(self, space, mode, rng, **settings):
+        super().__init__(space, mode, rng, **settings)
+        self._outstanding: dict[int, Candidate] = {}
+        self._results = {}
+        self._asked_generation = -1
+
+    @property
+    def finished(self) -> bool:
+        return self._generation > self.generations and not self._outstanding
+
+    def ask(self) -> list[Candidate]:
+        if self._outstanding or self._asked_generation == self._generation \
+                or self._generation > self.generations:
+            return []
+        if self._generation == 0:
+            points = [self._initial_point(i) for i in range(self.mu)]
+        else:
+            points = vary_or(self._population, self.space, self.lam, self.cxpb, self.mutpb,
+                             self.indpb, self.rng)
+        batch = [self._new_candidate(values, self._generation, origin) for values, origin in points]
+        self._outstanding = {candidate.number: candidate for candidate in batch}
+        self._asked_generation = self._generation
+        return batch
+
+    def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:
+        if self._outstanding.pop(candidate.number, None) is None:
+            raise ValueError(f"trial {candidate.number} was not asked or was told already")
+        self._results[candidate.number] = self._record(candidate, metric)
+        if self._outstanding:
+            return None
+        members = [self._results[number] for number in sorted(self._results)]
+        self._results = {}
+        offspring = [individual(result) for result in members]
+        if self._generation == 0:
+            self._population = offspring
+        else:
+            self._population = select_tournament(self._population + offspring, self.mu,
+                                                 self.tournament_size, self.rng)
+        record = Generation(self._generation, members,
+                            [member.evaluated for member in self._population])
+        self._generation += 1
+        return record

@@ -1,0 +1,143 @@
+"""The search options of `improve-hpo run`, their validation, and the algorithm factory.
+
+`add_search_arguments(parser)` registers the options with their defaults (from ga/defaults.py);
+`SearchSettings.from_args(args, mode)` checks them and raises UsageError naming the flag;
+`make_algorithm(space, settings, initial)` builds the ask/tell object they describe.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from improve_hpo.errors import UsageError
+from improve_hpo.ga import defaults
+from improve_hpo.ga.baselines import GridSearch, RandomSearch
+from improve_hpo.ga.generational import GenerationalGA
+from improve_hpo.ga.steady_state import AsyncGA
+
+# Settings that define the experiment: a resumed run must use the same ones. The others
+# (generations, max_evaluations, max_failures) may change to extend or cut a run.
+FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "indpb",
+         "tournament_size", "seed", "grid_points", "mode")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    algorithm: str = defaults.ALGORITHM
+    strategy: str = defaults.STRATEGY
+    population: int = defaults.POPULATION
+    generations: int = defaults.GENERATIONS
+    offspring: int = defaults.offspring_for(defaults.POPULATION)
+    cxpb: float = defaults.CXPB
+    mutpb: float = defaults.MUTPB
+    indpb: float = defaults.INDPB
+    tournament_size: int = defaults.TOURNAMENT_SIZE
+    seed: int = defaults.SEED
+    grid_points: int = defaults.GRID_POINTS
+    max_evaluations: int | None = None
+    max_failures: int | None = None
+    mode: str = "min"
+
+    @classmethod
+    def from_args(cls, args, mode: str) -> "SearchSettings":
+        offspring = args.offspring
+        if offspring is None:
+            offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
+        settings = cls(args.algorithm, args.strategy, args.population, args.generations,
+                       offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
+                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Raise UsageError listing every bad value, each naming its flag."""
+        problems = []
+
+        def at_least(flag, value, lowest):
+            if value is not None and value < lowest:
+                problems.append(f"{flag}: must be at least {lowest}, got {value}")
+
+        at_least("--population", self.population, 2 if self.algorithm == "ga" else 1)
+        at_least("--generations", self.generations, 0)
+        at_least("--offspring", self.offspring, 1)
+        at_least("--tournament-size", self.tournament_size, 1)
+        at_least("--seed", self.seed, 0)
+        at_least("--grid-points", self.grid_points, 2)
+        at_least("--max-evaluations", self.max_evaluations, 1)
+        at_least("--max-failures", self.max_failures, 1)
+        for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
+                            ("--indpb", self.indpb)):
+            if not 0.0 <= value <= 1.0:
+                problems.append(f"{flag}: must be a probability between 0 and 1, got {value}")
+        if self.cxpb + self.mutpb > 1.0 + 1e-12:
+            problems.append(f"--cxpb/--mutpb: cxpb + mutpb must be at most 1 (each child is made "
+                            f"by crossover or mutation or copied), got {self.cxpb} + {self.mutpb}")
+        if problems:
+            raise UsageError(*problems)
+
+    def fixed(self) -> dict:
+        """The settings a resumed run must not change, as a JSON-ready dict."""
+        values = asdict(self)
+        return {name: values[name] for name in FIXED}
+
+
+def add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("search")
+    group.add_argument("--algorithm", choices=defaults.ALGORITHMS, default=defaults.ALGORITHM,
+                       help="ga, or a baseline: random search or grid search "
+                       "(default: %(default)s)")
+    group.add_argument("--strategy", choices=defaults.STRATEGIES, default=defaults.STRATEGY,
+                       help="GA only: generational (mu + lambda, a barrier per generation, "
+                       "reproducible) or async (steady state: a new child whenever a worker is "
+                       "free) (default: %(default)s)")
+    group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
+                       help="population size mu; also the size of generation 0 "
+                       "(default: %(default)s)")
+    group.add_argument("--generations", type=int, default=defaults.GENERATIONS, metavar="G",
+                       help="generations after generation 0 (the initial population); "
+                       "a run evaluates mu + G * lambda points (default: %(default)s)")
+    group.add_argument("--offspring", type=int, default=None, metavar="LAMBDA",
+                       help="children per generation lambda (default: round(0.5 * mu))")
+    group.add_argument("--cxpb", type=float, default=defaults.CXPB,
+                       help="probability that a child is made by crossover (default: %(default)s)")
+    group.add_argument("--mutpb", type=float, default=defaults.MUTPB,
+                       help="probability that a child is made by mutation; the rest are copies "
+                       "(default: %(default)s)")
+    group.add_argument("--indpb", type=float, default=defaults.INDPB,
+                       help="per-parameter probability in crossover and mutation "
+                       "(default: %(default)s)")
+    group.add_argument("--tournament-size", type=int, default=defaults.TOURNAMENT_SIZE,
+                       metavar="K", help="tournament size of selection (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=defaults.SEED,
+                       help="seed of the search's random numbers (default: %(default)s)")
+    group.add_argument("--grid-points", type=int, default=defaults.GRID_POINTS, metavar="N",
+                       help="grid search: levels per float parameter (default: %(default)s)")
+    group.add_argument("--max-evaluations", type=int, default=None, metavar="N",
+                       help="stop after N trained trials (reused results not counted) "
+                       "(default: no limit)")
+    group.add_argument("--max-failures", type=int, default=None, metavar="N",
+                       help="stop with exit code 3 after N failed trials (default: no limit)")
+
+
+def make_rng(seed: int, stream: int = 0) -> np.random.Generator:
+    """The search's only source of randomness. `stream` > 0 gives an independent generator for
+    the same seed (the asynchronous GA uses a new one per resumed session)."""
+    return np.random.default_rng([seed, stream] if stream else seed)
+
+
+def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
+    """The ask/tell object for `settings`; `initial` are points to evaluate first."""
+    rng = make_rng(settings.seed) if rng is None else rng
+    common = dict(population=settings.population, offspring=settings.offspring)
+    if settings.algorithm == "grid":
+        return GridSearch(space, settings.mode, rng, grid_points=settings.grid_points, **common)
+    if settings.algorithm == "random":
+        return RandomSearch(space, settings.mode, rng, generations=settings.generations,
+                            initial=initial, **common)
+    kind = AsyncGA if settings.strategy == "async" else GenerationalGA
+    return kind(space, settings.mode, rng, generations=settings.generations, cxpb=settings.cxpb,
+                mutpb=settings.mutpb, indpb=settings.indpb,
+                tournament_size=settings.tournament_size, initial=initial, **common)

@@ -1,0 +1,33 @@
+"""The worker context of this process: which rank, node-local worker index, host and GPU.
+
+Each worker sets it once at startup (start_worker); tasks read it (current_worker) instead of
+receiving it, because only the worker knows where it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from improve_hpo.runner import WorkerContext, assign_gpu, install_interrupt_handlers
+
+_current = WorkerContext(rank=0, local_rank=0, host=socket.gethostname(), gpu=None)
+
+
+def set_worker(context: WorkerContext) -> None:
+    global _current
+    _current = context
+
+
+def current_worker() -> WorkerContext:
+    return _current
+
+
+def start_worker(rank: int, local_index: int, settings, handle_signals: bool = True) -> None:
+    """Set this process's context (its GPU from runner.assign_gpu) and, in a worker process or
+    rank, the runner's signal handlers (SIGTERM/SIGINT kill the running trial's processes)."""
+    gpu = assign_gpu(settings, local_index, os.environ)
+    set_worker(WorkerContext(rank=rank, local_rank=local_index, host=socket.gethostname(),
+                             gpu=gpu))
+    if handle_signals:
+        install_interrupt_handlers()

@@ -1,0 +1,63 @@
+"""Append-only CSV files: header first, one flushed row per write, real CSV (csv module).
+
+A report grows by appending a row when something finishes; nothing is rewritten per row, so
+writing costs the same for the 10,000th trial as for the first. On resume a report is rebuilt
+once from the ledger (`CsvAppender(..., fresh=True)` truncates it).
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+from pathlib import Path
+
+
+def cell(value) -> str:
+    """How a value appears in a report: JSON-style booleans, floats that read back exactly,
+    empty for None."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def iso_time(epoch: float | None) -> str:
+    """Local wall-clock time with its UTC offset, to the second; empty for None."""
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+
+
+class CsvAppender:
+    """An open CSV file with fixed columns. Rows are dicts; missing cells are empty."""
+
+    def __init__(self, path: Path, columns: list[str], fresh: bool = False):
+        self.path = Path(path)
+        self.columns = list(columns)
+        new = fresh or not self.path.exists() or self.path.stat().st_size == 0
+        self._file = open(self.path, "w" if new else "a", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        if new:
+            self._writer.writerow(self.columns)
+            self._file.flush()
+
+    def write(self, row: dict) -> None:
+        self._writer.writerow([cell(row.get(name)) for name in self.columns])
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
+    """A whole small CSV file at once (e.g. one population), replaced atomically."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    writer = CsvAppender(partial, columns, fresh=True)
+    for row in rows:
+        writer.write(row)
+    writer.close()
+    partial.replace(path)

@@ -1,0 +1,179 @@
+"""The ask/tell algorithms with an in-process objective: determinism, the mu + lambda structure,
+selection, failures, the asynchronous GA's insertion, random and grid search, best-ever."""
+
+from __future__ import annotations
+
+import math
+import random
+
+from improve_hpo.ga import Candidate, SearchSettings, make_algorithm, make_rng
+from improve_hpo.ga.fitness import BestEver, evaluate, individual
+from improve_hpo.ga.operators import select_tournament, vary_or
+from improve_hpo.space import load_space_data
+
+SPACE = load_space_data([
+    {"name": "x", "type": "float", "lower": -5.0, "upper": 5.0},
+    {"name": "n", "type": "int", "lower": 0, "upper": 10},
+    {"name": "opt", "type": "categorical", "element_type": "string", "values": ["a", "b", "c"]},
+    {"name": "epochs", "type": "constant", "value": 3},
+], "toy.json")
+
+
+def objective(values):
+    return (values["x"] - 1) ** 2 + abs(values["n"] - 3) + (values["opt"] != "b")
+
+
+def drive(algorithm, metric=objective, order=lambda batch: batch):
+    """Ask/tell until finished; `order` permutes each batch of tells (completion order)."""
+    asked, generations = [], []
+    while not algorithm.finished:
+        batch = algorithm.ask()
+        assert batch, "an unfinished algorithm with nothing outstanding must ask"
+        asked += batch
+        for candidate in order(list(batch)):
+            record = algorithm.tell(candidate, metric(candidate.values))
+            if record is not None:
+                generations.append(record)
+    return asked, generations
+
+
+def settings(**changes):
+    return SearchSettings(**{"population": 8, "generations": 5, "offspring": 4, **changes})
+
+
+def test_generational_ga_has_the_mu_plus_lambda_structure():
+    asked, generations = drive(make_algorithm(SPACE, settings()))
+    assert [c.number for c in asked] == list(range(8 + 5 * 4))
+    assert [len(g.members) for g in generations] == [8, 4, 4, 4, 4, 4]
+    assert [g.number for g in generations] == list(range(6))
+    assert all(len(g.population) == 8 for g in generations)
+    assert {c.origin for c in asked[:8]} == {"initial"}
+    assert {c.origin for c in asked[8:]} <= {"crossover", "mutation", "reproduction"}
+    assert all(SPACE.contains(c.values) for c in asked)
+
+
+def test_the_same_seed_asks_the_same_points_whatever_order_results_arrive_in():
+    first, _ = drive(make_algorithm(SPACE, settings(seed=3)))
+    again, _ = drive(make_algorithm(SPACE, settings(seed=3)), order=lambda b: b[::-1])
+    other, _ = drive(make_algorithm(SPACE, settings(seed=4)))
+    assert [c.values for c in first] == [c.values for c in again]
+    assert [c.values for c in first] != [c.values for c in other]
+
+
+def test_the_search_does_not_touch_the_global_random_module():
+    random.seed(1)
+    state = random.getstate()
+    drive(make_algorithm(SPACE, settings(cxpb=0.5, mutpb=0.3)))
+    assert random.getstate() == state
+
+
+def test_selection_is_a_tournament_over_parents_and_offspring():
+    """A tournament as large as parents + offspring (drawn with replacement) nearly always
+    holds the best; with a size-1 tournament, selection is random."""
+    algorithm = make_algorithm(SPACE, settings(tournament_size=200, generations=3))
+    _, generations = drive(algorithm)
+    for record in generations[1:]:
+        best = min(m.loss for m in record.population)
+        assert all(m.loss == best for m in record.population)
+
+
+def test_failures_take_the_worst_fitness():
+    def fail_when_n_is_small(values):
+        return None if values["n"] < 5 else objective(values)
+
+    algorithm = make_algorithm(SPACE, settings(tournament_size=200, generations=3))
+    _, generations = drive(algorithm, metric=fail_when_n_is_small)
+    assert any(m.failed for g in generations for m in g.members)
+    for record in generations[1:]:
+        assert not any(m.failed for m in record.population)
+    assert evaluate(Candidate(0, 0, {}, "x"), None, "min").loss == math.inf
+    assert evaluate(Candidate(0, 0, {}, "x"), math.nan, "max").loss == math.inf
+
+
+def test_max_mode_prefers_large_metrics():
+    algorithm = make_algorithm(SPACE, settings(mode="max"))
+    asked, _ = drive(algorithm)
+    best = algorithm.best.result
+    assert best.metric == max(objective(c.values) for c in asked)
+
+
+def test_best_ever_is_kept_even_when_the_population_loses_it():
+    """Size-1 tournaments select at random, so the population can lose its best point."""
+    algorithm = make_algorithm(SPACE, settings(tournament_size=1, generations=8))
+    asked, generations = drive(algorithm)
+    best = min(objective(c.values) for c in asked)
+    assert algorithm.best.result.metric == best
+    tie = BestEver()
+    for number in (5, 2, 9):
+        tie.offer(evaluate(Candidate(number, 0, {}, "x"), 1.0, "min"))
+    assert tie.result.candidate.number == 2
+
+
+def test_async_ga_samples_until_mu_results_then_breeds_and_keeps_the_best():
+    algorithm = make_algorithm(SPACE, settings(strategy="async", population=4, generations=3,
+                                               offspring=2))
+    first = [algorithm.ask()[0] for _ in range(6)]  # six workers free at the start
+    assert {c.origin for c in first} == {"initial"}
+    records = [algorithm.tell(c, objective(c.values)) for c in first[:4]]
+    assert [r is not None for r in records] == [False, False, False, True]  # generation 0: mu
+    child = algorithm.ask()[0]
+    assert child.origin in {"crossover", "mutation", "reproduction"}
+    population = {m.candidate.number for m in records[-1].population}
+    assert population == {0, 1, 2, 3}
+    worst = max(records[-1].population, key=lambda m: m.loss)
+    record = algorithm.tell(first[4], -100.0)  # better than all: replaces the worst
+    assert record is None
+    record = algorithm.tell(first[5], 1e9)  # worse than all: not inserted; 2nd of generation 1
+    members = {m.candidate.number for m in record.population}
+    assert 4 in members and 5 not in members and worst.candidate.number not in members
+    assert (record.number, [m.candidate.number for m in record.members]) == (1, [4, 5])
+    algorithm.tell(child, objective(child.values))
+    drive(algorithm)
+    assert algorithm.asked == 4 + 3 * 2 and algorithm.finished
+
+
+def test_async_ga_resumes_from_adopted_results():
+    algorithm = make_algorithm(SPACE, settings(strategy="async", population=3, generations=1,
+                                               offspring=2))
+    for number in range(3):
+        candidate = Candidate(number, 0, SPACE.sample(make_rng(number)), "initial")
+        algorithm.adopt(candidate)
+        algorithm.tell(candidate, float(number))
+    assert algorithm.asked == 3
+    assert algorithm.ask()[0].origin in {"crossover", "mutation", "reproduction"}
+
+
+def test_random_search_asks_its_budget_with_initial_rows_first():
+    row = {"x": 0.5, "n": 2, "opt": "c", "epochs": 3}
+    asked, generations = drive(make_algorithm(SPACE, settings(algorithm="random"), [row]),
+                               order=lambda b: b)
+    assert len(asked) == 8 + 5 * 4 and asked[0].values == row
+    assert asked[0].origin == "init-population" and asked[1].origin == "random"
+    assert [len(g.members) for g in generations] == [8, 4, 4, 4, 4, 4]
+
+
+def test_grid_search_asks_every_grid_point_once():
+    space = load_space_data([
+        {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+        {"name": "flag", "type": "logical"},
+    ], "grid.json")
+    algorithm = make_algorithm(space, settings(algorithm="grid", grid_points=3, population=4,
+                                               offspring=4))
+    asked, generations = drive(algorithm, metric=lambda v: v["x"])
+    assert sorted(space.key(c.values) for c in asked) == sorted(space.key(v) for v in space.grid(3))
+    assert [len(g.members) for g in generations] == [4, 2]
+    assert algorithm.total_generations == 2
+
+
+def test_operators_follow_deap_semantics():
+    members = [individual(evaluate(Candidate(i, 0, SPACE.sample(make_rng(i)), "initial"),
+                                   float(i), "min")) for i in range(5)]
+    chosen = select_tournament(members, 50, 1, make_rng(0))
+    assert {m.evaluated.candidate.number for m in chosen} == set(range(5))
+    chosen = select_tournament(members, 10, 30, make_rng(0))
+    assert {m.evaluated.candidate.number for m in chosen} == {0}
+    children = vary_or(members, SPACE, 200, 0.3, 0.3, 0.5, make_rng(1))
+    origins = [origin for _, origin in children]
+    assert {"crossover", "mutation", "reproduction"} == set(origins)
+    copies = [values for values, origin in children if origin == "reproduction"]
+    assert all(any(values == dict(m) for m in members) for values in copies)
