@@ -5,25 +5,17 @@
 #
 #   bash workflows/quickstart.sh [OUTPUT_FOLDER]      (default: ./hpo-quickstart)
 #
-# Needs the environment where improve-hpo is installed, with the example's extras:
-#   pip install -e '.[dev]'     (or: pip install 'improve-hpo[example]')
+# From a fresh clone it first creates ./.venv and installs improve-hpo with the example model's
+# extras (scikit-learn, improvelib) there, unless an environment with improve-hpo is active.
 # Running it again on the same folder resumes (a finished search runs nothing new).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 EXAMPLE="$REPO/containers/example"
 OUT=${1:-hpo-quickstart}
+. "$REPO/workflows/ensure-env.sh" example
 
-IMPROVE_HPO=$(command -v improve-hpo || true)
-if [ -z "$IMPROVE_HPO" ]; then
-    echo "quickstart: improve-hpo is not on PATH; activate the environment where it is installed" >&2
-    exit 2
-fi
-BIN=$(dirname "$IMPROVE_HPO")
-# The example model's scripts run `python3`: the one of this environment (improvelib, sklearn).
-export PATH="$BIN:$PATH"
-
-"$BIN/mpiexec" -n 3 improve-hpo \
+mpiexec -n 3 improve-hpo \
     --space "$EXAMPLE/hp.json" \
     --model-dir "$EXAMPLE" \
     --data-dir "$EXAMPLE/data" \
