@@ -1,0 +1,29 @@
+"""The README's main command, `bash workflows/quickstart.sh OUT`, run for real (3 MPI ranks)."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_runs_a_real_search_and_says_where_the_reports_are(tmp_path):
+    out = tmp_path / "quick"
+    # An active environment that has improve-hpo is used as it is: nothing is installed.
+    env = {**os.environ, "VIRTUAL_ENV": sys.prefix}
+    result = subprocess.run(
+        ["bash", str(REPO / "workflows" / "quickstart.sh"), str(out)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"reports in {out}" in result.stdout
+    assert "installing" not in result.stderr
+    trials = pandas.read_csv(out / "trials.csv")
+    assert len(trials) == 8 + 4 * 4  # mu + generations * lambda, lambda = round(0.5 * mu)
+    assert set(trials["rank"].dropna()) <= {1, 2}  # rank 0 runs the GA only
+    best = json.loads((out / "best.json").read_text())
+    assert best["metric"] == trials.loc[trials["status"] == "ok", "metric"].min()
