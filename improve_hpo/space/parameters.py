@@ -420,6 +420,8 @@ class Categorical(Parameter):
     __slots__ = ("element_type", "values", "_index")
     type = "categorical"
 
+    _separator = " | "  # between values in `domain()`; ordered shows its order with " < "
+
     def __init__(self, name, element_type, values, stage=DEFAULT_STAGE):
         super().__init__(name, stage)
         self.element_type = element_type
@@ -439,15 +441,18 @@ class Categorical(Parameter):
         return self.values[int(rng.integers(len(self.values)))]
 
     def mutate(self, value, rng):
-        n = len(self.values)
-        if n == 1:
+        if len(self.values) == 1:
             return self.values[0]
         try:
             i = self.index(value)
         except ValueError:
             return self.sample(rng)
-        j = int(rng.integers(n - 1))
-        return self.values[j + 1 if j >= i else j]
+        return self.values[self._moved_index(i, rng)]
+
+    def _moved_index(self, i, rng) -> int:
+        """Any other index, each equally likely."""
+        j = int(rng.integers(len(self.values) - 1))
+        return j + 1 if j >= i else j
 
     def contains(self, value):
         return _element_ok(self.element_type, value) and value in self._index
@@ -474,9 +479,8 @@ class Categorical(Parameter):
         return list(self.values)
 
     def domain(self):
-        if self.element_type == "string":
-            return " | ".join(f'"{v}"' for v in self.values)
-        return " | ".join(format_value(v) for v in self.values)
+        show = (lambda v: f'"{v}"') if self.element_type == "string" else format_value
+        return self._separator.join(show(v) for v in self.values)
 
     def to_json(self):
         return {**self._head(), "element_type": self.element_type, "values": list(self.values)}
@@ -492,32 +496,22 @@ class Ordered(Categorical):
 
     __slots__ = ("sigma", "_steps")
     type = "ordered"
+    _separator = " < "
 
     def __init__(self, name, element_type, values, sigma=None, stage=DEFAULT_STAGE):
         super().__init__(name, element_type, values, stage)
         self.sigma = 1 if sigma is None else sigma
         self._steps = max(1, int(self.sigma))
 
-    def mutate(self, value, rng):
-        n = len(self.values)
-        if n == 1:
-            return self.values[0]
-        try:
-            i = self.index(value)
-        except ValueError:
-            return self.sample(rng)
+    def _moved_index(self, i, rng) -> int:
+        last = len(self.values) - 1
         steps = int(rng.integers(1, self._steps + 1)) if self._steps > 1 else 1
         if rng.random() < 0.5:
             steps = -steps
-        j = min(n - 1, max(0, i + steps))
+        j = min(last, max(0, i + steps))
         if j == i:
-            j = min(n - 1, max(0, i - steps))
-        return self.values[j]
-
-    def domain(self):
-        if self.element_type == "string":
-            return " < ".join(f'"{v}"' for v in self.values)
-        return " < ".join(format_value(v) for v in self.values)
+            j = min(last, max(0, i - steps))
+        return j
 
     def sigma_text(self):
         return f"{self._steps} step" + ("s" if self._steps > 1 else "")
