@@ -101,7 +101,7 @@ def test_the_json_summary_agrees_with_the_engines_reports(experiment, tmp_path):
         assert mine["best_so_far"] == pytest.approx(float(theirs["best_so_far"]))
         assert mine["reused"] == int(theirs["reused"])
     time_used = summary["time"]
-    assert time_used["workers"] == 2 and time_used["workers_from"] == "ranks"
+    assert time_used["workers"] == 2 and time_used["workers_from"] == "ledger"
     durations = sum(float(row["duration_s"]) for row in ran)
     assert time_used["trials_busy_s"] == pytest.approx(durations, abs=0.01 * len(ran))
     assert 0 < time_used["utilization"] <= 1
@@ -124,7 +124,7 @@ def test_the_table_and_the_plots(experiment, tmp_path):
     assert (f"  best        val_loss = {best['metric']:.6g}, trial {best['trial']} "
             f"(generation {best['generation']}), folder {best['folder']}") in lines
     assert f"{counts['failed']:>6} x train.sh exited with code 1 (trial " in "\n".join(lines)
-    assert any(line.startswith("  workers     2 (ranks that ran a task); utilization ")
+    assert any(line.startswith("  workers     2 (recorded by the run); utilization ")
                for line in lines)
     header = lines.index("generations") + 1
     assert lines[header].split() == ["gen", "trials", "ok", "failed", "reused",

@@ -32,6 +32,9 @@ def register(subparsers):
     parser.add_argument("--init-population", metavar="CSV",
                         help="points to evaluate first (known good settings): a CSV whose "
                         "header names the parameters; the rest of generation 0 is random")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check everything a run checks, print the plan and the commands "
+                        "of the first trials, and exit: nothing is started or written")
     add_search_arguments(parser)
     add_runner_arguments(parser)
 

@@ -32,11 +32,30 @@ from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
 from improve_hpo.reports.best import write_best
 from improve_hpo.reports.generations import GenerationsReport, summarize
 from improve_hpo.reports.progress import print_progress, progress_line
+from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
 
 TRIALS_FOLDER = "trials"
 PREPROCESS_FOLDER = "preprocess"
 POLL_SECONDS = 0.25  # how often the loop looks at the stop request while trials run
+
+
+def preprocess_key_of(space, values: dict) -> tuple[str, dict]:
+    """(the key of a point's preprocess-stage values, those values): trials with the same key
+    share one preprocessing, in OUT/preprocess/<key>/."""
+    stage = space.stage_values(values, "preprocess")
+    text = json.dumps(stage, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], stage
+
+
+def preprocess_folder_of(key: str) -> str:
+    """A preprocessing's folder, relative to OUT."""
+    return f"{PREPROCESS_FOLDER}/{key}"
+
+
+def trial_folder_of(number: int) -> str:
+    """A trial's folder, relative to OUT."""
+    return f"{TRIALS_FOLDER}/trial_{number:06d}"
 
 
 def say(line: str) -> None:
@@ -80,6 +99,9 @@ class Driver:
         self.best_written: int | None = None
         if ledger.meta("started") is None:
             ledger.set_meta("started", repr(self.session_start))
+        # The evaluation slots of this session, for the report's worker utilization (a resumed
+        # run with another count replaces it: the report uses the latest session's).
+        ledger.set_meta(WORKERS_META, str(workers))
         self.experiment_start = float(ledger.meta("started"))
         self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
         self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
@@ -195,9 +217,7 @@ class Driver:
         return True
 
     def _preprocess_key(self, values: dict) -> tuple[str, dict]:
-        stage = self.space.stage_values(values, "preprocess")
-        text = json.dumps(stage, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], stage
+        return preprocess_key_of(self.space, values)
 
     def _reuse_record(self, candidate, key, original: TrialRecord) -> TrialRecord:
         return TrialRecord(candidate.number, candidate.generation, key, candidate.values,
@@ -213,7 +233,7 @@ class Driver:
 
     # -- dispatching -----------------------------------------------------------------------------
     def _dispatch_preprocess(self, preprocess_key: str, values: dict) -> None:
-        folder = f"{PREPROCESS_FOLDER}/{preprocess_key}"
+        folder = preprocess_folder_of(preprocess_key)
         record = PreprocessRecord(preprocess_key, values, folder, start=time.time())
         self.ledger.save_preprocess(record)
         future = self.executor.submit(preprocess_task, self.runner, values,
@@ -224,7 +244,7 @@ class Driver:
         preprocess_key, _ = self._preprocess_key(candidate.values)
         preprocess_folder = self.ledger.preprocess(preprocess_key).folder
         earlier = self.ledger.trial(candidate.number)
-        folder = f"{TRIALS_FOLDER}/trial_{candidate.number:06d}"
+        folder = trial_folder_of(candidate.number)
         record = TrialRecord(candidate.number, candidate.generation, key, candidate.values,
                              candidate.origin, status=RUNNING, start=time.time(), folder=folder,
                              attempts=(earlier.attempts if earlier else 0) + 1)

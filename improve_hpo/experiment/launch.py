@@ -4,6 +4,7 @@
   1..N-1 serve trials through mpi4py.futures.MPICommExecutor;
 - --workers K: K local worker processes (no MPI);
 - otherwise: one worker, in this process.
+With --dry-run, the same checks run and the plan is printed instead (experiment/dry_run.py).
 Rank 0 alone checks the options and writes OUT (besides the trial and preprocess folders the
 workers fill); a usage error is printed once, by rank 0, and every rank exits with 2.
 """
@@ -15,9 +16,10 @@ from contextlib import contextmanager
 
 from improve_hpo.errors import UsageError
 from improve_hpo.experiment.driver import Driver, say
-from improve_hpo.experiment.setup import experiment_from_args, open_output
+from improve_hpo.experiment.dry_run import dry_run
+from improve_hpo.experiment.setup import (algorithm_for, experiment_from_args, open_output,
+                                         workers_from_args)
 from improve_hpo.experiment.signals import StopRequest
-from improve_hpo.ga import make_algorithm, make_rng
 from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
@@ -30,11 +32,12 @@ STOP_GRACE_SECONDS = 5.0
 
 def run_experiment(args) -> int:
     comm = mpi.world()
+    if args.dry_run:
+        return dry_run(args, comm)
     if comm.Get_size() > 1:
         return _run_mpi(args, comm)
+    workers_from_args(args, 1)
     experiment = experiment_from_args(args)
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers: must be at least 1, got {args.workers}")
     ledger, _ = open_output(experiment)
     stop = StopRequest()
     with ledger:
@@ -54,9 +57,7 @@ def _run_mpi(args, comm) -> int:
     experiment = ledger = error = None
     if rank == 0:
         try:
-            if args.workers is not None:
-                raise UsageError("--workers: starts local worker processes without MPI; under "
-                                 "mpirun/mpiexec the ranks are the workers, leave it out")
+            workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
             ledger, _ = open_output(experiment)
         except UsageError as caught:
@@ -105,14 +106,10 @@ def _closing(driver):
 
 
 def _algorithm(experiment, ledger):
-    """The search algorithm. The asynchronous GA gets a fresh random stream per session (it
-    resumes from its restored population, not by replay)."""
+    """The search algorithm of this session (counted in the ledger)."""
     sessions = int(ledger.meta("sessions") or 0)
     ledger.set_meta("sessions", str(sessions + 1))
-    search = experiment.search
-    stream = sessions if search.algorithm == "ga" and search.strategy == "async" else 0
-    return make_algorithm(experiment.space, search, experiment.initial,
-                          make_rng(search.seed, stream))
+    return algorithm_for(experiment, sessions)
 
 
 def _warn_oversubscription(runner, local_workers: int) -> None:

@@ -1,8 +1,10 @@
 """From the command line to a checked Experiment, and from it to a prepared output folder.
 
 `experiment_from_args` checks every input (space, runner options, search options,
---init-population) and touches nothing. `open_output` creates OUT, opens its ledger and, when
-OUT already holds this experiment, checks that the command resumes it unchanged.
+--init-population) and touches nothing; `workers_from_args` checks --workers against the
+launch. `open_output` creates OUT, opens its ledger and, when OUT already holds this
+experiment, checks that the command resumes it unchanged (`resume_problems`, which only reads,
+is shared with --dry-run).
 
 What a resumed run may change: --generations may grow (to extend a run), --max-evaluations and
 --max-failures may change, and so may every runner option except --metric and --mode (paths,
@@ -17,12 +19,13 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
 from improve_hpo.experiment.init_population import read_init_population
-from improve_hpo.ga import SearchSettings
+from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ledger import Ledger
 from improve_hpo.runner import RunnerSettings, settings_from_args
 from improve_hpo.space import Space, load_space
@@ -49,6 +52,19 @@ class Experiment:
                     **self.search.fixed())
 
 
+def workers_from_args(args, world_size: int) -> int:
+    """The evaluation slots of this launch: the MPI worker ranks (world size - 1), --workers K,
+    or 1 (trials run in this process); UsageError for a bad --workers."""
+    if world_size > 1:
+        if args.workers is not None:
+            raise UsageError("--workers: starts local worker processes without MPI; under "
+                             "mpirun/mpiexec the ranks are the workers, leave it out")
+        return world_size - 1
+    if args.workers is not None and args.workers < 1:
+        raise UsageError(f"--workers: must be at least 1, got {args.workers}")
+    return 1 if args.workers is None else args.workers
+
+
 def experiment_from_args(args) -> Experiment:
     space = load_space(args.space)
     runner = settings_from_args(args)
@@ -66,6 +82,16 @@ def experiment_from_args(args) -> Experiment:
     out = Path(args.output).expanduser().absolute()
     _check_output_usable(out, args.output)
     return Experiment(out, space, search, runner, initial, args.space)
+
+
+def algorithm_for(experiment: Experiment, session: int):
+    """The search algorithm of the `session`-th run on this experiment (0: the first). The
+    asynchronous GA gets a fresh random stream per session (it resumes from its restored
+    population, not by replay); the others replay the first session's stream."""
+    search = experiment.search
+    stream = session if search.algorithm == "ga" and search.strategy == "async" else 0
+    return make_algorithm(experiment.space, search, experiment.initial,
+                          make_rng(search.seed, stream))
 
 
 def _check_output_usable(out: Path, given: str) -> None:
@@ -107,14 +133,24 @@ def open_output(experiment: Experiment) -> tuple[Ledger, bool]:
 
 
 def _check_identity(ledger: Ledger, experiment: Experiment) -> bool:
-    identity = experiment.identity()
     generations = experiment.search.generations
-    stored = ledger.meta("identity")
-    if stored is None:
-        ledger.set_meta("identity", json.dumps(identity))
+    if ledger.meta("identity") is None:
+        ledger.set_meta("identity", json.dumps(experiment.identity()))
         ledger.set_meta("generations", str(generations))
         return False
-    before = json.loads(stored)
+    problems = resume_problems(ledger.meta, experiment)
+    if problems:
+        raise UsageError(*problems)
+    ledger.set_meta("generations", str(generations))
+    return True
+
+
+def resume_problems(meta: Callable[[str], str | None], experiment: Experiment) -> list[str]:
+    """Why this command cannot resume the experiment whose ledger meta `meta(name)` reads (empty
+    when it can). Only reads: `improve-hpo run --dry-run` uses it on a read-only ledger."""
+    identity = experiment.identity()
+    generations = experiment.search.generations
+    before = json.loads(meta("identity"))
     problems = []
     where = f"the experiment in {experiment.out}"
     for name, value in identity.items():
@@ -131,12 +167,9 @@ def _check_identity(ledger: Ledger, experiment: Experiment) -> bool:
             flag = "--" + name.replace("_", "-")
             problems.append(f"{flag}: {where} was started with {flag} {before.get(name)}, "
                             f"not {value}; give the same value to resume, or a new --output")
-    previous = int(ledger.meta("generations"))
+    previous = int(meta("generations"))
     if generations < previous:
         problems.append(f"--generations: {where} was run with --generations {previous}; a "
                         f"resumed run may raise it to extend the run, not lower it to "
                         f"{generations}")
-    if problems:
-        raise UsageError(*problems)
-    ledger.set_meta("generations", str(generations))
-    return True
+    return problems

@@ -7,7 +7,9 @@ from improve_hpo.runner.options import add_runner_arguments, settings_from_args
 from improve_hpo.runner.process import install_interrupt_handlers, interrupt_requested
 from improve_hpo.runner.settings import (RunnerSettings, RunRecord, StageResult, TrialResult,
                                          WorkerContext)
-from improve_hpo.runner.stages import run_infer, run_preprocess, run_trial
+from improve_hpo.runner.launchers import Command
+from improve_hpo.runner.stages import (preprocess_command, run_infer, run_preprocess, run_trial,
+                                      train_command)
 
 __all__ = [
     "RunnerSettings", "WorkerContext", "RunRecord", "StageResult", "TrialResult",
@@ -15,4 +17,5 @@ __all__ = [
     "assign_gpu", "oversubscription_warning", "visible_gpus",
     "install_interrupt_handlers", "interrupt_requested",
     "run_preprocess", "run_trial", "run_infer",
+    "Command", "preprocess_command", "train_command",
 ]

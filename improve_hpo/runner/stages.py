@@ -16,7 +16,8 @@ from pathlib import Path
 
 from improve_hpo.runner import metric, process
 from improve_hpo.runner.flags import directory_argv, values_to_argv
-from improve_hpo.runner.launchers import build_command, data_dir_for_scripts, gpu_argument
+from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
+                                          gpu_argument)
 from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult, WorkerContext
 
 Values = Mapping[str, "bool | int | float | str"]
@@ -31,13 +32,22 @@ def run_preprocess(settings: RunnerSettings, preprocess_values: Values, folder,
     start = time.time()
     folder = _prepare(folder)
     _record_params(folder, "preprocess", preprocess_values, fresh=True)
+    command = preprocess_command(settings, preprocess_values, folder, worker)
+    reason, status = _run_stage(command, "preprocess", folder, timeout=None,
+                                fresh_command_file=True)
+    return StageResult(stage="preprocess", **_record(status, reason, start, worker, folder))
+
+
+def preprocess_command(settings: RunnerSettings, preprocess_values: Values, folder,
+                       worker: WorkerContext) -> Command:
+    """The command run_preprocess runs in `folder`; building it starts and writes nothing
+    (`improve-hpo run --dry-run` prints it)."""
+    folder = str(Path(folder).resolve())
     data_dir = data_dir_for_scripts(settings)
     args = [data_dir, *directory_argv([(settings.preprocess_input_flag, data_dir),
-                                       (settings.preprocess_output_flag, str(folder))]),
+                                       (settings.preprocess_output_flag, folder)]),
             *values_to_argv(preprocess_values)]
-    reason, status = _run_stage(settings, "preprocess", args, worker, [str(folder)], folder,
-                                timeout=None, fresh_command_file=True)
-    return StageResult(stage="preprocess", **_record(status, reason, start, worker, folder))
+    return build_command(settings, "preprocess.sh", args, worker.gpu, [folder], cwd=folder)
 
 
 def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess_folder,
@@ -49,12 +59,9 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
     preprocess_folder = str(Path(preprocess_folder).resolve())
     (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
     _record_params(folder, "train", train_values, fresh=True)
-    args = [gpu_argument(worker.gpu), data_dir_for_scripts(settings),
-            *directory_argv([(settings.train_input_flag, preprocess_folder),
-                             (settings.train_output_flag, str(folder))]),
-            *values_to_argv(train_values)]
-    reason, status = _run_stage(settings, "train", args, worker, [preprocess_folder, str(folder)],
-                                folder, timeout=settings.trial_timeout, fresh_command_file=True)
+    command = train_command(settings, train_values, folder, preprocess_folder, worker)
+    reason, status = _run_stage(command, "train", folder, timeout=settings.trial_timeout,
+                                fresh_command_file=True)
     value = None
     if reason is None:
         reading = metric.read_metric(folder, folder / "train.stdout.log", settings.metric)
@@ -65,6 +72,20 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
         status, reason = inferred.status, inferred.reason
     return TrialResult(metric=value if status == "ok" else None,
                        **_record(status, reason, start, worker, folder))
+
+
+def train_command(settings: RunnerSettings, train_values: Values, folder, preprocess_folder,
+                  worker: WorkerContext) -> Command:
+    """The train.sh command run_trial runs in `folder`; building it starts and writes nothing
+    (`improve-hpo run --dry-run` prints it)."""
+    folder = str(Path(folder).resolve())
+    preprocess_folder = str(Path(preprocess_folder).resolve())
+    args = [gpu_argument(worker.gpu), data_dir_for_scripts(settings),
+            *directory_argv([(settings.train_input_flag, preprocess_folder),
+                             (settings.train_output_flag, folder)]),
+            *values_to_argv(train_values)]
+    return build_command(settings, "train.sh", args, worker.gpu, [preprocess_folder, folder],
+                         cwd=folder)
 
 
 def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, preprocess_folder,
@@ -83,8 +104,10 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
                              (settings.infer_model_flag, str(folder)),
                              (settings.infer_output_flag, str(folder))]),
             *values_to_argv(infer_values)]
-    reason, status = _run_stage(settings, "infer", args, worker, [preprocess_folder, str(folder)],
-                                folder, timeout=settings.trial_timeout, fresh_command_file=False)
+    command = build_command(settings, "infer.sh", args, worker.gpu,
+                            [preprocess_folder, str(folder)], cwd=str(folder))
+    reason, status = _run_stage(command, "infer", folder, timeout=settings.trial_timeout,
+                                fresh_command_file=False)
     return StageResult(stage="infer", **_record(status, reason, start, worker, folder))
 
 
@@ -114,12 +137,11 @@ def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> Non
     path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
 
 
-def _run_stage(settings: RunnerSettings, stage: str, args: list[str], worker: WorkerContext,
-               folders: list[str], folder: Path, timeout: float | None,
+def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None,
                fresh_command_file: bool) -> tuple[str | None, str]:
-    """Run `<stage>.sh` in `folder`; returns (reason, status), reason None when it succeeded."""
+    """Run `<stage>.sh`'s command in `folder`; returns (reason, status), reason None when it
+    succeeded."""
     script = f"{stage}.sh"
-    command = build_command(settings, script, args, worker.gpu, folders, cwd=str(folder))
     with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
         f.write(command.pasteable() + "\n")
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
