@@ -1,0 +1,93 @@
+"""Smoke check of benchmarks/: every part produces numbers (not how good or how fast they are).
+
+The real runs are `python -m benchmarks` (see docs/benchmarks.md); this takes seconds.
+"""
+
+import importlib.util
+import math
+import random
+
+import pytest
+
+from benchmarks import halloffame, overhead, quality, report, utilization
+from benchmarks.legacy_ga import LegacyParameter
+from benchmarks.methods import parse_method, search
+from benchmarks.problems import mixed_objective, problem
+
+HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
+METHODS = ["ga", "ga-async", "ga[population=10,indpb=0.3]", "legacy", "random",
+           pytest.param("tpe", marks=pytest.mark.skipif(
+               not HAS_OPTUNA, reason="optuna is a benchmark-only dependency (extra 'bench')"))]
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_each_method_reports_a_best_value_after_each_training(method):
+    curve = search(method, "branin", 40, seed=1)
+    assert len(curve) == 40
+    reported = [value for value in curve if not math.isnan(value)]
+    assert reported and reported[-1] >= 0.397887 - 1e-6  # never below Branin's minimum
+    if method != "legacy":  # best ever: never gets worse
+        assert all(a >= b for a, b in zip(reported, reported[1:]))
+
+
+def test_method_settings_are_parsed_and_checked():
+    assert parse_method("ga[population=10,strategy=async]") == (
+        "ga", {"population": 10, "strategy": "async"})
+    with pytest.raises(ValueError, match="unknown setting"):
+        parse_method("ga[sigma=2]")
+    with pytest.raises(ValueError, match="unknown method"):
+        parse_method("cma")
+
+
+def test_legacy_parameters_keep_the_legacy_flaws():
+    random.seed(3)
+    rate = LegacyParameter({"name": "lr", "type": "float", "lower": 1e-6, "upper": 1.0,
+                            "use_log_scale": True})
+    draws = [rate.draw() for _ in range(2000)]
+    assert sum(d < 1e-3 for d in draws) < 20  # log scale ignored: ~0.1% below 1e-3
+    layers = LegacyParameter({"name": "n", "type": "int", "lower": 1, "upper": 8})
+    assert {layers.mutate(4, indpb=1.0) for _ in range(200)} == {4}  # int(0.7) = 0: never moves
+    ends = [LegacyParameter({"name": "k", "type": "int", "lower": 0, "upper": 2}).draw()
+            for _ in range(3000)]
+    assert ends.count(1) > 1.6 * ends.count(0)  # round(uniform): bounds half as likely
+
+
+def test_problem_optima_are_where_documented():
+    best = dict(epochs=10, learning_rate=1e-4, dropout=0.25, units=32, layers=3, batch_size=64,
+                optimizer="adam", batch_norm=True)
+    assert mixed_objective(best) == 0.0
+    assert mixed_objective({**best, "units": 64}) > 0.0
+    surrogate = problem("surrogate-IGTD-GDSCv2")
+    rng = __import__("numpy").random.default_rng(0)
+    space = surrogate.space
+    assert all(surrogate.objective(space.sample(rng)) >= surrogate.optimum - 1e-12
+               for _ in range(200))
+
+
+def test_legacy_barrier_waste_is_computed_per_run():
+    waste = utilization.legacy_waste()
+    assert set(waste) == set(halloffame.run_names()) and len(waste) == 9
+    assert all(0.0 < share < 1.0 for share in waste.values())
+
+
+def test_quality_pipeline_produces_a_table_and_targets(tmp_path):
+    plan = quality.QualityPlan(("branin", "mixed"), ("ga", "legacy", "random"), (30,), 2)
+    curves = quality.run_quality(plan, processes=1)
+    table = quality.summarize(curves, plan)
+    assert set(table) == {"branin", "mixed"} and set(table["mixed"][30]) == {
+        "ga", "legacy", "random"}
+    checks = quality.check_targets(table, "ga", 30)
+    assert any("half of random" in text for text, _, _ in checks)
+    quality.plot(curves, tmp_path / "quality.png")
+    assert (tmp_path / "quality.png").stat().st_size > 0
+    assert any("### mixed" in line for line in report.quality_section(table, {"ga": checks},
+                                                                      plan))
+
+
+def test_engine_replay_and_overhead_under_mpiexec():
+    replay = utilization.replay("IGTD-GDSCv2", "async", workers=2, interval=0.002)
+    assert replay.trials == 440 and 0 < replay.trained <= 440
+    assert 0.0 < replay.utilization <= 1.0 and replay.makespan > 0
+    measured = overhead.measure(ranks=3, trials=300)
+    assert measured.trials == 300 and measured.per_second > 0
+    assert measured.rank0_peak_rss_mb > 0
