@@ -211,6 +211,13 @@ class _Range(Parameter):
     def sigma_text(self):
         return f"{self.sigma:.6g}" + (" decades" if self.use_log_scale else "")
 
+    def parse(self, text):
+        value = self._parse_number(text)
+        if not self.lower <= value <= self.upper:
+            bounds = f"[{format_value(self.lower)}, {format_value(self.upper)}]"
+            raise ValueError(f"{format_value(value)} is outside {bounds}")
+        return value
+
     def _spaced_levels(self, points, to_value):
         """`points` evenly spaced levels (log-spaced on a log scale), both bounds included."""
         if points == 1:
@@ -294,11 +301,7 @@ class Int(_Range):
             value = int(value)
         return super().normalize(value)
 
-    def parse(self, text):
-        value = parse_int(text)
-        if not self.lower <= value <= self.upper:
-            raise ValueError(f"{value} is outside [{self.lower}, {self.upper}]")
-        return value
+    _parse_number = staticmethod(parse_int)
 
     def size(self):
         return self._span + 1
@@ -355,11 +358,7 @@ class Float(_Range):
         value = super().normalize(value)
         return float(value) + 0.0
 
-    def parse(self, text):
-        value = parse_float(text)
-        if not self.lower <= value <= self.upper:
-            raise ValueError(f"{value!r} is outside [{self.lower!r}, {self.upper!r}]")
-        return value
+    _parse_number = staticmethod(parse_float)
 
     def size(self):
         return 1 if self.lower == self.upper else None
