@@ -177,3 +177,86 @@ def test_operators_follow_deap_semantics():
     assert {"crossover", "mutation", "reproduction"} == set(origins)
     copies = [values for values, origin in children if origin == "reproduction"]
     assert all(any(values == dict(m) for m in members) for values in copies)
+
+
+# The real IMPROVE space of IGTD: two genes, so a mutant with per-gene probability 0.3 changes
+# nothing half of the time; novel points are plentiful (a float gene).
+IGTD_LIKE = load_space_data([
+    {"name": "learning_rate", "type": "float", "lower": 0.00001, "upper": 0.1, "sigma": 0.005},
+    {"name": "batch_size", "type": "ordered", "element_type": "int",
+     "values": [16, 32, 64, 128, 256], "sigma": 1},
+    {"name": "epochs", "type": "constant", "value": 50},
+], "igtd.json")
+TWO_FLAGS = load_space_data([{"name": "a", "type": "logical"}, {"name": "b", "type": "logical"}],
+                            "flags.json")
+
+
+def keys(space, candidates):
+    return [space.key(c.values) for c in candidates]
+
+
+def test_the_gas_ask_no_point_twice_while_novel_points_exist():
+    for strategy in ("generational", "async"):
+        run = settings(strategy=strategy, population=10, offspring=5, generations=40, indpb=0.3)
+        asked, _ = drive(make_algorithm(IGTD_LIKE, run),
+                         metric=lambda v: (v["learning_rate"] - 0.003) ** 2)
+        assert len(asked) == 10 + 40 * 5
+        assert len(set(keys(IGTD_LIKE, asked))) == len(asked), strategy
+        assert {c.origin for c in asked[10:]} <= {"crossover", "mutation"}  # a copy never novel
+
+
+def test_the_initial_random_samples_are_novel_but_given_rows_are_kept():
+    space = load_space_data([{"name": "k", "type": "ordered", "element_type": "int",
+                              "values": [1, 2, 3, 4, 5]}], "five.json")
+    row = {"k": 3}
+    for strategy in ("generational", "async"):
+        algorithm = make_algorithm(space, settings(strategy=strategy, population=6),
+                                   [row, row])
+        first = [algorithm.ask() for _ in range(6)] if strategy == "async" else [algorithm.ask()]
+        initial = [c for batch in first for c in batch]
+        assert [c.values for c in initial[:2]] == [row, row]  # --init-population rows as given
+        sampled = keys(space, initial[2:])
+        assert len(set(sampled)) == 4 and space.key(row) not in sampled  # the 4 other points
+
+
+def test_random_search_stays_a_pure_baseline_that_may_repeat_points():
+    space = load_space_data([{"name": "k", "type": "ordered", "element_type": "int",
+                              "values": [1, 2, 3, 4, 5]}], "five.json")
+    asked, _ = drive(make_algorithm(space, settings(algorithm="random", population=6)),
+                     metric=lambda v: v["k"])
+    assert len(set(keys(space, asked))) < len(asked)
+
+
+def test_a_tiny_space_still_asks_known_points_again_and_finishes():
+    """Two logicals: 4 points. Once they are all asked no child can be novel: the GA keeps its
+    last draw (the driver reuses the known result) and the run ends with its full budget."""
+    for strategy in ("generational", "async"):
+        algorithm = make_algorithm(TWO_FLAGS, settings(strategy=strategy, population=4,
+                                                       offspring=2, generations=3))
+        asked, _ = drive(algorithm, metric=lambda v: float(v["a"]) + 2 * float(v["b"]))
+        assert algorithm.finished and len(asked) == 4 + 3 * 2
+        assert sorted(set(keys(TWO_FLAGS, asked))) == sorted(keys(TWO_FLAGS, asked[:4]))
+        assert algorithm.best.result.metric == 0.0
+
+
+def test_novel_breeding_is_deterministic_from_the_seed():
+    for strategy in ("generational", "async"):
+        def run(seed):
+            chosen = settings(strategy=strategy, population=6, offspring=3, generations=10,
+                              indpb=0.3, seed=seed)
+            asked, _ = drive(make_algorithm(IGTD_LIKE, chosen),
+                             metric=lambda v: v["learning_rate"])
+            return [(c.values, c.origin) for c in asked]
+        assert run(5) == run(5) and run(5) != run(6)
+
+
+def test_async_ga_does_not_ask_again_a_point_adopted_on_resume():
+    algorithm = make_algorithm(IGTD_LIKE, settings(strategy="async", population=4, offspring=2,
+                                                   generations=30, indpb=0.3))
+    adopted = [Candidate(n, 0, IGTD_LIKE.sample(make_rng(n)), "initial") for n in range(4)]
+    for candidate in adopted:
+        algorithm.adopt(candidate)
+        algorithm.tell(candidate, candidate.values["learning_rate"])
+    asked, _ = drive(algorithm, metric=lambda v: v["learning_rate"])
+    everything = keys(IGTD_LIKE, adopted + asked)
+    assert len(asked) == 30 * 2 and len(set(everything)) == len(everything)

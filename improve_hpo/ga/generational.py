@@ -1,7 +1,8 @@
 """The generational (mu + lambda) GA of the legacy workflow, with a barrier per generation.
 
 Generation 0 is the initial population (mu points). Each later generation asks lambda children
-made by vary_or from the current population; when all of them are told, the next population is
+made by vary_or from the current population, each drawn again while it repeats a point already
+asked (Algorithm._novel); when all of them are told, the next population is
 select_tournament(population + offspring, mu), exactly like DEAP's eaMuPlusLambda with
 selTournament. Results are kept by trial number, never by arrival order, so the run depends only
 on the seed: the same seed asks the same candidates, and a resumed run replays bit-identically.
@@ -30,15 +31,20 @@ class GenerationalGA(GeneticAlgorithm):
         if self._outstanding or self._asked_generation == self._generation \
                 or self._generation > self.generations:
             return []
-        if self._generation == 0:
-            points = [self._initial_point(i) for i in range(self.mu)]
-        else:
-            points = vary_or(self._population, self.space, self.lam, self.cxpb, self.mutpb,
-                             self.indpb, self.rng)
-        batch = [self._new_candidate(values, self._generation, origin) for values, origin in points]
+        batch = []
+        for index in range(self.mu if self._generation == 0 else self.lam):
+            # one at a time: a child must also differ from its siblings asked before it
+            values, origin = (self._initial_point(index) if self._generation == 0
+                              else self._novel(self._breed))
+            batch.append(self._new_candidate(values, self._generation, origin))
         self._outstanding = {candidate.number: candidate for candidate in batch}
         self._asked_generation = self._generation
         return batch
+
+    def _breed(self) -> tuple[dict, str]:
+        [child] = vary_or(self._population, self.space, 1, self.cxpb, self.mutpb, self.indpb,
+                          self.rng)
+        return child
 
     def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:
         if self._outstanding.pop(candidate.number, None) is None:

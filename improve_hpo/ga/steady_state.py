@@ -3,7 +3,8 @@ trial of a generation.
 
 While fewer than mu results exist, ask returns initial points (given rows, then random samples).
 After that, each ask breeds one child: two parents by tournament, then vary_or (crossover,
-mutation or reproduction). Each result is inserted as it arrives ((mu + 1) selection: it replaces
+mutation or reproduction), bred again while it repeats a point already asked or adopted
+(Algorithm._novel). Each result is inserted as it arrives ((mu + 1) selection: it replaces
 the worst member if it is strictly better). For the reports, generation 0 ends with the mu-th
 result and each later generation with every lambda further results; a candidate's generation is
 set when its result arrives. The run depends on the order results arrive in, so it is not
@@ -36,17 +37,21 @@ class AsyncGA(GeneticAlgorithm):
         if self._told < self.mu:
             values, origin = self._initial_point(self.asked)
         else:
-            parents = select_tournament(self._population, 2, self.tournament_size, self.rng)
-            [(values, origin)] = vary_or(parents, self.space, 1, self.cxpb, self.mutpb,
-                                         self.indpb, self.rng)
+            values, origin = self._novel(self._breed)
         candidate = self._new_candidate(values, self._generation, origin)
         self._outstanding.add(candidate.number)
         return [candidate]
+
+    def _breed(self) -> tuple[dict, str]:
+        parents = select_tournament(self._population, 2, self.tournament_size, self.rng)
+        [child] = vary_or(parents, self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng)
+        return child
 
     def adopt(self, candidate: Candidate) -> None:
         """Register a candidate asked by an earlier session (resume): it counts as asked and
         its result is expected through tell."""
         self._next_number = max(self._next_number, candidate.number + 1)
+        self._asked_keys.add(self.space.key(candidate.values))
         self._outstanding.add(candidate.number)
 
     def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:
