@@ -1,8 +1,8 @@
 """One search: a method on a problem with a seed -> the best value it reports after each training.
 
 Methods (METHODS; a method name may carry GA settings, e.g. "ga[population=10,indpb=0.2]"):
-- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (generational, mu 20,
-  lambda 10); ga-async: the same settings with --strategy async;
+- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (generational, mu 10,
+  lambda 5, indpb 0.3); ga-async: the same settings with --strategy async;
 - random: improve-hpo's random search;
 - legacy: the legacy GA (benchmarks/legacy_ga.py);
 - tpe: Optuna's TPE sampler with its defaults (a benchmark-only dependency).
