@@ -94,6 +94,8 @@ CASES = {
     "type not a string": ([{"name": "lr", "type": 3}], 'parameter 1 "lr": "type" must be one of constant'),
     "missing required key": ([{"name": "lr", "type": "float", "lower": 0}],
                              'hp.json: parameter 1 "lr": missing required key "upper" (a float parameter needs it)'),
+    "missing int bound": ([{"name": "n", "type": "int", "upper": 3}],
+                          'hp.json: parameter 1 "n": missing required key "lower" (an int parameter needs it)'),
     "missing value": ([{"name": "c", "type": "constant"}], 'parameter 1 "c": missing required key "value"'),
     "missing values": ([{"name": "c", "type": "ordered", "element_type": "int"}],
                        'parameter 1 "c": missing required key "values"'),
@@ -186,7 +188,7 @@ def test_all_errors_are_reported_at_once():
 def test_missing_file(tmp_path):
     with pytest.raises(SpaceError) as caught:
         load_space(tmp_path / "nope.json")
-    assert caught.value.messages == [f"{tmp_path / 'nope.json'}: file not found"]
+    assert caught.value.messages == [f"{tmp_path / 'nope.json'}: file not found; check the path to the hyperparameter file"]
 
 
 def test_not_json_names_line_and_column(tmp_path):

@@ -91,7 +91,7 @@ def test_every_file_and_every_error_is_reported_with_exit_2(tmp_path, capsys):
         f'improve-hpo validate: error: {bad}: parameter 2 "lr": lower (1) is greater than upper (0)',
         f"improve-hpo validate: error: {broken}: not valid JSON: Expecting property name enclosed in double quotes "
         "at line 1 column 13 (a comma before ']': JSON does not allow a trailing comma)",
-        f"improve-hpo validate: error: {missing}: file not found",
+        f"improve-hpo validate: error: {missing}: file not found; check the path to the hyperparameter file",
     ]
 
 

@@ -86,7 +86,7 @@ def read_json(path, source: str | None = None):
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SpaceError(f"{source}: file not found") from None
+        raise SpaceError(f"{source}: file not found; check the path to the hyperparameter file") from None
     except IsADirectoryError:
         raise SpaceError(f"{source}: is a folder, not a hyperparameter file") from None
     except OSError as error:
@@ -208,7 +208,8 @@ def _translate(error, data) -> tuple[int | None, list[str]]:
                 if key in ("name", "type"):
                     messages.append(f'missing required key "{key}"')
                 else:
-                    messages.append(f'missing required key "{key}" (a {type_name} parameter needs it)')
+                    article = "an" if str(type_name)[:1] in ("a", "e", "i", "o", "u") else "a"
+                    messages.append(f'missing required key "{key}" ({article} {type_name} parameter needs it)')
             return index, messages
         return index, [error.message]  # pragma: no cover
 
