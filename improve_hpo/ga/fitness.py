@@ -14,8 +14,6 @@ from deap import base, creator
 
 from improve_hpo.ga.candidate import Candidate, Evaluated
 
-MODES = ("min", "max")
-
 if not hasattr(creator, "HpoFitness"):
     creator.create("HpoFitness", base.Fitness, weights=(-1.0,))
 if not hasattr(creator, "HpoIndividual"):
