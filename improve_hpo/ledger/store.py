@@ -76,8 +76,8 @@ class Ledger:
         self._by_key: dict[str, int] = {}
         self._finish_seq = 0
         for row in self._db.execute("SELECT * FROM trials ORDER BY number"):
-            self._remember(_trial_from_row(row))
-        self._preprocess = {row[0]: _preprocess_from_row(row)
+            self._remember(_from_row(TrialRecord, row))
+        self._preprocess = {row[0]: _from_row(PreprocessRecord, row)
                             for row in self._db.execute("SELECT * FROM preprocess")}
         self._generations = {number: json.loads(row) for number, row
                              in self._db.execute("SELECT number, row FROM generations")}
@@ -184,13 +184,8 @@ def _row(record, columns: list[str]) -> tuple:
                  for name in columns)
 
 
-def _trial_from_row(row) -> TrialRecord:
-    record = TrialRecord(*row)
-    record.values = json.loads(record.values)
-    return record
-
-
-def _preprocess_from_row(row) -> PreprocessRecord:
-    record = PreprocessRecord(*row)
+def _from_row(record_class, row):
+    """A table row as a record (TrialRecord or PreprocessRecord), the values JSON decoded."""
+    record = record_class(*row)
     record.values = json.loads(record.values)
     return record
