@@ -73,6 +73,19 @@ def test_a_file_that_is_not_a_ledger(tmp_path):
         Ledger(tmp_path / "ledger.sqlite")
 
 
+def test_a_ledger_of_another_format_is_refused_and_left_unlocked(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.set_meta("schema_version", "0")
+    with pytest.raises(UsageError) as caught:
+        Ledger(path)
+    assert caught.value.messages == [
+        f"{path}: ledger format 0 is not supported by this improve-hpo (format 1); "
+        "use a new --output"]
+    with pytest.raises(UsageError, match="ledger format 0"):
+        Ledger(path)  # not "another improve-hpo run is using this output folder"
+
+
 def test_nothing_committed_is_lost_on_kill_9(tmp_path):
     writer = textwrap.dedent(f"""
         import sys, time

@@ -70,6 +70,7 @@ class Ledger:
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
+            self.close()
             raise UsageError(f"{self.path}: ledger format {version} is not supported by this "
                              f"improve-hpo (format {SCHEMA_VERSION}); use a new --output")
         self._trials: dict[int, TrialRecord] = {}
