@@ -174,6 +174,8 @@ def test_the_seed_chooses_the_point_and_set_overrides_it(tmp_path, space, data):
                               "of type int for epochs"),
     (["--tail", "-1"], "--tail -1: give a number of lines, 0 or more"),
     (["--output", "{file}"], "--output {file}: is a file; give a folder for the check's files"),
+    (["--output", "{file}/sub"], "--output {file}/sub: cannot create it (Not a directory); give "
+                                 "a folder you can write to"),
 ])
 def test_usage_errors_exit_2_with_the_flag_named(tmp_path, space, data, capsys, extra, message):
     model = make_model(tmp_path / "model")

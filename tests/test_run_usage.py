@@ -3,6 +3,8 @@ flag (or file, row and column), and nothing started: no output folder is created
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from engine_models.harness import FAKE_MODEL, command, run, write_space
 
@@ -76,6 +78,23 @@ def test_bad_init_population_files(base, tmp_path, capsys, text, message):
 def test_missing_init_population_file(base, tmp_path, capsys):
     err = usage_error(capsys, ["run", *base, "--init-population", str(tmp_path / "no.csv")])
     assert f"--init-population {tmp_path / 'no.csv'}: no such file" in err
+
+
+def test_init_population_that_is_not_text(base, tmp_path, capsys):
+    path = tmp_path / "init.csv"
+    path.write_bytes(b"x,n\n\xff\xfe,1\n")
+    err = usage_error(capsys, ["run", *base, "--init-population", str(path)])
+    assert f"--init-population {path}: cannot read it as CSV (" in err
+
+
+def test_a_ledger_whose_trial_had_other_values_is_not_resumed(base, tmp_path, capsys):
+    first = run(command(tmp_path, "--population", 2, "--generations", 0))
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:
+        db.execute("UPDATE trials SET key = 'edited' WHERE number = 0")
+    err = usage_error(capsys, ["run", *base, "--population", "2", "--generations", "0"])
+    assert (f"{tmp_path / 'out' / 'ledger.sqlite'}: trial 0 was run with other values than "
+            "this run asks for, so this experiment cannot be resumed here; use a new --output") in err
 
 
 def test_init_population_with_grid_search(base, tmp_path, capsys):

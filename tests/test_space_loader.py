@@ -200,6 +200,14 @@ def test_not_json_names_line_and_column(tmp_path):
     assert message == f"{path}: not valid JSON: Expecting ',' delimiter at line 3 column 16"
 
 
+def test_json_nested_too_deeply(tmp_path):
+    path = tmp_path / "hp.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SpaceError) as caught:
+        load_space(path)
+    assert caught.value.messages == [f"{path}: not valid JSON: nested too deeply"]
+
+
 def test_empty_file_and_folder(tmp_path):
     path = tmp_path / "hp.json"
     path.write_text("  \n")
