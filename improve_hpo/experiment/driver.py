@@ -268,7 +268,7 @@ class Driver:
         waiting = self.preprocess_waiters.pop(preprocess_key)
         self.parked -= len(waiting)
         if record.status == INTERRUPTED:
-            self.stop.request()
+            self.stop.request_for(record.reason)
             self.ready.extendleft(reversed([candidate for candidate, _ in waiting]))
             for _, key in waiting:
                 self.in_flight.pop(key, None)
@@ -293,7 +293,7 @@ class Driver:
             self.trials_report.add(record)
             self.in_flight.pop(task.key, None)
             self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
-            self.stop.request()
+            self.stop.request_for(record.reason)
             return
         self._settled_run(candidate, task.key, record)
 

@@ -1,31 +1,45 @@
 """The functions workers run: one preprocess, one trial, one infer. They run on MPI ranks, in
 worker processes or in-process, and must never raise: an MPI worker that dies ends the whole
-job, so any unexpected exception (even SystemExit or KeyboardInterrupt) becomes a failed result
-whose reason is the exception's text.
+job, so any unexpected exception (even SystemExit or KeyboardInterrupt) becomes a result whose
+reason is the exception's text.
+
+An unexpected exception fails the task, except a storage fault (the disk or quota is full, an
+I/O error, a read-only file system: `errors.storage_fault`): that is not the trial's fault, so
+the task comes back `interrupted` and the trial runs again when the experiment is resumed.
+Results are built by keyword: the record classes' field order is not theirs to rely on.
 """
 
 from __future__ import annotations
 
 import time
 
+from improve_hpo.errors import storage_fault
 from improve_hpo.parallel.context import current_worker
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
+# The prefix of a reason that says a storage fault stopped the task (the driver stops the run
+# with the storage-fault exit code when it sees it).
+STORAGE_FAULT_REASON = "storage fault in the worker"
+
 
 def _guarded(run, failed):
-    """run(worker) -> result; on any exception, failed(worker, start, reason)."""
+    """run(worker) -> result; on any exception, failed(worker, start, status, reason)."""
     worker = current_worker()
     start = time.time()
     try:
         return run(worker)
     except BaseException as error:  # noqa: BLE001 - a worker must survive anything
-        return failed(worker, start, f"unexpected error in the worker: "
-                                     f"{type(error).__name__}: {error}")
+        fault = storage_fault(error)
+        if fault is not None:
+            return failed(worker, start, "interrupted", f"{STORAGE_FAULT_REASON}: {fault}")
+        return failed(worker, start, "failed", f"unexpected error in the worker: "
+                                               f"{type(error).__name__}: {error}")
 
 
 def _stage_failure(stage: str, folder: str):
-    return lambda worker, start, reason: StageResult(
-        stage, "failed", reason, start, time.time(), worker.rank, worker.host, worker.gpu, folder)
+    return lambda worker, start, status, reason: StageResult(
+        stage=stage, status=status, reason=reason, start=start, end=time.time(),
+        rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder)
 
 
 def preprocess_task(settings, values: dict, folder: str) -> StageResult:
@@ -38,8 +52,9 @@ def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str
     return _guarded(
         lambda worker: run_trial(settings, train_values, folder, preprocess_folder, worker,
                                  infer_values=infer_values),
-        lambda worker, start, reason: TrialResult("failed", reason, None, start, time.time(),
-                                                  worker.rank, worker.host, worker.gpu, folder))
+        lambda worker, start, status, reason: TrialResult(
+            status=status, reason=reason, metric=None, start=start, end=time.time(),
+            rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))
 
 
 def infer_task(settings, infer_values: dict, trial_folder: str,
