@@ -21,6 +21,7 @@ from pathlib import Path
 
 from improve_hpo.errors import SpaceError
 from improve_hpo.space import schema as _schema
+from improve_hpo.space import structure
 from improve_hpo.space.parameters import (
     DEFAULT_STAGE,
     ELEMENT_TYPES,
@@ -280,6 +281,14 @@ class _Checker:
             return None
         return number
 
+    def passable(self, what: str, value) -> bool:
+        """False (after an error) for a string no command line can carry: one with a NUL byte."""
+        if isinstance(value, str) and "\0" in value:
+            self.error(f"{what} holds a NUL byte (\\u0000), which cannot be passed to the model "
+                       "as a command-line argument; remove it")
+            return False
+        return True
+
     def sigma(self):
         """The sigma as given (a number), None when absent or after an error."""
         if "sigma" not in self.param:
@@ -315,6 +324,8 @@ class _Checker:
         if kind == "constant":
             value = p["value"]
             if isinstance(value, float) and self.finite("value", value) is None:
+                return None
+            if not self.passable('"value"', value):
                 return None
             return Constant(name, value, stage=stage)
         if kind == "logical":
@@ -376,6 +387,8 @@ class _Checker:
                 if value is None:
                     continue
                 value += 0.0
+            if not self.passable(what, value):
+                continue
             key = (type(value).__name__, value)
             if key in first_seen:
                 self.error(f'"values" lists {_found(value)} more than once '
@@ -402,7 +415,7 @@ def load_space_data(data, source: str = "<space>") -> Space:
     """Validate an already-parsed JSON value and build its Space; SpaceError lists every problem."""
     source = str(source)
     by_index: dict[int | None, list[str]] = {}
-    for error in _schema.validator().iter_errors(data):
+    for error in structure.iter_errors(data):
         index, messages = _translate(error, data)
         bucket = by_index.setdefault(index, [])
         for message in messages:

@@ -22,9 +22,18 @@ import time
 
 
 def flags(argv):
+    """--name value pairs; --name=value is one element (the engine's form for values that
+    start with '-')."""
     pairs = {}
-    for index in range(0, len(argv) - 1, 2):
-        pairs[argv[index].lstrip("-")] = argv[index + 1]
+    index = 0
+    while index < len(argv):
+        if argv[index].startswith("--") and "=" in argv[index]:
+            name, value = argv[index][2:].split("=", 1)
+            index += 1
+        else:
+            name, value = argv[index].lstrip("-"), argv[index + 1] if index + 1 < len(argv) else ""
+            index += 2
+        pairs[name] = value
     return pairs
 
 
