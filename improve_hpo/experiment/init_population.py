@@ -11,6 +11,7 @@ import csv
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.reports.csv_files import read_rows
 
 FLAG = "--init-population"
 
@@ -23,7 +24,7 @@ def read_init_population(path: str, space) -> list[dict]:
                          "parameters")
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+            rows = read_rows(handle)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UsageError(f"{FLAG} {path}: cannot read it as CSV ({error})") from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]

@@ -36,6 +36,7 @@ DIRECTORY_FLAGS = (
     ("--infer-output-flag", "infer_output_flag", "output_dir",
      "infer.sh flag for its output folder (the trial's)"),
 )
+BIND_OPTIONS = ("ro", "rw")
 _FLAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[A-Za-z0-9/-]+")
 
@@ -57,9 +58,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     container.add_argument("--data-mount", metavar="PATH", default=DEFAULT_MOUNT_POINT,
                            help="where --data-dir appears inside the container "
                            "(default: %(default)s; older images use /candle_data_dir)")
-    container.add_argument("--bind", metavar="SRC[:DST[:OPTS]]", action="append", default=[],
-                           help="an extra bind for the container, as the runtime's --bind "
-                           "(repeatable)")
+    container.add_argument("--bind", metavar="SRC[:DST[:ro|rw]]", action="append", default=[],
+                           help="an extra bind for the container, as the runtime's --bind: SRC "
+                           "an existing path, DST absolute; a comma-separated list or repeated")
     container.add_argument("--no-nv", dest="nv", action="store_false",
                            help="do not pass --nv (default: --nv whenever a trial has a GPU)")
     result = parser.add_argument_group("trials")
@@ -108,6 +109,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     if (args.sif is None) == (args.model_dir is None):
         raise UsageError("--sif/--model-dir: give exactly one: --sif IMAGE runs the model's "
                          "container, --model-dir DIR runs its scripts without one")
+    mount_point = _mount_point(args.data_mount)  # checked with --model-dir too: a typo is a typo
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
                               ("--bind", args.bind)):
@@ -120,9 +122,9 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         launcher="container",
         image=_image(args.sif),
         runtime=_runtime(args.container_runtime),
-        mount_point=_mount_point(args.data_mount),
+        mount_point=mount_point,
         nv=args.nv,
-        binds=tuple(_bind(spec) for spec in args.bind),
+        binds=tuple(bind for spec in args.bind for bind in _binds(spec)),
         **common,
     )
 
@@ -181,16 +183,28 @@ def _mount_point(path: str) -> str:
     return path
 
 
-def _bind(spec: str) -> str:
-    parts = spec.split(":")
-    if not parts[0] or len(parts) > 3 or any(not part for part in parts):
-        raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
-                         "--bind /scratch/refs:/refs:ro")
-    source = Path(parts[0]).expanduser()
-    if not source.exists():
-        raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
-                         "would refuse to start the container")
-    return ":".join([str(source.resolve()), *parts[1:]])
+def _binds(spec: str) -> list[str]:
+    """One --bind value (a comma-separated list, as the runtime takes it) -> its binds, each
+    `SRC`, `SRC:DST` or `SRC:DST:ro|rw` with SRC an existing path (made absolute) and DST
+    absolute."""
+    binds = []
+    for bind in spec.split(","):
+        parts = bind.split(":")
+        if len(parts) > 3 or any(not part for part in parts):
+            raise UsageError(f"--bind {spec}: {bind!r} is not SRC, SRC:DST or SRC:DST:ro|rw; "
+                             "e.g. --bind /scratch/refs:/refs:ro")
+        if len(parts) == 3 and parts[2] not in BIND_OPTIONS:
+            raise UsageError(f"--bind {spec}: {parts[2]!r} in {bind!r} is not a bind option; "
+                             f"give {' or '.join(BIND_OPTIONS)}, e.g. --bind /scratch/refs:/refs:ro")
+        if len(parts) >= 2 and not parts[1].startswith("/"):
+            raise UsageError(f"--bind {spec}: the destination {parts[1]!r} in {bind!r} must be "
+                             "an absolute path inside the container, e.g. /refs")
+        source = Path(parts[0]).expanduser()
+        if not source.exists():
+            raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
+                             "would refuse to start the container")
+        binds.append(":".join([str(source.resolve()), *parts[1:]]))
+    return binds
 
 
 def _metric(name: str) -> str:

@@ -11,12 +11,17 @@ Hyperparameters it understands (any other flag is accepted and ignored):
   fail            train exits 1 when this is true (or when fail_n == n)
   fail_n          see fail
   prep_fail       preprocess exits 1 when true
+  spawn           when true, train (and preprocess) first start three processes that outlive
+                  it unless the engine contains them: one left running in the background (as
+                  `cmd &` does), one in its own session (the real `setsid`), one double-forked
+                  daemon; their pids are appended to IMPROVE_DATA_DIR/spawned.log
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
 "<stage> start|end <output_dir>", so tests can see what ran, and how often.
 """
 
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -37,6 +42,29 @@ def flags(argv):
     return pairs
 
 
+def spawn_survivors(data_dir):
+    """Start the three kinds of processes that outlive a script (see the module doc)."""
+    background = subprocess.Popen(["sleep", "300"])
+    detached = subprocess.Popen(["setsid", "sleep", "300"])
+    reader, writer = os.pipe()
+    if os.fork() == 0:  # the double fork: the middle process exits, the daemon is orphaned
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            os.close(reader)
+            os.close(writer)
+            time.sleep(300)
+            os._exit(0)
+        os.write(writer, str(daemon).encode())
+        os._exit(0)
+    os.close(writer)
+    daemon = int(os.read(reader, 32))
+    os.close(reader)
+    pids = [background.pid, detached.pid, daemon]
+    with open(os.path.join(data_dir, "spawned.log"), "a") as handle:
+        handle.write("".join(f"{pid}\n" for pid in pids))
+
+
 def truthy(text):
     return str(text).lower() in ("true", "1", "yes")
 
@@ -54,6 +82,8 @@ def main():
     out = options["output_dir"]
     os.makedirs(out, exist_ok=True)
     log(data_dir, f"{stage} start {out}")
+    if truthy(options.get("spawn", "false")):
+        spawn_survivors(data_dir)
     if stage == "preprocess":
         if truthy(options.get("prep_fail", "false")):
             print("preprocess: told to fail", file=sys.stderr)
