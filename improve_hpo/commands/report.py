@@ -5,6 +5,7 @@ goes on. See docs/report.md."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -44,6 +45,9 @@ def run(args) -> int:
         _note(PLOTS_HINT)
         return 0
     folder = Path(args.plots).expanduser() if args.plots else snapshot.out / PLOTS_FOLDER
+    if not args.plots and not os.access(snapshot.out, os.W_OK) and not folder.is_dir():
+        _note(f"plots: none: {snapshot.out} is read-only; give --plots DIR to draw them there")
+        return 0
     written = write_plots(pyplot, snapshot, summary, folder)
     _note(f"plots: {', '.join(str(path) for path in written)}" if written
           else "plots: none yet (no finished trial)")

@@ -76,6 +76,7 @@ class Publisher:
         self._publish_if_changed()
 
     def _run(self) -> None:
+        self._publish_if_changed()  # at once: a new experiment has a snapshot from the start
         while not self._stop.wait(self.interval):
             self._publish_if_changed()
 

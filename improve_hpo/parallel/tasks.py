@@ -5,12 +5,16 @@ reason is the exception's text.
 
 An unexpected exception fails the task, except a storage fault (the disk or quota is full, an
 I/O error, a read-only file system: `errors.storage_fault`): that is not the trial's fault, so
-the task comes back `interrupted` and the trial runs again when the experiment is resumed.
+the task comes back `interrupted` and the trial runs again when the experiment is resumed. A
+script that failed while its folder's file system was full is taken for a storage fault too
+(a model cannot tell us why it failed; a full disk is the likeliest reason then).
 Results are built by keyword: the record classes' field order is not theirs to rely on.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import time
 
 from improve_hpo.errors import storage_fault
@@ -36,6 +40,30 @@ def _guarded(run, failed):
                                                f"{type(error).__name__}: {error}")
 
 
+# A file system with less free space than this counts as full.
+FULL_BYTES = 1 << 20
+
+
+def _unless_disk_full(run):
+    """run(worker) -> result; a failed result whose folder's file system is full comes back
+    interrupted as a storage fault instead (see the module's doc)."""
+    def checked(worker):
+        result = run(worker)
+        if result.status != "failed":
+            return result
+        try:
+            stats = os.statvfs(result.folder)
+        except OSError:
+            return result
+        free = stats.f_bavail * stats.f_frsize
+        if free >= FULL_BYTES:
+            return result
+        reason = (f"{STORAGE_FAULT_REASON}: the file system of {result.folder} is full "
+                  f"({free:,} bytes free) and {result.reason}")
+        return dataclasses.replace(result, status="interrupted", reason=reason)
+    return checked
+
+
 def _stage_failure(stage: str, folder: str):
     return lambda worker, start, status, reason: StageResult(
         stage=stage, status=status, reason=reason, start=start, end=time.time(),
@@ -43,15 +71,17 @@ def _stage_failure(stage: str, folder: str):
 
 
 def preprocess_task(settings, values: dict, folder: str) -> StageResult:
-    return _guarded(lambda worker: run_preprocess(settings, values, folder, worker),
+    return _guarded(_unless_disk_full(lambda worker: run_preprocess(settings, values, folder,
+                                                                     worker)),
                     _stage_failure("preprocess", folder))
 
 
 def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str,
                infer_values: dict) -> TrialResult:
     return _guarded(
-        lambda worker: run_trial(settings, train_values, folder, preprocess_folder, worker,
-                                 infer_values=infer_values),
+        _unless_disk_full(lambda worker: run_trial(settings, train_values, folder,
+                                                   preprocess_folder, worker,
+                                                   infer_values=infer_values)),
         lambda worker, start, status, reason: TrialResult(
             status=status, reason=reason, metric=None, start=start, end=time.time(),
             rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))
@@ -60,5 +90,6 @@ def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str
 def infer_task(settings, infer_values: dict, trial_folder: str,
                preprocess_folder: str) -> StageResult:
     return _guarded(
-        lambda worker: run_infer(settings, infer_values, trial_folder, preprocess_folder, worker),
+        _unless_disk_full(lambda worker: run_infer(settings, infer_values, trial_folder,
+                                                   preprocess_folder, worker)),
         _stage_failure("infer", trial_folder))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -22,6 +23,7 @@ from improve_hpo.ledger import PreprocessRecord, TrialRecord
 from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damaged
 from improve_hpo.ledger.lock import holder
 from improve_hpo.ledger.reading import reading
+from improve_hpo.ledger.snapshot import SNAPSHOT_SECONDS
 from improve_hpo.space import Space, load_space_data
 
 LEDGER_NAME = "ledger.sqlite"
@@ -87,7 +89,10 @@ def read_experiment(out) -> ExperimentSnapshot:
 
 
 def _read_ledger(path: Path):
-    with reading(path) as (db, _):
+    with reading(path) as (db, where):
+        if where:  # a run on another host writes it: say how old what we show is
+            sys.stderr.write(f"improve-hpo report: read {where}; it lags the run by up to "
+                             f"{SNAPSHOT_SECONDS:g} s\n")
         check_integrity(db, path)
         with db:  # one read transaction: the three tables come from the same moment
             db.execute("BEGIN")

@@ -48,6 +48,9 @@ USED_KEYS = {
     "categorical": {"element_type", "values"},
     "ordered": {"element_type", "values", "sigma"},
 }
+# The longest string value a model can receive: Linux refuses an argument of more than
+# MAX_ARG_STRLEN = 131,072 bytes (NUL included), and "--<name>=" comes before the value.
+MAX_VALUE_BYTES = 131_072 - 1 - 2 - 256 - 1
 # Int bounds must be exactly representable as floats, so that Gaussian noise can be added to them.
 INT_LIMIT = 2**53
 
@@ -282,10 +285,18 @@ class _Checker:
         return number
 
     def passable(self, what: str, value) -> bool:
-        """False (after an error) for a string no command line can carry: one with a NUL byte."""
-        if isinstance(value, str) and "\0" in value:
+        """False (after an error) for a string no command line can carry: one with a NUL byte,
+        or longer than Linux lets one argument be (MAX_ARG_STRLEN, 128 KiB with the flag)."""
+        if not isinstance(value, str):
+            return True
+        if "\0" in value:
             self.error(f"{what} holds a NUL byte (\\u0000), which cannot be passed to the model "
                        "as a command-line argument; remove it")
+            return False
+        size = len(value.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_VALUE_BYTES:
+            self.error(f"{what} is {size:,} bytes long; a command-line argument can hold at "
+                       f"most {MAX_VALUE_BYTES:,}: pass a path to a file instead")
             return False
         return True
 
