@@ -293,6 +293,11 @@ class _Checker:
             self.error(f"{what} holds a NUL byte (\\u0000), which cannot be passed to the model "
                        "as a command-line argument; remove it")
             return False
+        if value == "--":
+            self.error(f'{what} is "--", which Python\'s argparse (the parser of IMPROVE and '
+                       "CANDLE models) never reads as a value (before Python 3.12 it drops it "
+                       "even from --name=--); use another word")
+            return False
         size = len(value.encode("utf-8", errors="surrogatepass"))
         if size > MAX_VALUE_BYTES:
             self.error(f"{what} is {size:,} bytes long; a command-line argument can hold at "
