@@ -11,6 +11,7 @@ workers fill); a usage error is printed once, by rank 0, and every rank exits wi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 
@@ -24,6 +25,7 @@ from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
 from improve_hpo.runner import oversubscription_warning
+from improve_hpo.runner.sif_unpack import prepare_image
 
 # After a stop, how long rank 0 waits for the workers (which got the signal too: mpiexec and
 # Slurm signal every rank) to kill their trials and report back before it aborts the job.
@@ -39,6 +41,7 @@ def run_experiment(args) -> int:
     workers_from_args(args, 1)
     experiment = experiment_from_args(args)
     ledger, _ = open_output(experiment)
+    experiment = _image_prepared(experiment)
     stop = StopRequest()
     with ledger:
         if args.workers is None:
@@ -60,6 +63,7 @@ def _run_mpi(args, comm) -> int:
             workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
             ledger, _ = open_output(experiment)
+            experiment = _image_prepared(experiment)
         except UsageError as caught:
             error = caught
     runner = comm.bcast(experiment.runner if rank == 0 and error is None else None, root=0)
@@ -110,6 +114,13 @@ def _algorithm(experiment, ledger):
     sessions = int(ledger.meta("sessions") or 0)
     ledger.set_meta("sessions", str(sessions + 1))
     return algorithm_for(experiment, sessions)
+
+
+def _image_prepared(experiment):
+    """A .sif the runtime would unpack on every exec is unpacked once, under OUT (rank 0, before
+    any trial; the workers get the settings that name the sandbox)."""
+    return dataclasses.replace(experiment,
+                               runner=prepare_image(experiment.runner, experiment.out, say))
 
 
 def _warn_oversubscription(runner, local_workers: int) -> None:

@@ -35,6 +35,9 @@ _NOT_EXECUTABLE = re.compile(r"exec: (?P<command>\S+): Permission denied$")  # e
 # 3.x binds what it can and warns about the rest: a missing source, a bad option.
 _SKIPPED_BIND = re.compile(r"(skipping mount of (?P<path>\S+): (?P<why>.*)"
                            r"|Not mounting requested (?P<point>\S+) bind point, (?P<bad>.*))$")
+# Lines that end a Python crash report but say nothing about the cause.
+_NOISE = re.compile(r"^(Current thread 0x[0-9a-f]+ \(most recent call first\):|<no Python frame>"
+                    r"|Traceback \(most recent call last\):|File \".*\", line \d+.*)$")
 HEAD_BYTES = 64 * 1024
 TAIL_BYTES = 64 * 1024
 REASON_LINE_CHARS = 200
@@ -98,8 +101,8 @@ def _separate_large(stderr_log: Path, runtime_log: Path) -> list[str]:
 
 
 def last_meaningful_line(log: Path) -> str | None:
-    """The last line of `log` that says something (not blank, not only punctuation), without
-    colour codes, cut to REASON_LINE_CHARS."""
+    """The last line of `log` that says something (not blank, not only punctuation, not the
+    frame lines of a Python crash dump), without colour codes, cut to REASON_LINE_CHARS."""
     try:
         with open(log, "rb") as handle:
             handle.seek(0, 2)
@@ -109,7 +112,7 @@ def last_meaningful_line(log: Path) -> str | None:
         return None
     for line in reversed(text.splitlines()):
         line = strip_ansi(line).strip()
-        if any(ch.isalnum() for ch in line):
+        if any(ch.isalnum() for ch in line) and not _NOISE.match(line):
             return line if len(line) <= REASON_LINE_CHARS else line[:REASON_LINE_CHARS] + "..."
     return None
 
