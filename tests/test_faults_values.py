@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine_models.harness import command, ledger_rows, run, write_space
+from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.tasks import trial_task
 from improve_hpo.runner import TrialResult
 from runner_fixtures import make_model, settings_for
@@ -70,8 +71,9 @@ def test_a_worker_error_gives_a_failed_trial_with_every_field_in_place(tmp_path)
     data.mkdir()
     blocker = tmp_path / "file"
     blocker.write_text("a file where the trial folder's parent should be")
-    settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
-    result = trial_task(settings, {}, str(blocker / "trial_000001"), str(tmp_path), {})
+    start_worker(0, 0, settings_for("--model-dir", str(model), "--data-dir", str(data)),
+                 handle_signals=False)
+    result = trial_task({}, str(blocker / "trial_000001"), str(tmp_path), {})
     assert isinstance(result, TrialResult)
     assert result.status == "failed" and result.metric is None
     assert result.reason.startswith("unexpected error in the worker: ")

@@ -9,21 +9,44 @@ the task comes back `interrupted` and the trial runs again when the experiment i
 script that failed while its folder's file system was full is taken for a storage fault too
 (a model cannot tell us why it failed; a full disk is the likeliest reason then).
 Results are built by keyword: the record classes' field order is not theirs to rely on.
+
+A run with a deadline (experiment/deadline.py) passes its stop time: the worker then signals
+itself SIGTERM at that time, exactly what the scheduler does at the walltime, only a margin
+earlier, so a trial still running is killed and reported interrupted wherever the worker runs
+(an MPI rank on another node, a pool process, or the driver's own process).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
+import threading
 import time
 
 from improve_hpo.errors import storage_fault
-from improve_hpo.parallel.context import current_worker
+from improve_hpo.parallel.context import current_settings, current_worker
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
 # The prefix of a reason that says a storage fault stopped the task (the driver stops the run
 # with the storage-fault exit code when it sees it).
 STORAGE_FAULT_REASON = "storage fault in the worker"
+# A file system with less free space than this counts as full.
+FULL_BYTES = 1 << 20
+
+
+_stop_timer: threading.Timer | None = None
+
+
+def _arm_stop(stop_at: float | None) -> None:
+    """Once per worker: SIGTERM this process at `stop_at` (see the module doc)."""
+    global _stop_timer
+    if stop_at is None or _stop_timer is not None:
+        return
+    _stop_timer = threading.Timer(max(0.0, stop_at - time.time()), os.kill,
+                                  (os.getpid(), signal.SIGTERM))
+    _stop_timer.daemon = True
+    _stop_timer.start()
 
 
 def _guarded(run, failed):
@@ -38,10 +61,6 @@ def _guarded(run, failed):
             return failed(worker, start, "interrupted", f"{STORAGE_FAULT_REASON}: {fault}")
         return failed(worker, start, "failed", f"unexpected error in the worker: "
                                                f"{type(error).__name__}: {error}")
-
-
-# A file system with less free space than this counts as full.
-FULL_BYTES = 1 << 20
 
 
 def _unless_disk_full(run):
@@ -70,16 +89,18 @@ def _stage_failure(stage: str, folder: str):
         rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder)
 
 
-def preprocess_task(settings, values: dict, folder: str) -> StageResult:
-    return _guarded(_unless_disk_full(lambda worker: run_preprocess(settings, values, folder,
-                                                                     worker)),
+def preprocess_task(values: dict, folder: str, stop_at: float | None = None) -> StageResult:
+    _arm_stop(stop_at)
+    return _guarded(_unless_disk_full(lambda worker: run_preprocess(current_settings(), values,
+                                                                     folder, worker)),
                     _stage_failure("preprocess", folder))
 
 
-def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str,
-               infer_values: dict) -> TrialResult:
+def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_values: dict,
+               stop_at: float | None = None) -> TrialResult:
+    _arm_stop(stop_at)
     return _guarded(
-        _unless_disk_full(lambda worker: run_trial(settings, train_values, folder,
+        _unless_disk_full(lambda worker: run_trial(current_settings(), train_values, folder,
                                                    preprocess_folder, worker,
                                                    infer_values=infer_values)),
         lambda worker, start, status, reason: TrialResult(
@@ -87,9 +108,8 @@ def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str
             rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))
 
 
-def infer_task(settings, infer_values: dict, trial_folder: str,
-               preprocess_folder: str) -> StageResult:
+def infer_task(infer_values: dict, trial_folder: str, preprocess_folder: str) -> StageResult:
     return _guarded(
-        _unless_disk_full(lambda worker: run_infer(settings, infer_values, trial_folder,
-                                                   preprocess_folder, worker)),
+        _unless_disk_full(lambda worker: run_infer(current_settings(), infer_values,
+                                                   trial_folder, preprocess_folder, worker)),
         _stage_failure("infer", trial_folder))

@@ -15,6 +15,8 @@ Hyperparameters it understands (any other flag is accepted and ignored):
                   it unless the engine contains them: one left running in the background (as
                   `cmd &` does), one in its own session (the real `setsid`), one double-forked
                   daemon; their pids are appended to IMPROVE_DATA_DIR/spawned.log
+  record_ledger   when true, train first writes ledger_seen.json in its output folder: the
+                  numbers of the trials the ledger (OUT/ledger.sqlite) holds as finished
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
 "<stage> start|end <output_dir>", so tests can see what ran, and how often.
 """
@@ -74,6 +76,17 @@ def log(data_dir, line):
         handle.write(line + "\n")
 
 
+def record_ledger(out):
+    """What another process sees in the ledger now: the finished trials' numbers."""
+    import sqlite3
+
+    ledger = os.path.join(out, "..", "..", "ledger.sqlite")
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT number FROM trials WHERE status IN ('ok', 'failed')")
+        with open(os.path.join(out, "ledger_seen.json"), "w") as handle:
+            json.dump(sorted(number for number, in rows), handle)
+
+
 def main():
     stage = sys.argv[1]
     positionals = 1 if stage == "preprocess" else 2
@@ -91,6 +104,8 @@ def main():
         with open(os.path.join(out, "prepared.txt"), "w") as handle:
             handle.write(json.dumps(options))
     elif stage == "train":
+        if truthy(options.get("record_ledger", "false")):
+            record_ledger(out)
         n = int(options.get("n", 0))
         seconds = float(options.get("sleep", 0))
         if "slow_n" in options and int(options["slow_n"]) == n:
