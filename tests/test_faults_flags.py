@@ -8,7 +8,7 @@ import pytest
 from engine_models.harness import FAKE_MODEL, write_space
 
 from improve_hpo import cli
-from runner_fixtures import EXAMPLE_DIR, STANDIN_DIR
+from runner_fixtures import EXAMPLE_DIR, python_first_on_path, standin_on_path
 
 
 @pytest.fixture()
@@ -45,14 +45,16 @@ def test_sizes_and_mounts(base, tmp_path, capsys, options, message, dry):
     ("/tmp:", "expected SRC, SRC:DST or SRC:DST:ro|rw"),
 ])
 def test_bad_binds(base, tmp_path, capsys, monkeypatch, bind, message):
-    monkeypatch.setenv("PATH", str(STANDIN_DIR))
+    standin_on_path(monkeypatch, tmp_path)
+    python_first_on_path(monkeypatch)
     assert cli.main([*base, "--sif", str(EXAMPLE_DIR), "--bind", bind]) == 2
     assert f"--bind {bind}: {message}" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
 def test_good_binds_list_and_forms(base, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv("PATH", str(STANDIN_DIR))
+    standin_on_path(monkeypatch, tmp_path)
+    python_first_on_path(monkeypatch)
     assert cli.main([*base, "--sif", str(EXAMPLE_DIR), "--bind", "/tmp:/x:ro", "--bind",
                      "/tmp:/y", "--bind", "/tmp", "--dry-run"]) == 0
     printed = capsys.readouterr().out

@@ -12,7 +12,7 @@ from engine_models.harness import (BASE_SPACE, command, kill_job, run, runs_log,
                                    wait_for, write_space)
 from faults import (finished_trials, grow, needs_root, read_only_copy, small_filesystem)
 
-OPTIONS = ("--population", 20, "--generations", 30, "--infer", "none")
+OPTIONS = ("--population", 20, "--generations", 6, "--infer", "none")
 
 
 def train_starts(tmp):

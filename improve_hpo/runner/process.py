@@ -36,6 +36,9 @@ KILL_GRACE_SECONDS = 3.0
 # Beyond the grace time, how long a stopped keeper may take before the worker kills it.
 KEEPER_SLACK_SECONDS = 10.0
 KEEPER = str(Path(keeper.__file__).resolve())
+# After a keeper killed by a signal: how many times, how far apart, to sweep its orphans.
+SWEEP_ROUNDS = 5
+SWEEP_PAUSE_SECONDS = 0.1
 
 _interrupt = threading.Event()
 _running: set[subprocess.Popen] = set()
@@ -107,6 +110,7 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
     errors_read, errors_write = os.pipe()
+    outcome = None
     try:
         with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
             try:
@@ -119,10 +123,17 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
                 return Outcome(None, start_error=error.strerror or str(error))
             finally:
                 os.close(errors_write)
-            return _wait(process, timeout, errors_read)
+            outcome = _wait(process, timeout, errors_read)
+            return outcome
     finally:
         os.close(errors_read)
-        sweep_orphans()
+        # A keeper that ended by a signal may have been killed itself (SIGKILL): what it
+        # leaves is re-parented to us while its script dies, so look a few times.
+        killed = outcome is not None and (outcome.returncode or 0) < 0
+        for _ in range(SWEEP_ROUNDS if killed else 1):
+            sweep_orphans()
+            if killed:
+                threading.Event().wait(SWEEP_PAUSE_SECONDS)
 
 
 def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int) -> Outcome:
