@@ -34,10 +34,11 @@ def preprocess_task(settings, values: dict, folder: str) -> StageResult:
 
 
 def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str,
-               infer_values: dict) -> TrialResult:
+               infer_values: dict, watch=None) -> TrialResult:
+    """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping."""
     return _guarded(
         lambda worker: run_trial(settings, train_values, folder, preprocess_folder, worker,
-                                 infer_values=infer_values),
+                                 infer_values=infer_values, watch=watch),
         lambda worker, start, reason: TrialResult("failed", reason, None, start, time.time(),
                                                   worker.rank, worker.host, worker.gpu, folder))
 
