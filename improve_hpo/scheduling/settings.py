@@ -167,6 +167,11 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         problem = pattern_problem(pattern)
         if problem:
             problems.append(f"--progress-pattern {pattern!r}: {problem}")
+    if args.promotion == "on" and args.early_stopping != "off":
+        problems.append(f"--early-stopping {args.early_stopping}: with promotion every training "
+                        "already ends at its rung, and a promoted trial was measured at the "
+                        "rungs below it; add --promotion off to stop full trainings early "
+                        "instead")
     if args.algorithm == "grid":
         problems.append("--fidelity: grid search evaluates every point fully; use it with "
                         "--algorithm ga or random")

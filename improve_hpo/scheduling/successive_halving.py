@@ -87,6 +87,7 @@ class FidelityScheduler:
         self._ladder: list[list[tuple[float, int]]] = [[] for _ in self.rungs]
         # per rung below the top: the losses measured at its fidelity, results and milestones
         self._milestones: list[list[float]] = [[] for _ in self.rungs]
+        self._held: list[Generation] = []  # generation records not reported yet
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
@@ -139,15 +140,21 @@ class FidelityScheduler:
             self._record_milestone(reached, result.loss)
             if stopped_at is None:
                 bisect.insort(self._ladder[rung], (result.loss, candidate.number))
-        if point.told:
-            if metric is not None and hasattr(self.inner, "revise"):
-                self.inner.revise(point.asked.number, metric, rung)
-            return None
-        point.told = True
-        told = self.inner.tell(point.asked, metric)
+        if not point.told:
+            point.told = True
+            told = self.inner.tell(point.asked, metric)
+            if told is not None:
+                self._held.append(self._translate(told))
         if metric is not None and rung > 0 and hasattr(self.inner, "revise"):
             self.inner.revise(point.asked.number, metric, rung)
-        return None if told is None else self._translate(told)
+        return self._release()
+
+    def _release(self) -> Generation | None:
+        """The next generation record to report. The algorithm's last generation is held until
+        the promotions after it are done too, so that its report row counts every training."""
+        if not self._held or self.inner.finished and not self.finished:
+            return None
+        return self._held.pop(0)
 
     # -- early stopping --------------------------------------------------------------------------
     def cutoffs(self) -> dict[int, float]:
