@@ -265,11 +265,12 @@ class Driver:
                              **self._fidelity_fields(candidate))
         self.ledger.save_trial(record)
         self.trained += 1
+        watch = self.fidelity.watch(candidate) if self.fidelity else None
         future = self.executor.submit(
             trial_task, self.runner, self.space.stage_values(candidate.values, "train"),
             str(self.out / folder), str(self.out / preprocess_folder),
             self.space.stage_values(candidate.values, "infer"),
-            self.fidelity.watch(candidate) if self.fidelity else None)
+            **({"watch": watch} if watch else {}))  # early stopping (runner/intermediate.py)
         self.running[future] = _Task("trial", key, candidate)
 
     # -- results ---------------------------------------------------------------------------------
