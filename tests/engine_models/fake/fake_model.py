@@ -16,6 +16,8 @@ Hyperparameters it understands (any other flag is accepted and ignored):
                   "Epoch E/N - val_loss: V"); the metric is then that of the last epoch,
                   (x - 0.3) ** 2 + 0.01 * n + 1 / E. With can_continue true it starts after the
                   epochs recorded in OUT/checkpoint.json and records each epoch there.
+  record_ledger   when true, train first writes ledger_seen.json in its output folder: the
+                  numbers of the trials the ledger (OUT/ledger.sqlite) holds as finished
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
 "<stage> start|end <output_dir>" (and "train epoch <output_dir>" for each epoch trained), so
 tests can see what ran, and how often.
@@ -65,6 +67,15 @@ def train_epochs(data_dir, out, options):
     with open(os.path.join(out, "val_scores.json"), "w") as handle:
         json.dump({"val_loss": metric}, handle)
     print(f"IMPROVE_RESULT val_loss:\t{metric}")
+def record_ledger(out):
+    """What another process sees in the ledger now: the finished trials' numbers."""
+    import sqlite3
+
+    ledger = os.path.join(out, "..", "..", "ledger.sqlite")
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT number FROM trials WHERE status IN ('ok', 'failed')")
+        with open(os.path.join(out, "ledger_seen.json"), "w") as handle:
+            json.dump(sorted(number for number, in rows), handle)
 
 
 def main():
@@ -84,6 +95,8 @@ def main():
     elif stage == "train" and "epochs" in options:
         train_epochs(data_dir, out, options)
     elif stage == "train":
+        if truthy(options.get("record_ledger", "false")):
+            record_ledger(out)
         n = int(options.get("n", 0))
         seconds = float(options.get("sleep", 0))
         if "slow_n" in options and int(options["slow_n"]) == n:
