@@ -11,7 +11,8 @@ It runs on rank 0 only. Each candidate the algorithm asks for is settled in this
      (once, in OUT/preprocess/<hash>/); if that failed, the trial fails without running;
   5. otherwise it runs on a free worker.
 Every finished trial is committed to the ledger and appended to trials.csv at once; each
-completed generation appends to generations.csv and rewrites best.json when the best changed.
+completed generation appends to generations.csv; best.json and best_config.ini are rewritten
+as soon as a finished trial improves the best, so a run stopped at any point leaves them.
 Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import defaultdict, deque
@@ -31,9 +33,11 @@ from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecor
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
 from improve_hpo.reports.best import write_best
 from improve_hpo.reports.generations import GenerationsReport, summarize
-from improve_hpo.reports.progress import print_progress, progress_line
+from improve_hpo.experiment.idle_workers import idle_worker_warnings
+from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
 from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
+from improve_hpo.reports.worker_marks import fill_from_mark
 
 TRIALS_FOLDER = "trials"
 PREPROCESS_FOLDER = "preprocess"
@@ -73,7 +77,7 @@ class _Task:
 
 class Driver:
     def __init__(self, experiment, ledger, algorithm, executor, workers: int, stop,
-                 on_stop=None):
+                 on_stop=None, where: str = ""):
         self.experiment = experiment
         self.space = experiment.space
         self.runner = experiment.runner
@@ -105,11 +109,16 @@ class Driver:
         self.experiment_start = float(ledger.meta("started"))
         self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
         self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
+        self.where = where or ("trials run in this process" if workers == 1 else "workers")
+        self.interrupted = 0  # trials interrupted by this session's stop
+        self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
+                                 finished=sum(r.finished for r in ledger.trials()))
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
+        self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
             say(f"trial {record.number} did not finish in an earlier run; it runs again")
         self._rebuild_trials_report()
@@ -124,6 +133,7 @@ class Driver:
         return self._finish()
 
     def close(self) -> None:
+        self.progress.close()
         self.trials_report.close()
         self.generations_report.close()
 
@@ -289,6 +299,7 @@ class Driver:
             record.start, record.end = result.start, result.end
             record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
         if record.status == INTERRUPTED:
+            self.interrupted += 1
             self.ledger.save_trial(record)
             self.trials_report.add(record)
             self.in_flight.pop(task.key, None)
@@ -316,6 +327,8 @@ class Driver:
             record.generation = candidate.generation
             self.ledger.save_trial(record)
             self.trials_report.add(record)
+            self._write_best()
+            self.progress.trial_done(record, self._best_record())
         if generation is not None:
             self._generation_done(generation)
 
@@ -331,10 +344,21 @@ class Driver:
             self.ledger.save_generation_row(generation.number, row)
             self.session_generations += 1
         self.generations_report.add(row, generation, self.ledger.trial)
-        print_progress(progress_line(row, self.algorithm.total_generations,
-                                     self.session_generations,
-                                     time.time() - self.session_start))
+        self.progress.say(progress_line(row, self.algorithm.total_generations,
+                                        self.session_generations,
+                                        time.time() - self.session_start))
         self._write_best()
+
+    def _best_record(self) -> TrialRecord | None:
+        best = self.algorithm.best.result
+        return None if best is None else self.ledger.trial(best.candidate.number)
+
+    def _banner(self) -> None:
+        lines = banner_lines(self.experiment, self.workers, self.where,
+                             self.progress.done, os.environ)
+        lines += [f"warning: {warning}" for warning in idle_worker_warnings(
+            self.search, self.workers, planned_trials(self.space, self.search))]
+        self.progress.banner(lines)
 
     def _write_best(self) -> None:
         best = self.algorithm.best.result
@@ -375,6 +399,8 @@ class Driver:
                 record = self.ledger.trial(task.candidate.number)
                 record.status, record.end = INTERRUPTED, now
                 record.reason = f"the run was stopped by {self.stop.name}"
+                fill_from_mark(record, self.out)  # where it ran: its worker left a mark
+                self.interrupted += 1
                 self.ledger.save_trial(record)
                 self.trials_report.add(record)
             elif task.kind == "preprocess":
@@ -384,8 +410,9 @@ class Driver:
         if self.on_stop is not None:
             self.on_stop()
         self.close()
-        say(f"stopped by {self.stop.name}: {sum(t.kind == 'trial' for t in self.running.values())}"
-            f" running trial(s) marked interrupted; run the same command again to resume")
+        say(f"stopped by {self.stop.name}: {self.interrupted} running trial(s) marked "
+            "interrupted (status interrupted in trials.csv); run the same command again to "
+            "resume")
         return self.stop.exit_code
 
     def _finish(self) -> int:
@@ -410,8 +437,10 @@ class Driver:
         self.close()
         summary = (f"best {self.runner.metric} {best.metric:.6g} (trial {best.candidate.number})"
                    if best else "no trial succeeded")
-        say(f"{ending}: {self.algorithm.asked} trials, {self.failures} failed; {summary}; "
-            f"reports in {self.out}")
+        finished = [r for r in self.ledger.trials() if r.finished]
+        reused = sum(r.reused_from is not None for r in finished)
+        say(f"{ending}: {len(finished) - reused} trials trained, {reused} reused an earlier "
+            f"result, {self.failures} failed; {summary}; reports in {self.out}")
         return 0
 
     def _infer_best(self, number: int) -> int:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from improve_hpo.errors import UsageError
 from improve_hpo.experiment.driver import preprocess_folder_of, preprocess_key_of, trial_folder_of
+from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.experiment.setup import (LEDGER_NAME, Experiment, algorithm_for,
                                           experiment_from_args, resume_problems,
                                           workers_from_args)
@@ -188,17 +189,7 @@ def _warnings(experiment: Experiment, workers: int, local_workers: int, environ)
     oversubscribed = oversubscription_warning(experiment.runner, local_workers, environ)
     if oversubscribed:
         found.append(oversubscribed)
-    if search.algorithm == "ga" and search.strategy == "generational":
-        if workers > search.population:
-            found.append(f"{workers} workers but --population {search.population}: "
-                         f"{workers - search.population} of them idle in generation 0")
-        if search.generations and workers > search.offspring:
-            found.append(f"{workers} workers but --offspring {search.offspring}: "
-                         f"{workers - search.offspring} of them idle in every later generation "
-                         "(the generational GA waits for each generation to end)")
-    elif workers > _planned(experiment):
-        found.append(f"{workers} workers but {_planned(experiment)} evaluations planned: "
-                     f"{workers - _planned(experiment)} of them never get a trial")
+    found.extend(idle_worker_warnings(search, workers, _planned(experiment)))
     return found
 
 

@@ -44,12 +44,13 @@ def run_experiment(args) -> int:
         if args.workers is None:
             start_worker(0, 0, experiment.runner)  # the runner's handlers kill a trial
             stop.install(chain_runner=True)
-            return _drive(experiment, ledger, InlineExecutor(), 1, stop)
+            return _drive(experiment, ledger, InlineExecutor(), 1, stop,
+                          where="trials run one at a time in this process")
         _warn_oversubscription(experiment.runner, args.workers)
         stop.install(chain_runner=False)
         with process_pool(args.workers, experiment.runner) as executor:
             return _drive(experiment, ledger, executor, args.workers, stop,
-                          on_stop=interrupt_pool_workers)
+                          on_stop=interrupt_pool_workers, where="local worker processes")
 
 
 def _run_mpi(args, comm) -> int:
@@ -79,7 +80,8 @@ def _run_mpi(args, comm) -> int:
         if executor is None:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
-            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop)
+            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
+                             where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
                 code = driver.run()
         if not driver.wait_running(STOP_GRACE_SECONDS):
@@ -87,14 +89,14 @@ def _run_mpi(args, comm) -> int:
         return code
 
 
-def _drive(experiment, ledger, executor, workers, stop, on_stop=None) -> int:
-    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop)) as driver:
+def _drive(experiment, ledger, executor, workers, stop, on_stop=None, where="") -> int:
+    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop, where)) as driver:
         return driver.run()
 
 
-def _driver(experiment, ledger, executor, workers, stop, on_stop=None) -> Driver:
+def _driver(experiment, ledger, executor, workers, stop, on_stop=None, where="") -> Driver:
     return Driver(experiment, ledger, _algorithm(experiment, ledger), executor, workers, stop,
-                  on_stop)
+                  on_stop, where)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from improve_hpo.parallel.context import current_worker
+from improve_hpo.reports.worker_marks import mark_started
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
 
@@ -35,6 +36,7 @@ def preprocess_task(settings, values: dict, folder: str) -> StageResult:
 
 def trial_task(settings, train_values: dict, folder: str, preprocess_folder: str,
                infer_values: dict) -> TrialResult:
+    mark_started(folder, current_worker())  # where it runs, for `improve-hpo status`
     return _guarded(
         lambda worker: run_trial(settings, train_values, folder, preprocess_folder, worker,
                                  infer_values=infer_values),

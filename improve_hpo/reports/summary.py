@@ -19,7 +19,7 @@ from collections import Counter, defaultdict
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
-from improve_hpo.reports.progress import clock
+from improve_hpo.reports.progress import duration
 from improve_hpo.space.parameters import format_value
 
 STATUSES = (OK, FAILED, INTERRUPTED, RUNNING)
@@ -152,11 +152,6 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def _duration(seconds: float) -> str:
-    """Seconds with a decimal below a minute (short test runs), h:mm:ss above."""
-    return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)
-
-
 def _trial_list(numbers: list[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:FAILED_TRIALS_SHOWN])
     more = len(numbers) - FAILED_TRIALS_SHOWN
@@ -194,14 +189,14 @@ def format_summary(summary: dict) -> str:
         field("", " ".join(f"{name}={format_value(value)}"
                            for name, value in best["values"].items()))
     if time_used["first_start"] is not None:
-        field("time", f"{_duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
+        field("time", f"{duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
               f"to {time_used['until']})" + (
                   f", over {summary['sessions']} sessions" if summary["sessions"] > 1 else ""))
-        busy = (f"{_duration(time_used['busy_s'])} worker-busy (trials "
-                f"{_duration(time_used['trials_busy_s'])}, preprocess "
-                f"{_duration(time_used['preprocess_busy_s'])})")
+        busy = (f"{duration(time_used['busy_s'])} worker-busy (trials "
+                f"{duration(time_used['trials_busy_s'])}, preprocess "
+                f"{duration(time_used['preprocess_busy_s'])})")
         if time_used["gpu_busy_s"]:
-            busy += f"; {_duration(time_used['gpu_busy_s'])} of trials on GPUs"
+            busy += f"; {duration(time_used['gpu_busy_s'])} of trials on GPUs"
         field("", busy)
     if time_used["workers"]:
         source = ("recorded by the run" if time_used["workers_from"] == "ledger"
