@@ -17,7 +17,7 @@ from improve_hpo.reports.progress import Progress, trial_line
 
 def test_a_run_prints_a_banner_and_a_line_per_finished_trial(tmp_path):
     result = run(command(tmp_path, "--workers", 2, "--population", 4, "--generations", 1,
-                         "--seed", 3))
+                         "--seed", 3, "--strategy", "generational"))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.splitlines()
     assert lines[0].startswith("improve-hpo: start: ga (generational), population 4, "
@@ -71,7 +71,7 @@ def test_sigterm_in_generation_0_leaves_best_and_names_every_interrupted_trial(t
     init = tmp_path / "init.csv"
     init.write_text("x,n\n0.3,0\n0.5,1\n0.6,1\n0.7,1\n")
     argv = command(tmp_path, "--workers", 2, "--population", 4, "--generations", 1,
-                   "--init-population", init, space=space)
+                   "--strategy", "generational", "--init-population", init, space=space)
     out = tmp_path / "out"
     with started(argv, tmp_path) as process:
         wait_for(lambda: (out / "best.json").is_file()
@@ -92,7 +92,7 @@ def test_sigterm_in_generation_0_leaves_best_and_names_every_interrupted_trial(t
 
 def test_the_idle_worker_warning_is_in_the_real_run(tmp_path):
     result = run(command(tmp_path, "--workers", 3, "--population", 2, "--generations", 1,
-                         "--offspring", 1))
+                         "--offspring", 1, "--strategy", "generational"))
     assert result.returncode == 0, result.stderr
     assert ("improve-hpo: warning: 3 workers but --population 2: 1 of them idle in "
             "generation 0") in result.stderr

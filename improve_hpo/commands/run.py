@@ -37,6 +37,10 @@ def register(subparsers):
     parser.add_argument("--init-count", type=int, metavar="N",
                         help="how many points --init-population gives at most (default: "
                         "--population)")
+    parser.add_argument("--default-config", metavar="FILE",
+                        help="the model's default config file, which OUT/best_config.ini is "
+                        "merged into so that it trains the final model as is (default: the "
+                        "one config file with a [Train] section beside the model's scripts)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check everything a run checks, print the plan and the commands "
                         "of the first trials, and exit: nothing is started or written")

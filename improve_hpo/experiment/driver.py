@@ -31,7 +31,8 @@ from improve_hpo.errors import TooManyFailures, UsageError
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
-from improve_hpo.reports.best import write_best
+from improve_hpo.reports.best import BestWriter
+from improve_hpo.reports.default_config import default_config_for
 from improve_hpo.reports.generations import GenerationsReport, summarize
 from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
@@ -111,6 +112,8 @@ class Driver:
         self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
         self.where = where or ("trials run in this process" if workers == 1 else "workers")
         self.interrupted = 0  # trials interrupted by this session's stop
+        self.best_writer = BestWriter(self.out, self.space, self.runner,
+                                      default_config_for(self.runner, experiment.default_config))
         self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
                                  finished=sum(r.finished for r in ledger.trials()))
 
@@ -355,7 +358,7 @@ class Driver:
 
     def _banner(self) -> None:
         lines = banner_lines(self.experiment, self.workers, self.where,
-                             self.progress.done, os.environ)
+                             self.progress.done, os.environ, self.best_writer.default_config)
         lines += [f"warning: {warning}" for warning in idle_worker_warnings(
             self.search, self.workers, planned_trials(self.space, self.search))]
         self.progress.banner(lines)
@@ -365,7 +368,8 @@ class Driver:
         if best is None or best.candidate.number == self.best_written:
             return
         record = self.ledger.trial(best.candidate.number)
-        write_best(self.out, self.space, record, self.runner.metric, self.runner.mode)
+        preprocessed = self.ledger.preprocess(self._preprocess_key(record.values)[0])
+        self.best_writer.write(record, preprocessed.folder if preprocessed else None)
         self.best_written = best.candidate.number
 
     # -- resume ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from improve_hpo.errors import UsageError
 from improve_hpo.experiment.init_population import initial_points
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ledger import Ledger
+from improve_hpo.reports.default_config import read_given
 from improve_hpo.runner import RunnerSettings, settings_from_args
 from improve_hpo.space import Space, load_space
 
@@ -43,6 +44,7 @@ class Experiment:
     runner: RunnerSettings
     initial: tuple = ()
     space_file: str = ""
+    default_config: str | None = None  # --default-config (else found beside the scripts)
 
     def identity(self) -> dict:
         """What defines the experiment: a resumed run must match it (see the module doc)."""
@@ -77,7 +79,10 @@ def experiment_from_args(args) -> Experiment:
         initial = tuple(initial_points(args, space, search))
     out = Path(args.output).expanduser().absolute()
     _check_output_usable(out, args.output)
-    return Experiment(out, space, search, runner, initial, args.space)
+    given = getattr(args, "default_config", None)
+    if given:
+        read_given(given)  # a bad file is a usage error now, not after the first trial
+    return Experiment(out, space, search, runner, initial, args.space, given)
 
 
 def algorithm_for(experiment: Experiment, session: int):

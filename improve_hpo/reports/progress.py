@@ -163,7 +163,8 @@ def planned_trials(space, search) -> int:
     return planned
 
 
-def banner_lines(experiment, workers: int, where: str, finished: int, environ) -> list[str]:
+def banner_lines(experiment, workers: int, where: str, finished: int, environ,
+                 default_config=None) -> list[str]:
     """The start banner: what runs where, the budget, the output folder."""
     search, runner = experiment.search, experiment.runner
     if search.algorithm == "grid":
@@ -184,6 +185,10 @@ def banner_lines(experiment, workers: int, where: str, finished: int, environ) -
                  f"; --trial-timeout {runner.trial_timeout:g} s" if runner.trial_timeout else ""),
              f"output: {experiment.out}" + (f" (resumed: {finished} trials already finished)"
                                             if finished else "")]
+    if default_config is not None and runner.launcher in ("native", "container"):
+        lines.append("best_config.ini: " + (
+            f"the best values merged into {default_config.origin}" if default_config.text
+            else f"the best values only: {default_config.origin}"))
     return lines
 
 
