@@ -18,6 +18,7 @@ import time
 from concurrent.futures import Executor, Future
 from pathlib import Path
 
+from improve_hpo.api.results import ExperimentResults
 from improve_hpo.errors import UsageError
 from improve_hpo.experiment.driver import Driver
 from improve_hpo.experiment.setup import Experiment, algorithm_for, open_output
@@ -30,8 +31,6 @@ from improve_hpo.parallel.tasks import preprocess_task, trial_task
 from improve_hpo.reports.worker_marks import mark_started
 from improve_hpo.runner import RunnerSettings, StageResult, TrialResult
 from improve_hpo.space import Space, load_space, load_space_data
-
-from improve_hpo.api.results import ExperimentResults
 
 IN_PROCESS = "in-process"  # RunnerSettings.launcher of a search over a Python function
 

@@ -28,14 +28,15 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 
 from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
 from improve_hpo.reports.best import BestWriter
 from improve_hpo.reports.default_config import default_config_for
 from improve_hpo.reports.generations import GenerationsReport, summarize
-from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
+from improve_hpo.reports.sessions import record_session_start
 from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
 from improve_hpo.reports.worker_marks import fill_from_mark
@@ -104,6 +105,7 @@ class Driver:
         self.best_written: int | None = None
         if ledger.meta("started") is None:
             ledger.set_meta("started", repr(self.session_start))
+        record_session_start(ledger, self.session_start)  # the report's wall clock
         # The evaluation slots of this session, for the report's worker utilization (a resumed
         # run with another count replaces it: the report uses the latest session's).
         ledger.set_meta(WORKERS_META, str(workers))
