@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from container_images import RUNTIME, base_sandbox, image_with, needs_runtime  # noqa: F401
 from runner_fixtures import EXAMPLE_DATA, EXAMPLE_DIR
 
 from improve_hpo.cli import main
@@ -89,3 +90,16 @@ def test_several_config_files_need_the_flag_and_a_bad_one_is_a_usage_error(tmp_p
     assert (f"--default-config {model / 'notes.txt'}: not an IMPROVE config file"
             in capsys.readouterr().err)
     assert not (tmp_path / "out").exists()
+
+
+@needs_runtime
+def test_the_default_config_is_found_in_the_image(base_sandbox, tmp_path):
+    """No $IMPROVE_MODEL_DIR in this image: the folder of the train.sh on its PATH is read,
+    with the image's python3, through the real runtime."""
+    image = image_with(base_sandbox, tmp_path / "image", {
+        "train.sh": "#!/bin/sh\nexit 0\n", "model_default.cfg": "[Train]\nepochs = 3\n",
+        "model_other.txt": "[Train]\nepochs = 4\n", "README.txt": "not a config\n"})
+    found = find_default_config(RunnerSettings(launcher="container", data_dir=str(tmp_path),
+                                               image=str(image), runtime=str(RUNTIME)))
+    assert found.origin == f"{image}:/usr/local/bin/model_default.cfg"
+    assert found.text == "[Train]\nepochs = 3\n"
