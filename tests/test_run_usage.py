@@ -87,11 +87,13 @@ def test_init_population_that_is_not_text(base, tmp_path, capsys):
 
 
 def test_a_ledger_whose_trial_had_other_values_is_not_resumed(base, tmp_path, capsys):
-    first = run(command(tmp_path, "--population", 2, "--generations", 0))
+    first = run(command(tmp_path, "--population", 2, "--generations", 0,
+                        "--strategy", "generational"))
     assert first.returncode == 0, first.stderr
     with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:
         db.execute("UPDATE trials SET key = 'edited' WHERE number = 0")
-    err = usage_error(capsys, ["run", *base, "--population", "2", "--generations", "0"])
+    err = usage_error(capsys, ["run", *base, "--population", "2", "--generations", "0",
+                               "--strategy", "generational"])
     assert (f"{tmp_path / 'out' / 'ledger.sqlite'}: trial 0 was run with other values than "
             "this run asks for, so this experiment cannot be resumed here; use a new --output") in err
 

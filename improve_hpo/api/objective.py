@@ -70,7 +70,7 @@ class ObjectiveTasks(Executor):
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         if fn is preprocess_task:
-            _, values, folder = args
+            values, folder = args[:2]
             self.preprocessed[folder] = dict(values)
             future = Future()
             now = time.time()
@@ -78,12 +78,17 @@ class ObjectiveTasks(Executor):
                                           folder, "preprocess"))
             return future
         if fn is trial_task:
-            _, train_values, folder, preprocess_folder, infer_values = args
+            train_values, folder, preprocess_folder, infer_values = args[:4]
             merged = {**self._preprocess_values(preprocess_folder), **train_values,
                       **(infer_values or {})}
             values = {name: merged[name] for name in self.space.names}
             return self.inner.submit(objective_task, self.objective, values, folder)
         raise TypeError(f"an in-process search does not run {getattr(fn, '__name__', fn)}")
+
+    @property
+    def runs_inline(self) -> bool:
+        """As the inner executor's (the Driver commits the ledger before an inline task)."""
+        return getattr(self.inner, "runs_inline", False)
 
     def _preprocess_values(self, folder: str) -> dict:
         if folder not in self.preprocessed:  # preprocess/<key>, recorded by an earlier run

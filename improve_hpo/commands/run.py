@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import argparse
 
+from improve_hpo.experiment.deadline import add_deadline_arguments
 from improve_hpo.experiment.setup import DEFAULT_OUTPUT
 from improve_hpo.ga import add_search_arguments
 from improve_hpo.runner import add_runner_arguments
 
 EPILOG = """\
 exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
-3 stopped at --max-failures; 130/143 stopped by SIGINT/SIGTERM (run the same command again to
-resume). Running the same command on the same --output resumes the experiment."""
+3 stopped at --max-failures; 75 stopped at the walltime budget (--time-limit, --deadline or
+the Slurm/PBS job's end) with trials left; 130/143 stopped by SIGINT/SIGTERM. After 75, 130
+or 143, run the same command again to continue. Running the same command on the same --output
+resumes the experiment."""
 
 
 def register(subparsers):
@@ -46,6 +49,7 @@ def register(subparsers):
                         "of the first trials, and exit: nothing is started or written")
     add_search_arguments(parser)
     add_runner_arguments(parser)
+    add_deadline_arguments(parser)
 
 
 def run(args) -> int:

@@ -96,9 +96,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        help="ga, or a baseline: random search or grid search "
                        "(default: %(default)s)")
     group.add_argument("--strategy", choices=defaults.STRATEGIES, default=None,
-                       help="GA only: generational (mu + lambda, a barrier per generation, "
-                       "reproducible) or async (steady state: a new child whenever a worker is "
-                       f"free) (default: {defaults.STRATEGY})")
+                       help="GA only: async (steady state: a new child whenever a worker is "
+                       "free, so every worker stays busy) or generational (mu + lambda, a "
+                       "barrier per generation, reproducible from the seed) "
+                       f"(default: {defaults.STRATEGY})")
     group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
                        help="population size mu; also the size of generation 0 "
                        "(default: %(default)s)")
