@@ -322,3 +322,14 @@ def test_no_resubmission_after_a_usage_error_or_failing_trials(experiment, scrip
     assert done.returncode == code, done.stdout + done.stderr
     assert f"not resubmitting: exit {code} is not a stop at the walltime" in done.stdout
     assert not submitted.exists()
+
+
+def test_a_run_that_stops_at_its_walltime_budget_resubmits(experiment):
+    """Exit 75: the engine stopped itself before the job's end with trials left."""
+    folder, env, submitted = experiment
+    env.update(EXTRA_ARGS="--time-limit 6 --stop-margin 1", FAKE_SLEEP="60",
+               FAKE_STARTED=str(folder / "started"), SLURM_JOB_ID="42")
+    done = subprocess.run(["bash", str(SLURM)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 75, done.stdout + done.stderr
+    assert submitted.read_text().startswith("sbatch --dependency=afterany:42 ")
