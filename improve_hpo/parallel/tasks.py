@@ -26,6 +26,7 @@ import time
 
 from improve_hpo.errors import storage_fault
 from improve_hpo.parallel.context import current_settings, current_worker
+from improve_hpo.reports.worker_marks import mark_started
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
 # The prefix of a reason that says a storage fault stopped the task (the driver stops the run
@@ -97,12 +98,14 @@ def preprocess_task(values: dict, folder: str, stop_at: float | None = None) -> 
 
 
 def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_values: dict,
-               stop_at: float | None = None) -> TrialResult:
+               stop_at: float | None = None, watch=None) -> TrialResult:
+    """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping."""
     _arm_stop(stop_at)
+    mark_started(folder, current_worker())  # where it runs, for `improve-hpo status`
     return _guarded(
         _unless_disk_full(lambda worker: run_trial(current_settings(), train_values, folder,
                                                    preprocess_folder, worker,
-                                                   infer_values=infer_values)),
+                                                   infer_values=infer_values, watch=watch)),
         lambda worker, start, status, reason: TrialResult(
             status=status, reason=reason, metric=None, start=start, end=time.time(),
             rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))

@@ -36,6 +36,8 @@ KILL_GRACE_SECONDS = 3.0
 # Beyond the grace time, how long a stopped keeper may take before the worker kills it.
 KEEPER_SLACK_SECONDS = 10.0
 KEEPER = str(Path(keeper.__file__).resolve())
+# How often should_stop (early stopping) is asked while a script runs.
+STOP_CHECK_SECONDS = 0.5
 # After a keeper killed by a signal: how many times, how far apart, to sweep its orphans.
 SWEEP_ROUNDS = 5
 SWEEP_PAUSE_SECONDS = 0.1
@@ -52,6 +54,8 @@ class Outcome:
     timed_out: bool = False
     interrupted: bool = False
     start_error: str | None = None  # the OS refused to start it (not executable, ...)
+    stopped: bool = False  # should_stop said so (early stopping): killed like a timeout
+    stopped: bool = False  # should_stop said so (early stopping): killed like a timeout
 
 
 def install_interrupt_handlers() -> None:
@@ -104,9 +108,11 @@ def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
 
 
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
-               stderr_path: Path, timeout: float | None) -> Outcome:
+               stderr_path: Path, timeout: float | None, should_stop=None) -> Outcome:
     """Run argv (never through a shell) under a keeper, its output going straight to the two
-    log files."""
+    log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it runs
+    (from a thread; the wait itself never polls); True ends the script as a timeout does
+    (early stopping, runner/intermediate.py)."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
     errors_read, errors_write = os.pipe()
@@ -123,7 +129,7 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
                 return Outcome(None, start_error=error.strerror or str(error))
             finally:
                 os.close(errors_write)
-            outcome = _wait(process, timeout, errors_read)
+            outcome = _wait(process, timeout, errors_read, should_stop)
             return outcome
     finally:
         os.close(errors_read)
@@ -136,24 +142,35 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
                 threading.Event().wait(SWEEP_PAUSE_SECONDS)
 
 
-def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int) -> Outcome:
-    timed_out = threading.Event()
+def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int,
+          should_stop=None) -> Outcome:
+    timed_out, stopped, ended = threading.Event(), threading.Event(), threading.Event()
 
     def time_is_up():
         timed_out.set()
         _stop(process)
+
+    def watch():
+        while not ended.wait(STOP_CHECK_SECONDS):
+            if should_stop():
+                stopped.set()
+                _stop(process)
+                return
 
     timer = None
     if timeout is not None:
         timer = threading.Timer(timeout, time_is_up)
         timer.daemon = True
         timer.start()
+    if should_stop is not None:
+        threading.Thread(target=watch, daemon=True, name="improve-hpo-early-stop").start()
     _running.add(process)
     try:
         if _interrupt.is_set():  # the signal came between the check above and now
             _stop(process)
         returncode = process.wait()  # blocks; a signal's handler runs and the wait resumes
     finally:
+        ended.set()
         _running.discard(process)
         if timer is not None:
             timer.cancel()
@@ -162,6 +179,8 @@ def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int) ->
         return Outcome(returncode, interrupted=True)
     if timed_out.is_set():
         return Outcome(returncode, timed_out=True)
+    if stopped.is_set():
+        return Outcome(returncode, stopped=True)
     if start_error:
         return Outcome(None, start_error=start_error)
     return Outcome(returncode)
