@@ -37,7 +37,7 @@ KILL_GRACE_SECONDS = 3.0
 KEEPER_SLACK_SECONDS = 10.0
 KEEPER = str(Path(keeper.__file__).resolve())
 # How often should_stop (early stopping) is asked while a script runs.
-STOP_CHECK_SECONDS = 0.5
+STOP_CHECK_SECONDS = 0.1
 # After a keeper killed by a signal: how many times, how far apart, to sweep its orphans.
 SWEEP_ROUNDS = 5
 SWEEP_PAUSE_SECONDS = 0.1
