@@ -40,7 +40,7 @@ def plans(quick: bool) -> dict:
     return dict(
         quality=quality.QualityPlan(PROBLEMS, tuple(methods), (100, 300), 20),
         utilization=dict(runs=("IGTD-GDSCv2", "GraphDRP-CTRPv2"),
-                         workers=(8, 32, 64, 128, 256), deadline_workers=(8, 64), interval=0.02),
+                         workers=(8, 32, 64, 128, 256), deadline_workers=(8, 64), interval=0.05),
         overhead=dict(ranks=(8,), trials=(1000, 10000, 100000), profile=(8, 10000),
                       workers=(2, 4, 8), subprocess_trials=200, rounds=3, container=True),
         has_optuna=has_optuna)

@@ -51,7 +51,8 @@ def assert_clean_stop(tmp, result):
     log = runs_log(tmp)  # a trial that did not end was interrupted (its process killed)
     unended = {f for _, event, f in log if event == "start"} - \
         {f for _, event, f in log if event == "end"}
-    assert unended <= {f"trial_{n:06d}" for n, status in statuses.items() if status == "interrupted"}
+    interrupted = {f"trial_{n:06d}" for n, status in statuses.items() if status == "interrupted"}
+    assert unended <= interrupted
 
 
 @pytest.mark.parametrize("launch", [("--workers", 2), ("ranks", 3)])

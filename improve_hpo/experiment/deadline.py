@@ -223,7 +223,8 @@ class Deadline:
 
     def describe(self) -> str:
         stamp = datetime.datetime.fromtimestamp(self.end).isoformat(timespec="seconds")
-        return f"deadline {stamp} (from {self.source}), stopping {self.end - self.stop_at:g} s before it"
+        return (f"deadline {stamp} (from {self.source}), stopping "
+                f"{self.end - self.stop_at:g} s before it")
 
 
 def deadline_from_args(args, environ=os.environ, now: float | None = None) -> Deadline | None:
