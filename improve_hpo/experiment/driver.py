@@ -212,6 +212,9 @@ class Driver:
             return True
         if not self._may_dispatch():
             return False
+        if self.deadline is not None and not self.deadline.fits(time.time(), candidate.values):
+            # predicted to end after the deadline: the asynchronous GA breeds another instead
+            return hasattr(self.algorithm, "adopt")
         preprocess_key, values = self._preprocess_key(candidate.values)
         preprocessed = self.ledger.preprocess(preprocess_key)
         self.in_flight[key] = candidate.number

@@ -40,7 +40,7 @@ def run_experiment(args) -> int:
         return _run_mpi(args, comm)
     workers = workers_from_args(args, 1)
     experiment = experiment_from_args(args)
-    deadline = deadline_from_args(args)
+    deadline = deadline_from_args(args, space=experiment.space)
     ledger, _ = open_output(experiment)
     _warn_idle(experiment, workers)
     stop = StopRequest()
@@ -63,7 +63,7 @@ def _run_mpi(args, comm) -> int:
         try:
             workers = workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
-            deadline = deadline_from_args(args)
+            deadline = deadline_from_args(args, space=experiment.space)
             ledger, _ = open_output(experiment)
             _warn_idle(experiment, workers)
         except UsageError as caught:
