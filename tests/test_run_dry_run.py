@@ -132,7 +132,8 @@ def test_container_mode_prints_the_exact_runtime_line(tmp_path, monkeypatch, cap
     [pre] = [Path(name.split()[1]) for name in printed_commands(stdout)
              if name.startswith("preprocess ")]
     values = [f"--{name}={value!r}" for name, value in first.values.items()]
-    expected = ["CUDA_VISIBLE_DEVICES=3", str(STANDIN_DIR / "apptainer"), "exec", "--nv",
+    expected = ["CUDA_VISIBLE_DEVICES=3", "APPTAINERENV_CUDA_VISIBLE_DEVICES=3",
+                str(STANDIN_DIR / "apptainer"), "exec", "--cleanenv", "--nv",
                 "--bind", f"{data}:/IMPROVE_DATA_DIR", "--bind", f"{pre}:{pre}",
                 "--bind", f"{trial}:{trial}", str(image), "train.sh", "3", "/IMPROVE_DATA_DIR",
                 "--input_dir", str(pre), "--output_dir", str(trial)]
@@ -143,7 +144,7 @@ def test_container_mode_prints_the_exact_runtime_line(tmp_path, monkeypatch, cap
     assert "GPU of the first worker: 3" in stdout
     assert "... and 3 more trials" in stdout
     assert not out.exists()
-    assert not calls.exists()  # the runtime was found on PATH, never run
+    assert not calls.exists()  # the runtime was asked its --version, never run
 
 
 @pytest.fixture()

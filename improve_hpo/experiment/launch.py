@@ -11,6 +11,7 @@ workers fill); a usage error is printed once, by rank 0, and every rank exits wi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 
@@ -26,6 +27,7 @@ from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
 from improve_hpo.runner import oversubscription_warning
+from improve_hpo.runner.sif_unpack import prepare_image
 
 # After a stop, how long rank 0 waits for the workers (which got the signal too: mpiexec and
 # Slurm signal every rank) to kill their trials and report back before it aborts the job.
@@ -42,6 +44,7 @@ def run_experiment(args) -> int:
     experiment = experiment_from_args(args)
     deadline = deadline_from_args(args, space=experiment.space)
     ledger, _ = open_output(experiment)
+    experiment = _image_prepared(experiment)
     _warn_idle(experiment, workers)
     stop = StopRequest()
     with ledger:
@@ -65,6 +68,7 @@ def _run_mpi(args, comm) -> int:
             experiment = experiment_from_args(args)
             deadline = deadline_from_args(args, space=experiment.space)
             ledger, _ = open_output(experiment)
+            experiment = _image_prepared(experiment)
             _warn_idle(experiment, workers)
         except UsageError as caught:
             error = caught
@@ -123,6 +127,13 @@ def _algorithm(experiment, ledger):
     sessions = int(ledger.meta("sessions") or 0)
     ledger.set_meta("sessions", str(sessions + 1))
     return algorithm_for(experiment, sessions)
+
+
+def _image_prepared(experiment):
+    """A .sif the runtime would unpack on every exec is unpacked once, under OUT (rank 0, before
+    any trial; the workers get the settings that name the sandbox)."""
+    return dataclasses.replace(experiment,
+                               runner=prepare_image(experiment.runner, experiment.out, say))
 
 
 def _warn_idle(experiment, workers: int) -> None:
