@@ -207,6 +207,10 @@ class Durations:
         known = self._sorted.get(fidelity)
         return known[0] if known else None
 
+    def longest(self, fidelity=None) -> float | None:
+        known = self._sorted.get(fidelity)
+        return known[-1] if known else None
+
     def predict(self, values: dict | None = None, fidelity=None) -> float | None:
         known = self._sorted.get(fidelity)
         if not known:
@@ -272,8 +276,11 @@ class Deadline:
     def fits(self, now: float, values: dict, fidelity=None) -> bool:
         """Whether this candidate is predicted to end before the stop (False counts as a
         skip)."""
+        longest = self.durations.longest(fidelity)
+        if longest is None or now + longest <= self.stop_at:
+            return True  # any trial fits: no need for the nearest ones (a scan of all)
         predicted = self.durations.predict(values, fidelity)
-        fits = predicted is None or now + predicted <= self.stop_at
+        fits = now + predicted <= self.stop_at
         if not fits:
             self.held_back = True
             self.skipped_in_a_row += 1

@@ -11,7 +11,7 @@ INTERRUPTED = "interrupted"
 FINISHED = (OK, FAILED)
 
 
-@dataclass
+@dataclass(slots=True)  # the ledger holds every trial in memory: no instance dicts
 class TrialRecord:
     """One trial. `reused_from` is the trial whose result this one reused (it did not run);
     `finish_seq` orders finished trials by completion (the asynchronous GA resumes in that order);
