@@ -116,7 +116,8 @@ class Driver:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
+        """Run the search to its end; returns the exit code (0; 128 + signal when stopped by one;
+        deadline.DEADLINE_EXIT at the walltime budget).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
         for record in self.ledger.mark_unfinished_interrupted():
             say(f"trial {record.number} did not finish in an earlier run; it runs again")
