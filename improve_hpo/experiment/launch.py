@@ -22,7 +22,7 @@ from improve_hpo.experiment.dry_run import dry_run
 from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.experiment.setup import (algorithm_for, experiment_from_args, open_output,
                                          workers_from_args)
-from improve_hpo.experiment.signals import StopRequest
+from improve_hpo.experiment.signals import StopRequest, ending_on_storage_fault
 from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
@@ -51,12 +51,14 @@ def run_experiment(args) -> int:
         if args.workers is None:
             start_worker(0, 0, experiment.runner)  # the runner's handlers kill a trial
             stop.install(chain_runner=True)
-            return _drive(experiment, ledger, InlineExecutor(), 1, stop, deadline=deadline)
+            return _drive(experiment, ledger, InlineExecutor(), 1, stop, deadline=deadline,
+                          where="trials run one at a time in this process")
         _warn_oversubscription(experiment.runner, args.workers)
         stop.install(chain_runner=False)
         with process_pool(args.workers, experiment.runner) as executor:
             return _drive(experiment, ledger, executor, args.workers, stop,
-                          on_stop=interrupt_pool_workers, deadline=deadline)
+                          on_stop=interrupt_pool_workers, deadline=deadline,
+                          where="local worker processes")
 
 
 def _run_mpi(args, comm) -> int:
@@ -90,28 +92,31 @@ def _run_mpi(args, comm) -> int:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
             driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
-                             deadline=deadline)
+                             deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
-                code = driver.run()
+                code = ending_on_storage_fault(driver.run, lambda code: mpi.abort(comm, code))
         if not driver.wait_running(STOP_GRACE_SECONDS):
             mpi.abort(comm, code)  # workers busy with trials nobody waits for any more
         return code
 
 
-def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None) -> int:
+def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+           where="") -> int:
     with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop,
-                          deadline)) as driver:
-        return driver.run()
+                          deadline, where)) as driver:
+        return ending_on_storage_fault(driver.run,
+                                       None if on_stop is None else lambda code: on_stop())
 
 
-def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None) -> Driver:
+def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+            where="") -> Driver:
     if deadline is not None:
         for record in ledger.trials():  # the durations of earlier sessions predict too
             deadline.record(record)
         ledger.set_meta(DEADLINE_META, deadline.to_json())
         say(deadline.describe())
     return Driver(experiment, ledger, _algorithm(experiment, ledger), executor, workers, stop,
-                  on_stop, deadline)
+                  on_stop, deadline, where=where)
 
 
 @contextmanager

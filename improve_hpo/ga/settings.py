@@ -24,6 +24,12 @@ FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "i
          "tournament_size", "seed", "grid_points", "mode")
 
 
+# Upper bounds of the flags that size what is held in memory: far above any real use (a
+# population is one generation's trials), far below what exhausts a node's memory.
+MAX_POPULATION = 100_000
+MAX_GRID_POINTS = 10_000
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     algorithm: str = defaults.ALGORITHM
@@ -46,7 +52,13 @@ class SearchSettings:
         offspring = args.offspring
         if offspring is None:
             offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
-        settings = cls(args.algorithm, args.strategy, args.population, args.generations,
+        strategy = args.strategy or defaults.STRATEGY
+        if args.strategy == "async" and args.algorithm != "ga":
+            # random and grid search send a trial whenever a worker is free in any case
+            raise UsageError(f"--strategy {args.strategy}: applies to --algorithm ga only; "
+                             f"--algorithm {args.algorithm} already sends a new trial whenever "
+                             "a worker is free, so leave --strategy out")
+        settings = cls(args.algorithm, strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
                        args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
         settings.check()
@@ -60,7 +72,17 @@ class SearchSettings:
             if value is not None and value < lowest:
                 problems.append(f"{flag}: must be at least {lowest}, got {value}")
 
+        def at_most(flag, value, highest, why):
+            if value is not None and value > highest:
+                problems.append(f"{flag}: must be at most {highest:,} ({why}), got {value:,}")
+
         at_least("--population", self.population, 2 if self.algorithm == "ga" else 1)
+        at_most("--population", self.population, MAX_POPULATION,
+                "a generation is held in memory and a population that large is never useful")
+        at_most("--offspring", self.offspring, MAX_POPULATION,
+                "a generation is held in memory and that many children are never useful")
+        at_most("--grid-points", self.grid_points, MAX_GRID_POINTS,
+                "the levels of every float parameter are held in memory")
         at_least("--generations", self.generations, 0)
         at_least("--offspring", self.offspring, 1)
         at_least("--tournament-size", self.tournament_size, 1)
@@ -89,11 +111,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--algorithm", choices=defaults.ALGORITHMS, default=defaults.ALGORITHM,
                        help="ga, or a baseline: random search or grid search "
                        "(default: %(default)s)")
-    group.add_argument("--strategy", choices=defaults.STRATEGIES, default=defaults.STRATEGY,
+    group.add_argument("--strategy", choices=defaults.STRATEGIES, default=None,
                        help="GA only: async (steady state: a new child whenever a worker is "
                        "free, so every worker stays busy) or generational (mu + lambda, a "
                        "barrier per generation, reproducible from the seed) "
-                       "(default: %(default)s)")
+                       f"(default: {defaults.STRATEGY})")
     group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
                        help="population size mu; also the size of generation 0 "
                        "(default: %(default)s)")

@@ -16,13 +16,14 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
-from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, STOPPED
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
-from improve_hpo.reports.progress import clock
+from improve_hpo.reports.progress import duration
+from improve_hpo.reports.sessions import session_end, session_spans
 from improve_hpo.space.parameters import format_value
 
-STATUSES = (OK, FAILED, INTERRUPTED, RUNNING)
+STATUSES = (OK, FAILED, INTERRUPTED, RUNNING, STOPPED)
 # Meta key the engine may record with its number of workers; without it, the workers are the
 # distinct ranks that ran something (a worker that never got a task is then not counted).
 WORKERS_META = "workers"
@@ -45,6 +46,7 @@ def summarize(snapshot: ExperimentSnapshot) -> dict:
         best=_best(trials, snapshot.mode),
         time=_time_used(snapshot, ran),
         generations=_generations(trials, snapshot.mode),
+        fidelity=_fidelity(ran),
         sessions=int(snapshot.meta.get("sessions") or 0),
         live=snapshot.live,
     )
@@ -66,15 +68,32 @@ def better(a: float, b: float, mode: str) -> bool:
 
 
 def _best(trials, mode: str) -> dict | None:
+    """The best ok trial; with a fidelity, the best of the highest rung any trial reached."""
     best = None
     for trial in trials:
         if trial.status == OK and trial.metric is not None and trial.reused_from is None:
-            if best is None or better(trial.metric, best.metric, mode):
+            rung, best_rung = trial.rung or 0, (best.rung or 0) if best else -1
+            if rung > best_rung or rung == best_rung and better(trial.metric, best.metric, mode):
                 best = trial
     if best is None:
         return None
     return dict(trial=best.number, generation=best.generation, metric=best.metric,
                 folder=best.folder, values=best.values)
+
+
+def _fidelity(ran) -> dict | None:
+    """Results per rung, fidelity units (e.g. epochs) spent, stopped and promoted trials of a
+    run with a fidelity (docs/fidelity.md); None without one. A trial's fidelity is where its
+    metric was measured: its target, or where it was stopped; a trial that continued in its
+    point's folder (--fidelity-continue) is counted in full here."""
+    trained = [t for t in ran if t.fidelity is not None and t.status != RUNNING]
+    if not trained:
+        return None
+    per_rung: Counter = Counter(t.rung for t in trained if t.status in (OK, STOPPED))
+    return dict(epochs_spent=sum(t.fidelity for t in trained),
+                rungs=[per_rung.get(r, 0) for r in range(max(per_rung, default=0) + 1)],
+                stopped=sum(t.status == STOPPED for t in trained),
+                promoted=sum(t.origin == "promotion" for t in trained))
 
 
 def busy_span(record, until: float) -> tuple[float, float] | None:
@@ -87,17 +106,29 @@ def busy_span(record, until: float) -> tuple[float, float] | None:
 
 
 def _time_used(snapshot: ExperimentSnapshot, ran) -> dict:
+    """Busy time over workers x wall clock; the wall clock is the sum of the sessions' spans
+    (reports/sessions.py), so the gaps between the jobs of a chain do not count, and a task a
+    killed run left without an end ends with its session."""
     last = snapshot.until
-    trial_spans = [(t, busy_span(t, last)) for t in ran]
+    times = [t for record in [*snapshot.trials, *snapshot.preprocess]
+             for t in (record.start, record.end) if t is not None]
+    sessions = session_spans(snapshot.meta, times, snapshot.read_at if snapshot.live else None)
+
+    def span_of(record):
+        end_of_session = session_end(sessions, record.start) if sessions and record.start \
+            else None
+        return busy_span(record, last if end_of_session is None else end_of_session)
+
+    trial_spans = [(t, span_of(t)) for t in ran]
     trial_spans = [(t, span) for t, span in trial_spans if span is not None]
-    pre_spans = [span for span in (busy_span(p, last) for p in snapshot.preprocess) if span]
+    pre_spans = [span for span in (span_of(p) for p in snapshot.preprocess) if span]
     spans = [span for _, span in trial_spans] + pre_spans
     if not spans:
         return dict(first_start=None, until=None, wall_s=0.0, busy_s=0.0, trials_busy_s=0.0,
                     preprocess_busy_s=0.0, gpu_busy_s=0.0, workers=None, workers_from=None,
                     utilization=None)
     start = min(s for s, _ in spans)
-    wall = last - start
+    wall = sum(e - s for s, e in sessions) if sessions else last - start
     trials_busy = sum(e - s for _, (s, e) in trial_spans)
     pre_busy = sum(e - s for s, e in pre_spans)
     gpu_busy = sum(e - s for t, (s, e) in trial_spans if t.gpu not in ("", None, "-1"))
@@ -152,11 +183,6 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def _duration(seconds: float) -> str:
-    """Seconds with a decimal below a minute (short test runs), h:mm:ss above."""
-    return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)
-
-
 def _trial_list(numbers: list[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:FAILED_TRIALS_SHOWN])
     more = len(numbers) - FAILED_TRIALS_SHOWN
@@ -179,7 +205,7 @@ def format_summary(summary: dict) -> str:
 
     field("trials", f"{t['total']} ({t['ran']} ran, {t['reused']} reused an earlier "
           f"result): {t[OK]} ok, {t[FAILED]} failed, {t[INTERRUPTED]} interrupted, "
-          f"{t[RUNNING]} running")
+          f"{t[RUNNING]} running" + (f", {t[STOPPED]} stopped early" if t[STOPPED] else ""))
     if t[RUNNING] and not summary["live"]:
         field("", f"{t[RUNNING]} without a result: left unfinished by a run that ended, or "
               "running on another machine (running the same command again runs them)")
@@ -194,14 +220,15 @@ def format_summary(summary: dict) -> str:
         field("", " ".join(f"{name}={format_value(value)}"
                            for name, value in best["values"].items()))
     if time_used["first_start"] is not None:
-        field("time", f"{_duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
+        field("time", f"{duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
               f"to {time_used['until']})" + (
-                  f", over {summary['sessions']} sessions" if summary["sessions"] > 1 else ""))
-        busy = (f"{_duration(time_used['busy_s'])} worker-busy (trials "
-                f"{_duration(time_used['trials_busy_s'])}, preprocess "
-                f"{_duration(time_used['preprocess_busy_s'])})")
+                  f", over {summary['sessions']} sessions; the time between them does not count"
+                  if summary["sessions"] > 1 else ""))
+        busy = (f"{duration(time_used['busy_s'])} worker-busy (trials "
+                f"{duration(time_used['trials_busy_s'])}, preprocess "
+                f"{duration(time_used['preprocess_busy_s'])})")
         if time_used["gpu_busy_s"]:
-            busy += f"; {_duration(time_used['gpu_busy_s'])} of trials on GPUs"
+            busy += f"; {duration(time_used['gpu_busy_s'])} of trials on GPUs"
         field("", busy)
     if time_used["workers"]:
         source = ("recorded by the run" if time_used["workers_from"] == "ledger"
@@ -209,6 +236,11 @@ def format_summary(summary: dict) -> str:
         use = time_used["utilization"]
         field("workers", f"{time_used['workers']} ({source}); utilization "
               f"{'-' if use is None else f'{use:.0%}'} (busy / (workers x wall clock))")
+    fidelity = summary["fidelity"]
+    if fidelity is not None:
+        field("fidelity", f"{fidelity['epochs_spent']} epochs spent; results per rung "
+              f"{'/'.join(map(str, fidelity['rungs']))}; {fidelity['stopped']} stopped early, "
+              f"{fidelity['promoted']} promoted")
     if summary["failures"]:
         lines.append("failures")
         for failure in summary["failures"]:
