@@ -29,6 +29,14 @@ STRATEGIES = ("generational", "async")
 ALGORITHM = "ga"
 ALGORITHMS = ("ga", "random", "grid")
 GRID_POINTS = 5
+# The GA's operators: "adaptive" (self-adaptive steps, learned categorical mutation and
+# model-guided breeding, improve_hpo/ga/adaptive.py) or "classic" (the operators of the legacy
+# workflow, as before issue 13: --operators classic gives the previous defaults' behaviour,
+# draw for draw). CANDIDATES: children bred per slot for the model to choose from (1: no
+# model). Chosen on the tuning problems of benchmarks/quality.py (see docs/benchmarks.md).
+OPERATORS = "adaptive"
+OPERATOR_CHOICES = ("adaptive", "classic")
+CANDIDATES = 12
 
 
 def offspring_for(population: int) -> int:

@@ -21,7 +21,7 @@ from improve_hpo.ga.steady_state import AsyncGA
 # Settings that define the experiment: a resumed run must use the same ones. The others
 # (generations, max_evaluations, max_failures) may change to extend or cut a run.
 FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "indpb",
-         "tournament_size", "seed", "grid_points", "mode")
+         "tournament_size", "seed", "grid_points", "mode", "operators", "candidates")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class SearchSettings:
     max_evaluations: int | None = None
     max_failures: int | None = None
     mode: str = "min"
+    operators: str = defaults.OPERATORS
+    candidates: int = defaults.CANDIDATES
 
     @classmethod
     def from_args(cls, args, mode: str) -> "SearchSettings":
@@ -48,7 +50,8 @@ class SearchSettings:
             offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
         settings = cls(args.algorithm, args.strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
-                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
+                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode,
+                       args.operators, args.candidates)
         settings.check()
         return settings
 
@@ -68,6 +71,10 @@ class SearchSettings:
         at_least("--grid-points", self.grid_points, 2)
         at_least("--max-evaluations", self.max_evaluations, 1)
         at_least("--max-failures", self.max_failures, 1)
+        at_least("--candidates", self.candidates, 1)
+        if self.operators not in defaults.OPERATOR_CHOICES:
+            problems.append(f"--operators: must be one of {', '.join(defaults.OPERATOR_CHOICES)}"
+                            f", got {self.operators!r}")
         for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
                             ("--indpb", self.indpb)):
             if not 0.0 <= value <= 1.0:
@@ -115,6 +122,16 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        help="seed of the search's random numbers (default: %(default)s)")
     group.add_argument("--grid-points", type=int, default=defaults.GRID_POINTS, metavar="N",
                        help="grid search: levels per float parameter (default: %(default)s)")
+    group.add_argument("--operators", choices=defaults.OPERATOR_CHOICES,
+                       default=defaults.OPERATORS,
+                       help="GA only: adaptive (self-adaptive mutation steps, categorical "
+                       "mutation that learns, model-guided breeding) or classic (the legacy "
+                       "operators, the behaviour before adaptive ones existed) "
+                       "(default: %(default)s)")
+    group.add_argument("--candidates", type=int, default=defaults.CANDIDATES, metavar="K",
+                       help="GA with adaptive operators: children bred per slot, of which the "
+                       "model of the results so far sends the best; 1 turns the model off "
+                       "(default: %(default)s)")
     group.add_argument("--max-evaluations", type=int, default=None, metavar="N",
                        help="stop after N trained trials (reused results not counted) "
                        "(default: no limit)")
@@ -140,4 +157,5 @@ def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
     kind = AsyncGA if settings.strategy == "async" else GenerationalGA
     return kind(space, settings.mode, rng, generations=settings.generations, cxpb=settings.cxpb,
                 mutpb=settings.mutpb, indpb=settings.indpb,
-                tournament_size=settings.tournament_size, initial=initial, **common)
+                tournament_size=settings.tournament_size, operators=settings.operators,
+                candidates=settings.candidates, initial=initial, **common)
