@@ -34,7 +34,7 @@ class QualityPlan:
     expensive_seeds: int = 5
     expensive_budget: int = 100
     # methods that know their budget: {method: (largest budget, seeds)}, one run per budget
-    capped: tuple = (("ngopt", (100, 10)),)
+    capped: tuple = (("ngopt", (100, 5)),)
 
     def jobs(self) -> list[tuple[str, str, int, int]]:
         jobs = []

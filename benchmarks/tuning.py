@@ -35,13 +35,21 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
     return name, method, overrides
 
 
+_DEFAULTS: dict = {}  # (module, constant) -> the value it had at import, in this process
+
+
 def _apply(overrides: dict) -> None:
+    """Set the variant's constants, after restoring every constant an earlier job of this pool
+    process changed (a pool process runs jobs of several variants)."""
     from improve_hpo.ga import adaptive, surrogate
 
+    for (module, key), value in _DEFAULTS.items():
+        setattr(module, key, value)
     for key, value in overrides.items():
         module = adaptive if hasattr(adaptive, key) else surrogate
         if not hasattr(module, key):
             raise KeyError(f"unknown constant {key}")
+        _DEFAULTS.setdefault((module, key), getattr(module, key))
         setattr(module, key, type(getattr(module, key))(value))
 
 

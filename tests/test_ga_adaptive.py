@@ -111,9 +111,10 @@ def test_the_success_rule_moves_each_mutated_genes_step_whatever_the_tell_order(
 
     steps = run([0, 1, 2, 3])
     rate = adaptive.STEP_RATE
-    assert steps["x"] == pytest.approx(math.exp(rate) * math.exp(-rate / 4))
-    assert steps["n"] == pytest.approx(math.exp(-rate / 4))
-    assert steps["batch"] == pytest.approx(math.exp(rate)) and steps["lr"] == 1.0
+    start = adaptive.INITIAL_STEP
+    assert steps["x"] == pytest.approx(start * math.exp(rate) * math.exp(-rate / 4))
+    assert steps["n"] == pytest.approx(start * math.exp(-rate / 4))
+    assert steps["batch"] == pytest.approx(start * math.exp(rate)) and steps["lr"] == start
     assert run([3, 2, 1, 0]) == steps  # exactly: counted by trial number
 
 
@@ -128,9 +129,9 @@ def test_steps_grow_where_moves_pay_and_shrink_where_they_stop():
         drive(algorithm, metric=lambda v: sum((x - 50.0) ** 2 for x in v.values()))
         return algorithm
 
-    assert min(run(0.01).breeder.steps.values()) > 2.0
+    assert min(run(0.01).breeder.steps.values()) > 1.4 * adaptive.INITIAL_STEP  # near the cap
     wide = run(5.0)
-    assert max(wide.breeder.steps.values()) < 1.0
+    assert max(wide.breeder.steps.values()) < adaptive.INITIAL_STEP
     assert all(adaptive.MIN_STEP <= step for step in wide.breeder.steps.values())
     assert wide.best.result.metric < run(5.0, "classic").best.result.metric
 
