@@ -1,8 +1,9 @@
 """One search: a method on a problem with a seed -> the best value it reports after each training.
 
 Methods (METHODS; a method name may carry GA settings, e.g. "ga[population=10,indpb=0.2]"):
-- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (generational, mu 10,
-  lambda 5, indpb 0.3, adaptive operators); ga-async: the same settings with --strategy async;
+- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (asynchronous, mu 10,
+  lambda 5, indpb 0.3, adaptive operators); ga-async: the same with --strategy async (the
+  default); ga-gen: the same with --strategy generational;
 - ga-old: the GA's defaults before issue 13 (ga[operators=classic]);
 - random: improve-hpo's random search;
 - legacy: the legacy GA (benchmarks/legacy_ga.py);
@@ -35,7 +36,7 @@ from benchmarks.legacy_ga import legacy_search
 from benchmarks.problems import problem
 from improve_hpo.ga import SearchSettings, defaults, make_algorithm
 
-METHODS = ("ga", "ga-async", "ga-old", "legacy", "random", "tpe", "tpe-univariate", "cmaes",
+METHODS = ("ga", "ga-async", "ga-gen", "ga-old", "legacy", "random", "tpe", "tpe-univariate", "cmaes",
            "ngopt")
 PEERS = ("tpe", "tpe-univariate", "cmaes", "ngopt")
 _SETTING = re.compile(r"^(?P<base>[a-z-]+)(?:\[(?P<settings>[^\]]*)\])?$")
@@ -70,6 +71,8 @@ def search(method: str, problem_name: str, budget: int, seed: int) -> list[float
         return _optuna_curve(target, base, budget, seed)
     if base == "ga-old":
         base, settings = "ga", {"operators": "classic", **settings}
+    if base == "ga-gen":
+        base, settings = "ga", {"strategy": "generational", **settings}
     return _engine_curve(target, _engine_settings(base, settings, budget, seed), budget)
 
 

@@ -13,6 +13,8 @@ import shutil
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.runner.container_env import identify_runtime, parse_env_options
+from improve_hpo.runner.data_links import link_binds
 from improve_hpo.runner.settings import DEFAULT_MOUNT_POINT, RunnerSettings
 
 SCRIPTS = ("preprocess.sh", "train.sh", "infer.sh")
@@ -62,6 +64,15 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                            "(repeatable)")
     container.add_argument("--no-nv", dest="nv", action="store_false",
                            help="do not pass --nv (default: --nv whenever a trial has a GPU)")
+    container.add_argument("--unpack-sif", choices=("auto", "yes", "no"), default="auto",
+                           help="unpack a .sif once per experiment into a sandbox under the "
+                           "output folder: auto does when the runtime would unpack it on every "
+                           "exec (default: %(default)s)")
+    environment = parser.add_argument_group("environment")
+    environment.add_argument("--env", metavar="NAME[=VALUE]", action="append", default=[],
+                            help="a variable for the model's scripts (repeatable); NAME alone "
+                            "passes this shell's value. In a container the scripts get a clean "
+                            "environment: only these, CUDA_VISIBLE_DEVICES and the image's own")
     result = parser.add_argument_group("trials")
     result.add_argument("--metric", default="val_loss",
                         help="key in val_scores.json or name in the IMPROVE_RESULT line "
@@ -102,6 +113,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         infer_legacy_args=args.infer_legacy_args,
         gpus=_gpus(args.gpus),
         trials_per_gpu=_trials_per_gpu(args.trials_per_gpu),
+        env=parse_env_options(args.env, os.environ),
         **{field: _flag_name(getattr(args, field), option)
            for option, field, _, _ in DIRECTORY_FLAGS},
     )
@@ -110,19 +122,33 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
                          "container, --model-dir DIR runs its scripts without one")
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
-                              ("--bind", args.bind)):
+                              ("--bind", args.bind),
+                              ("--unpack-sif", args.unpack_sif != "auto")):
             if given:
                 raise UsageError(f"{option}: applies only to a container (--sif); "
                                  "leave it out with --model-dir")
         return RunnerSettings(launcher="native", model_dir=_model_dir(args.model_dir, args.infer),
                               **common)
+    _bindable(data_dir, "--data-dir", args.data_dir)
+    if getattr(args, "output", None):
+        _bindable(str(Path(args.output).expanduser().resolve()), "--output", args.output)
+    image = _image(args.sif)
+    runtime = _runtime(args.container_runtime)
+    family, version = identify_runtime(runtime)
+    mount_point = _mount_point(args.data_mount)
+    binds = tuple(_bind(spec) for spec in args.bind)
     return RunnerSettings(
         launcher="container",
-        image=_image(args.sif),
-        runtime=_runtime(args.container_runtime),
-        mount_point=_mount_point(args.data_mount),
+        image=image,
+        runtime=runtime,
+        runtime_family=family,
+        runtime_version=version,
+        mount_point=mount_point,
         nv=args.nv,
-        binds=tuple(_bind(spec) for spec in args.bind),
+        binds=binds,
+        link_binds=link_binds(data_dir, mount_point,
+                              covered=tuple(_bind_destination(bind) for bind in binds)),
+        unpack_sif=args.unpack_sif,
         **common,
     )
 
@@ -178,10 +204,28 @@ def _mount_point(path: str) -> str:
     if not path.startswith("/"):
         raise UsageError(f"--data-mount {path}: must be an absolute path inside the container, "
                          "e.g. /IMPROVE_DATA_DIR")
+    _bindable(path, "--data-mount", path)
     return path
 
 
+def _bindable(path: str, option: str, given: str) -> None:
+    """The runtime splits --bind at ',' and ':': a path with one cannot be bound."""
+    for char in (",", ":"):
+        if char in path:
+            raise UsageError(f"{option} {given}: the path {path} has a '{char}', which the "
+                             "container runtime's --bind cannot carry (it splits binds at ',' "
+                             "and ':'); rename the folder or use a link without one")
+
+
+def _bind_destination(bind: str) -> str:
+    parts = bind.split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def _bind(spec: str) -> str:
+    if "," in spec:
+        raise UsageError(f"--bind {spec}: has a ',', which the container runtime's --bind "
+                         "splits at; give one bind per --bind, and no ',' in its paths")
     parts = spec.split(":")
     if not parts[0] or len(parts) > 3 or any(not part for part in parts):
         raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
@@ -190,7 +234,12 @@ def _bind(spec: str) -> str:
     if not source.exists():
         raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
                          "would refuse to start the container")
-    return ":".join([str(source.resolve()), *parts[1:]])
+    resolved = str(source.resolve())
+    _bindable(resolved, "--bind", spec)
+    if len(parts) > 1 and not parts[1].startswith("/"):
+        raise UsageError(f"--bind {spec}: the destination {parts[1]} must be an absolute path "
+                         "inside the container, e.g. --bind /scratch/refs:/refs")
+    return ":".join([resolved, *parts[1:]])
 
 
 def _metric(name: str) -> str:

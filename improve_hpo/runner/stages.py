@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from improve_hpo.runner import metric, process
+from improve_hpo.runner.failures import failure_reason, separate_runtime_notices
 from improve_hpo.runner.flags import directory_argv, values_to_argv
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
@@ -144,24 +144,18 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
     script = f"{stage}.sh"
     with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
         f.write(command.pasteable() + "\n")
+    missing = command.missing_bind_sources()
+    if missing:
+        return (f"{script} not started: the bind source {missing[0]} no longer exists "
+                "(the runtime would run without it)"), "failed"
+    stderr_log = folder / f"{stage}.stderr.log"
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
-                                 command.cwd, folder / f"{stage}.stdout.log",
-                                 folder / f"{stage}.stderr.log", timeout)
+                                 command.cwd, folder / f"{stage}.stdout.log", stderr_log,
+                                 timeout)
+    notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
+               if command.in_container else [])
     if outcome.interrupted:
         return f"{script} interrupted by a signal to the worker; killed", "interrupted"
-    if outcome.start_error is not None:
-        return f"{script} could not start: {outcome.start_error}", "failed"
-    if outcome.timed_out:
-        return f"{script} ran past --trial-timeout {timeout:g} s; killed", "failed"
-    if outcome.returncode < 0:
-        return f"{script} was killed by {_signal_name(-outcome.returncode)}", "failed"
-    if outcome.returncode > 0:
-        return f"{script} exited with code {outcome.returncode}", "failed"
-    return None, "ok"
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+    reason = failure_reason(script, outcome, command.in_container, notices, stderr_log,
+                            timeout)
+    return reason, "ok" if reason is None else "failed"
