@@ -16,6 +16,7 @@ from pathlib import Path
 
 from benchmarks import overhead, quality, report, utilization
 from benchmarks import ask_cost
+from benchmarks.methods import parse_method
 from benchmarks.problems import PROBLEMS, REPORT, TUNING
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -24,12 +25,13 @@ BENCHMARKS = ("utilization", "quality", "overhead")
 ASK_COST_TRIALS = 5000
 
 
-def plans(quick: bool, problems=None, seeds: int = 20) -> dict:
+def plans(quick: bool, problems=None, seeds: int = 20, chosen_methods=None) -> dict:
     has_optuna = importlib.util.find_spec("optuna") is not None
     has_nevergrad = importlib.util.find_spec("nevergrad") is not None
     # ga-old: the defaults before issue 13 (classic operators); see benchmarks/methods.py
     methods = (["ga", "ga-gen", "ga-old", "legacy", "random"]
                + (["tpe", "cmaes"] if has_optuna else []) + (["ngopt"] if has_nevergrad else []))
+    methods = list(chosen_methods or methods)
     if quick:
         return dict(
             quality=quality.QualityPlan(("branin", "mixed", "surrogate-IGTD-GDSCv2"),
@@ -158,9 +160,17 @@ def main(argv=None) -> int:
                              "the report set)")
     parser.add_argument("--seeds", type=int, default=20,
                         help="search quality: seeds per problem and method (default: 20)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="search quality: these methods only (names of "
+                             "benchmarks/methods.py; default: all that are installed)")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    chosen = plans(args.quick, args.problems, args.seeds)
+    for method in args.methods or ():
+        try:
+            parse_method(method)
+        except ValueError as error:
+            parser.error(f"--methods: {error}")
+    chosen = plans(args.quick, args.problems, args.seeds, args.methods)
 
     def say(line):
         print(f"benchmarks: {line}", file=sys.stderr, flush=True)

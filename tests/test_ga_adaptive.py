@@ -45,7 +45,8 @@ def drive(algorithm, metric=objective, order=lambda batch: batch):
 
 
 def settings(**changes):
-    return SearchSettings(**{"population": 8, "generations": 8, "offspring": 4, **changes})
+    return SearchSettings(**{"population": 8, "generations": 8, "offspring": 4,
+                             "strategy": "generational", **changes})
 
 
 def member(number, values, metric):
