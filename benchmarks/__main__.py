@@ -185,6 +185,11 @@ def main(argv=None) -> int:
                                 chosen["ask_cost"])
     if "overhead" in args.only:
         sections += run_overhead(chosen["overhead"], args.results, say)
+    # The multi-fidelity section is measured on its own (python -m benchmarks.fidelity, about
+    # 30 minutes): its last results are kept in RESULTS.md when the others are regenerated.
+    fidelity = args.results / "fidelity.md"
+    if fidelity.exists():
+        sections += ["", *fidelity.read_text(encoding="utf-8").splitlines()]
     lines = report.header(info, report.command_line(), time.time() - started) + sections
     report.write(args.results / "RESULTS.md", lines)
     say(f"wrote {args.results / 'RESULTS.md'} in {time.time() - started:.0f} s")
