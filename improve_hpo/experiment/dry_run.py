@@ -68,6 +68,7 @@ def plan(args, world_size: int, local_workers: int | None, environ) -> list[str]
     deadline = deadline_from_args(args, environ)
     lines = ["improve-hpo dry run: every check passed; nothing was started or written.",
              _space_line(experiment), _search_line(experiment),
+             *(experiment.fidelity.describe() if experiment.fidelity else []),
              _workers_line(args, world_size, workers),
              f"walltime budget: {deadline.describe() if deadline else 'none (no deadline)'}",
              f"GPU of the first worker: {gpu if gpu is not None else 'none (runs on the CPU)'}",

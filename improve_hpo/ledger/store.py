@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS preprocess (
     reason TEXT NOT NULL, start REAL, "end" REAL, rank INTEGER, host TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
 """
+# Columns added after format 1 was released, with their SQL types: a ledger without them gets
+# them on open (ALTER TABLE, NULL in old rows), so old ledgers stay readable and resumable.
+_ADDED_TRIAL_COLUMNS = {"fidelity": "INTEGER", "rung": "INTEGER", "point": "INTEGER",
+                        "milestones": "TEXT"}
+_JSON_COLUMNS = ("values", "milestones")
 
 
 def _insert(table: str, columns: list[str]) -> str:
@@ -64,6 +69,7 @@ class Ledger:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            _add_missing_columns(self._db, "trials", _ADDED_TRIAL_COLUMNS)
         except sqlite3.DatabaseError as error:
             self._lock.close()
             raise UsageError(f"{self.path}: cannot use it as the trial ledger ({error}); "
@@ -81,7 +87,7 @@ class Ledger:
         self._unfinished_values: dict[int, str] = {}  # values JSON of trials not finished yet
         self._by_key: dict[str, int] = {}
         self._finish_seq = 0
-        for row in self._db.execute("SELECT * FROM trials ORDER BY number"):
+        for row in self._db.execute(_select("trials", _TRIAL_COLUMNS) + " ORDER BY number"):
             self._remember(_from_row(TrialRecord, row))
         self._preprocess = {row[0]: _from_row(PreprocessRecord, row)
                             for row in self._db.execute("SELECT * FROM preprocess")}
@@ -205,15 +211,34 @@ def _lock(path: Path):
     return handle
 
 
+def _add_missing_columns(db, table: str, columns: dict[str, str]) -> None:
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in present:
+            db.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+
+
+def _select(table: str, columns: list[str]) -> str:
+    return f"SELECT {', '.join(f'{chr(34)}{name}{chr(34)}' for name in columns)} FROM {table}"
+
+
 def _row(record, columns: list[str], encoded_values: str | None = None) -> tuple:
     """A record as a table row: its fields in order, the values dict as JSON (`encoded_values`
-    when the caller has it already)."""
+    when the caller has it already), other dicts (milestones) as JSON too."""
     values = json.dumps(record.values) if encoded_values is None else encoded_values
-    return tuple(values if name == "values" else getattr(record, name) for name in columns)
+    return tuple(values if name == "values" else _json_cell(getattr(record, name))
+                 if name in _JSON_COLUMNS else getattr(record, name) for name in columns)
+
+
+def _json_cell(value):
+    return None if value is None else json.dumps(value)
 
 
 def _from_row(record_class, row):
-    """A table row as a record (TrialRecord or PreprocessRecord), the values JSON decoded."""
+    """A table row as a record (TrialRecord or PreprocessRecord), the JSON columns decoded."""
     record = record_class(*row)
-    record.values = json.loads(record.values)
+    for name in _JSON_COLUMNS:
+        text = getattr(record, name, None)
+        if text is not None:
+            setattr(record, name, json.loads(text))
     return record

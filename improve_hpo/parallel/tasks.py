@@ -58,12 +58,13 @@ def preprocess_task(values: dict, folder: str, stop_at: float | None = None) -> 
 
 
 def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_values: dict,
-               stop_at: float | None = None) -> TrialResult:
+               stop_at: float | None = None, watch=None) -> TrialResult:
+    """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping."""
     _arm_stop(stop_at)
     mark_started(folder, current_worker())  # where it runs, for `improve-hpo status`
     return _guarded(
         lambda worker: run_trial(current_settings(), train_values, folder, preprocess_folder,
-                                 worker, infer_values=infer_values),
+                                 worker, infer_values=infer_values, watch=watch),
         lambda worker, start, reason: TrialResult("failed", reason, None, start, time.time(),
                                                   worker.rank, worker.host, worker.gpu, folder))
 

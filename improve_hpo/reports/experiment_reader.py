@@ -109,13 +109,17 @@ def _read_ledger(path: Path):
 
 
 def _records(db: sqlite3.Connection, table: str, record_type, order: str) -> list:
-    """Rows as records, by column name (the ledger's columns are the records' fields)."""
-    names = [f.name for f in fields(record_type)]
+    """Rows as records, by column name (the ledger's columns are the records' fields; a column
+    an older ledger lacks keeps its field's default)."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    names = [f.name for f in fields(record_type) if f.name in present]
     quoted = ", ".join(f'"{name}"' for name in names)
     records = []
     for row in db.execute(f'SELECT {quoted} FROM {table} ORDER BY "{order}"'):
         record = record_type(**dict(zip(names, row)))
         record.values = json.loads(record.values)
+        if getattr(record, "milestones", None) is not None:
+            record.milestones = json.loads(record.milestones)
         records.append(record)
     return records
 

@@ -35,6 +35,7 @@ class Outcome:
     timed_out: bool = False
     interrupted: bool = False
     start_error: str | None = None  # the OS refused to start it (not executable, ...)
+    stopped: bool = False  # should_stop said so (early stopping): killed like a timeout
 
 
 def install_interrupt_handlers() -> None:
@@ -73,8 +74,10 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
-               stderr_path: Path, timeout: float | None) -> Outcome:
-    """Run argv (never through a shell) with its output going straight to the two log files."""
+               stderr_path: Path, timeout: float | None, should_stop=None) -> Outcome:
+    """Run argv (never through a shell) with its output going straight to the two log files.
+    `should_stop()`, when given, is asked while it runs; True ends the child's process group
+    as a timeout does (early stopping, runner/intermediate.py)."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
@@ -85,12 +88,12 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
             return Outcome(None, start_error=error.strerror or str(error))
         _running_groups.add(process.pid)
         try:
-            return _wait(process, timeout)
+            return _wait(process, timeout, should_stop)
         finally:
             _running_groups.discard(process.pid)
 
 
-def _wait(process: subprocess.Popen, timeout: float | None) -> Outcome:
+def _wait(process: subprocess.Popen, timeout: float | None, should_stop=None) -> Outcome:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         try:
@@ -105,3 +108,6 @@ def _wait(process: subprocess.Popen, timeout: float | None) -> Outcome:
         if deadline is not None and time.monotonic() >= deadline:
             kill_group(process)
             return Outcome(process.returncode, timed_out=True)
+        if should_stop is not None and should_stop():
+            kill_group(process)
+            return Outcome(process.returncode, stopped=True)

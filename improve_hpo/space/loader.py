@@ -38,10 +38,10 @@ from improve_hpo.space.space import Space
 
 # The keys this format knows; any other key (e.g. "comment") is kept in the file and ignored.
 KNOWN_KEYS = ("name", "type", "stage", "value", "lower", "upper", "sigma", "use_log_scale",
-              "element_type", "values")
+              "element_type", "values", "fidelity")
 USED_KEYS = {
-    "constant": {"value"},
-    "int": {"lower", "upper", "sigma", "use_log_scale"},
+    "constant": {"value", "fidelity"},
+    "int": {"lower", "upper", "sigma", "use_log_scale", "fidelity"},
     "float": {"lower", "upper", "sigma", "use_log_scale"},
     "logical": set(),
     "categorical": {"element_type", "values"},
@@ -310,8 +310,11 @@ class _Checker:
         name = p["name"]
         stage = p.get("stage", DEFAULT_STAGE)
         for key in KNOWN_KEYS:
-            if key in p and key not in ("name", "type", "stage") and key not in USED_KEYS[kind]:
+            if key in p and key not in ("name", "type", "stage", "fidelity") \
+                    and key not in USED_KEYS[kind]:
                 self.warn(f'"{key}" is not used by a {kind} parameter; ignored')
+        if p.get("fidelity") and not self._fidelity_ok(kind):
+            return None
         if kind == "constant":
             value = p["value"]
             if isinstance(value, float) and self.finite("value", value) is None:
@@ -322,6 +325,23 @@ class _Checker:
         if kind in ("int", "float"):
             return self._range(kind, name, stage)
         return self._choices(kind, name, stage)
+
+    def _fidelity_ok(self, kind) -> bool:
+        """"fidelity": true marks the training budget (usually epochs) that successive halving
+        and early stopping act on (docs/fidelity.md): a whole number of at least 1 that train.sh
+        receives."""
+        p = self.param
+        value = p.get("value")
+        if kind == "int" and isinstance(p.get("lower"), (int, float)) and p["lower"] >= 1 \
+                and p.get("stage", DEFAULT_STAGE) == "train":
+            return True
+        if kind == "constant" and isinstance(value, int) and not isinstance(value, bool) \
+                and value >= 1 and p.get("stage", DEFAULT_STAGE) == "train":
+            return True
+        self.error('"fidelity": only a train-stage int parameter with lower >= 1 (or an integer '
+                   "constant >= 1), such as epochs, can be the fidelity; remove the key or "
+                   "mark the epochs parameter")
+        return False
 
     def _range(self, kind, name, stage):
         p = self.param
@@ -417,6 +437,7 @@ def load_space_data(data, source: str = "<space>") -> Space:
     parameters = []
     seen_names: dict[str, tuple[int, str]] = {}
     seen_dests: dict[str, tuple[int, str]] = {}
+    fidelity: list[tuple[int, str]] = []  # the parameters marked "fidelity": true
     for position, param in enumerate(data):
         index = position + 1
         label = _label(source, index, param)
@@ -448,13 +469,20 @@ def load_space_data(data, source: str = "<space>") -> Space:
         parameter = None
         if index not in by_index:  # the structure is right: check the meaning
             parameter = checker.build(index)
+            if param.get("fidelity") is True:
+                if fidelity:
+                    checker.error(f'"fidelity": parameter {fidelity[0][0]} '
+                                  f"{_quote(fidelity[0][1])} is the fidelity already; mark "
+                                  "one parameter only")
+                fidelity.append((index, name))
         errors.extend(checker.errors)
         warnings.extend(checker.warnings)
         if parameter is not None:
             parameters.append(parameter)
     if errors:
         raise SpaceError(*errors)
-    return Space(parameters, warnings=warnings, source=source)
+    return Space(parameters, warnings=warnings, source=source,
+                 fidelity=fidelity[0][1] if fidelity else None)
 
 
 __all__ = ["load_space", "load_space_data", "read_json", "parse_json_text", "KNOWN_KEYS",

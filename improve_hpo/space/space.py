@@ -18,18 +18,23 @@ from improve_hpo.space.parameters import STAGES, Parameter
 class Space:
     """A validated hyperparameter space. Build it with load_space / load_space_data."""
 
-    __slots__ = ("parameters", "names", "warnings", "source", "_by_name", "_fingerprint")
+    __slots__ = ("parameters", "names", "warnings", "source", "fidelity", "_by_name",
+                 "_fingerprint")
 
     def __init__(
         self,
         parameters: Iterable[Parameter],
         warnings: Iterable[str] = (),
         source: str = "<space>",
+        fidelity: str | None = None,
     ):
         self.parameters: tuple[Parameter, ...] = tuple(parameters)
         self.names: tuple[str, ...] = tuple(p.name for p in self.parameters)
         self.warnings: tuple[str, ...] = tuple(warnings)
         self.source: str = source
+        # The parameter marked "fidelity": true (docs/fidelity.md), or None; the fingerprint
+        # leaves it out (the run's fidelity settings are part of the experiment's identity).
+        self.fidelity: str | None = fidelity
         self._by_name = {p.name: p for p in self.parameters}
         if len(self._by_name) != len(self.parameters):
             raise ValueError("parameter names must be unique")

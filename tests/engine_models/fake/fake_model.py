@@ -11,10 +11,16 @@ Hyperparameters it understands (any other flag is accepted and ignored):
   fail            train exits 1 when this is true (or when fail_n == n)
   fail_n          see fail
   prep_fail       preprocess exits 1 when true
+  epochs          train epoch by epoch (sleeping epoch_sleep seconds each), printing
+                  "IMPROVE_PROGRESS epoch=E val_loss=V" after each (or, with own_words true,
+                  "Epoch E/N - val_loss: V"); the metric is then that of the last epoch,
+                  (x - 0.3) ** 2 + 0.01 * n + 1 / E. With can_continue true it starts after the
+                  epochs recorded in OUT/checkpoint.json and records each epoch there.
   record_ledger   when true, train first writes ledger_seen.json in its output folder: the
                   numbers of the trials the ledger (OUT/ledger.sqlite) holds as finished
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
-"<stage> start|end <output_dir>", so tests can see what ran, and how often.
+"<stage> start|end <output_dir>" (and "train epoch <output_dir>" for each epoch trained), so
+tests can see what ran, and how often.
 """
 
 import json
@@ -39,6 +45,28 @@ def log(data_dir, line):
         handle.write(line + "\n")
 
 
+def train_epochs(data_dir, out, options):
+    base = (float(options.get("x", 0)) - 0.3) ** 2 + 0.01 * int(options.get("n", 0))
+    epochs = int(options["epochs"])
+    checkpoint = os.path.join(out, "checkpoint.json")
+    done = 0
+    if truthy(options.get("can_continue", "false")) and os.path.exists(checkpoint):
+        with open(checkpoint) as handle:
+            done = json.load(handle)["epochs"]
+    metric = None
+    for epoch in range(done + 1, epochs + 1):
+        time.sleep(float(options.get("epoch_sleep", 0)))
+        metric = base + 1.0 / epoch
+        log(data_dir, f"train epoch {out}")
+        with open(checkpoint, "w") as handle:
+            json.dump({"epochs": epoch}, handle)
+        if truthy(options.get("own_words", "false")):
+            print(f"Epoch {epoch}/{epochs} - val_loss: {metric}", flush=True)
+        else:
+            print(f"IMPROVE_PROGRESS epoch={epoch} val_loss={metric}", flush=True)
+    with open(os.path.join(out, "val_scores.json"), "w") as handle:
+        json.dump({"val_loss": metric}, handle)
+    print(f"IMPROVE_RESULT val_loss:\t{metric}")
 def record_ledger(out):
     """What another process sees in the ledger now: the finished trials' numbers."""
     import sqlite3
@@ -64,6 +92,8 @@ def main():
             return 1
         with open(os.path.join(out, "prepared.txt"), "w") as handle:
             handle.write(json.dumps(options))
+    elif stage == "train" and "epochs" in options:
+        train_epochs(data_dir, out, options)
     elif stage == "train":
         if truthy(options.get("record_ledger", "false")):
             record_ledger(out)
