@@ -322,7 +322,7 @@ class Driver:
         waiting = self.preprocess_waiters.pop(preprocess_key)
         self.parked -= len(waiting)
         if record.status == INTERRUPTED:
-            self.stop.request()
+            self.stop.request_for(record.reason)
             self.ready.extendleft(reversed([candidate for candidate, _ in waiting]))
             for _, key in waiting:
                 self.in_flight.pop(key, None)
@@ -354,7 +354,7 @@ class Driver:
             self.in_flight.pop(task.key, None)
             self.preprocess_keys.pop(task.key, None)
             self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
-            self.stop.request()
+            self.stop.request_for(record.reason)
             return
         self._settled_run(candidate, task.key, record)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from improve_hpo.errors import SpaceError
 from improve_hpo.space import schema as _schema
+from improve_hpo.space import structure
 from improve_hpo.space.parameters import (
     DEFAULT_STAGE,
     ELEMENT_TYPES,
@@ -47,6 +48,9 @@ USED_KEYS = {
     "categorical": {"element_type", "values"},
     "ordered": {"element_type", "values", "sigma"},
 }
+# The longest string value a model can receive: Linux refuses an argument of more than
+# MAX_ARG_STRLEN = 131,072 bytes (NUL included), and "--<name>=" comes before the value.
+MAX_VALUE_BYTES = 131_072 - 1 - 2 - 256 - 1
 # Int bounds must be exactly representable as floats, so that Gaussian noise can be added to them.
 INT_LIMIT = 2**53
 
@@ -280,6 +284,27 @@ class _Checker:
             return None
         return number
 
+    def passable(self, what: str, value) -> bool:
+        """False (after an error) for a string no command line can carry: one with a NUL byte,
+        or longer than Linux lets one argument be (MAX_ARG_STRLEN, 128 KiB with the flag)."""
+        if not isinstance(value, str):
+            return True
+        if "\0" in value:
+            self.error(f"{what} holds a NUL byte (\\u0000), which cannot be passed to the model "
+                       "as a command-line argument; remove it")
+            return False
+        if value == "--":
+            self.error(f'{what} is "--", which Python\'s argparse (the parser of IMPROVE and '
+                       "CANDLE models) never reads as a value (before Python 3.12 it drops it "
+                       "even from --name=--); use another word")
+            return False
+        size = len(value.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_VALUE_BYTES:
+            self.error(f"{what} is {size:,} bytes long; a command-line argument can hold at "
+                       f"most {MAX_VALUE_BYTES:,}: pass a path to a file instead")
+            return False
+        return True
+
     def sigma(self):
         """The sigma as given (a number), None when absent or after an error."""
         if "sigma" not in self.param:
@@ -318,6 +343,8 @@ class _Checker:
         if kind == "constant":
             value = p["value"]
             if isinstance(value, float) and self.finite("value", value) is None:
+                return None
+            if not self.passable('"value"', value):
                 return None
             return Constant(name, value, stage=stage)
         if kind == "logical":
@@ -396,6 +423,8 @@ class _Checker:
                 if value is None:
                     continue
                 value += 0.0
+            if not self.passable(what, value):
+                continue
             key = (type(value).__name__, value)
             if key in first_seen:
                 self.error(f'"values" lists {_found(value)} more than once '
@@ -422,7 +451,7 @@ def load_space_data(data, source: str = "<space>") -> Space:
     """Validate an already-parsed JSON value and build its Space; SpaceError lists every problem."""
     source = str(source)
     by_index: dict[int | None, list[str]] = {}
-    for error in _schema.validator().iter_errors(data):
+    for error in structure.iter_errors(data):
         index, messages = _translate(error, data)
         bucket = by_index.setdefault(index, [])
         for message in messages:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from typing import Iterable, Iterator
 
 from improve_hpo.errors import UsageError
@@ -182,6 +183,12 @@ class Space:
             total *= n
         return total
 
+    def size_text(self) -> str:
+        """size() for people: "1,024 points", "about 10^4500 points" or "continuous"; never
+        the digits of a number too large to print (Python refuses above 4,300 digits)."""
+        size = self.size()
+        return "continuous" if size is None else count_text(size, "point")
+
     def grid(self, points: int) -> Iterator[dict]:
         """Every point of the grid, in lexicographic order of the parameters (file order).
 
@@ -202,3 +209,20 @@ class Space:
         for p in self.parameters:
             total *= len(p.levels(points))
         return total
+
+
+# Counts up to this many digits are printed in full; larger ones as a power of ten.
+_FULL_DIGITS = 15
+
+
+def count_text(count: int, noun: str) -> str:
+    """`count` `noun`s, in words a person reads: "12 points", "1,024 points", "about 10^4500
+    points" (exact digits of huge counts say nothing, and cost a huge string)."""
+    return f"{number_text(count)} {noun if count == 1 else noun + 's'}"
+
+
+def number_text(count: int) -> str:
+    """1,024, or about 10^4500 for a count of more than 15 digits."""
+    if count < 10 ** _FULL_DIGITS:
+        return f"{count:,}"
+    return f"about 10^{math.floor(math.log10(count))}"

@@ -11,6 +11,10 @@ Hyperparameters it understands (any other flag is accepted and ignored):
   fail            train exits 1 when this is true (or when fail_n == n)
   fail_n          see fail
   prep_fail       preprocess exits 1 when true
+  spawn           when true, train (and preprocess) first start three processes that outlive
+                  it unless the engine contains them: one left running in the background (as
+                  `cmd &` does), one in its own session (the real `setsid`), one double-forked
+                  daemon; their pids are appended to IMPROVE_DATA_DIR/spawned.log
   epochs          train epoch by epoch (sleeping epoch_sleep seconds each), printing
                   "IMPROVE_PROGRESS epoch=E val_loss=V" after each (or, with own_words true,
                   "Epoch E/N - val_loss: V"); the metric is then that of the last epoch,
@@ -25,15 +29,48 @@ tests can see what ran, and how often.
 
 import json
 import os
+import subprocess
 import sys
 import time
 
 
 def flags(argv):
+    """--name value pairs; --name=value is one element (the engine's form for values that
+    start with '-')."""
     pairs = {}
-    for index in range(0, len(argv) - 1, 2):
-        pairs[argv[index].lstrip("-")] = argv[index + 1]
+    index = 0
+    while index < len(argv):
+        if argv[index].startswith("--") and "=" in argv[index]:
+            name, value = argv[index][2:].split("=", 1)
+            index += 1
+        else:
+            name, value = argv[index].lstrip("-"), argv[index + 1] if index + 1 < len(argv) else ""
+            index += 2
+        pairs[name] = value
     return pairs
+
+
+def spawn_survivors(data_dir):
+    """Start the three kinds of processes that outlive a script (see the module doc)."""
+    background = subprocess.Popen(["sleep", "300"])
+    detached = subprocess.Popen(["setsid", "sleep", "300"])
+    reader, writer = os.pipe()
+    if os.fork() == 0:  # the double fork: the middle process exits, the daemon is orphaned
+        os.setsid()
+        daemon = os.fork()
+        if daemon == 0:
+            os.close(reader)
+            os.close(writer)
+            time.sleep(300)
+            os._exit(0)
+        os.write(writer, str(daemon).encode())
+        os._exit(0)
+    os.close(writer)
+    daemon = int(os.read(reader, 32))
+    os.close(reader)
+    pids = [background.pid, detached.pid, daemon]
+    with open(os.path.join(data_dir, "spawned.log"), "a") as handle:
+        handle.write("".join(f"{pid}\n" for pid in pids))
 
 
 def truthy(text):
@@ -86,6 +123,8 @@ def main():
     out = options["output_dir"]
     os.makedirs(out, exist_ok=True)
     log(data_dir, f"{stage} start {out}")
+    if truthy(options.get("spawn", "false")):
+        spawn_survivors(data_dir)
     if stage == "preprocess":
         if truthy(options.get("prep_fail", "false")):
             print("preprocess: told to fail", file=sys.stderr)
