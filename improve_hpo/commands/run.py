@@ -11,8 +11,8 @@ from improve_hpo.runner import add_runner_arguments
 
 EPILOG = """\
 exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
-3 stopped at --max-failures; 130/143 stopped by SIGINT/SIGTERM (run the same command again to
-resume). Running the same command on the same --output resumes the experiment."""
+3 stopped at --max-failures, or because nothing succeeded (--max-initial-failures);
+130/143 stopped by SIGINT/SIGTERM (run the same command again to resume). Running the same command on the same --output resumes the experiment."""
 
 
 def register(subparsers):

@@ -40,6 +40,8 @@ class SearchSettings:
     max_evaluations: int | None = None
     max_failures: int | None = None
     mode: str = "min"
+    # Stop when the first N trials of a run all failed (None: the population size; 0: never).
+    max_initial_failures: int | None = None
 
     @classmethod
     def from_args(cls, args, mode: str) -> "SearchSettings":
@@ -48,7 +50,8 @@ class SearchSettings:
             offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
         settings = cls(args.algorithm, args.strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
-                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
+                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode,
+                       max_initial_failures=getattr(args, "max_initial_failures", None))
         settings.check()
         return settings
 
@@ -68,6 +71,7 @@ class SearchSettings:
         at_least("--grid-points", self.grid_points, 2)
         at_least("--max-evaluations", self.max_evaluations, 1)
         at_least("--max-failures", self.max_failures, 1)
+        at_least("--max-initial-failures", self.max_initial_failures, 0)
         for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
                             ("--indpb", self.indpb)):
             if not 0.0 <= value <= 1.0:
@@ -120,6 +124,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        "(default: no limit)")
     group.add_argument("--max-failures", type=int, default=None, metavar="N",
                        help="stop with exit code 3 after N failed trials (default: no limit)")
+    group.add_argument("--max-initial-failures", type=int, default=None, metavar="N",
+                       help="stop with exit code 3 when the first N trials of a run all failed, "
+                       "with the reasons counted (default: the population size, i.e. all of "
+                       "generation 0; 0: never)")
 
 
 def make_rng(seed: int, stream: int = 0) -> np.random.Generator:

@@ -50,8 +50,9 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     means the same inside and outside.
     """
     env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)),)
+    interpreter = [settings.script_interpreter] if settings.script_interpreter else []
     if settings.launcher == "native":
-        return Command((f"{settings.model_dir}/{script}", *args), env, cwd)
+        return Command((*interpreter, f"{settings.model_dir}/{script}", *args), env, cwd)
     argv = [settings.runtime, "exec"]
     if settings.nv and gpu is not None:
         argv.append("--nv")
@@ -60,5 +61,6 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     binds += list(settings.binds)
     for bind in binds:
         argv += ["--bind", bind]
-    argv += [settings.image, script, *args]
+    # `bash train.sh` finds train.sh on the image's PATH even without its exec bit.
+    argv += [settings.image, *interpreter, script, *args]
     return Command(tuple(argv), env, cwd)

@@ -1,0 +1,94 @@
+"""Why a model's script failed, in words that name the fix: what its log says about a strict
+parser rejecting flags, a script the runtime could not find or start, and which option of
+improve-hpo (a --convention, a directory-flag option, --no-preprocess, --script-interpreter)
+fixes it. Used in trials' reasons and in check-model's report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from improve_hpo.runner.conventions import conventions_without
+
+TAIL_BYTES = 64 * 1024
+# argparse (improvelib, candle): "prog: error: unrecognized arguments: --input_dir /x ..."
+_UNRECOGNIZED = re.compile(r"unrecognized arguments?:\s*(.*)")
+_NOT_FOUND = re.compile(r"(no such file or directory|not found|executable file not found)",
+                        re.IGNORECASE)
+_DIRECTORY_OPTIONS = {
+    "preprocess": ("--preprocess-input-flag", "--preprocess-output-flag"),
+    "train": ("--train-input-flag", "--train-output-flag"),
+    "infer": ("--infer-data-flag", "--infer-model-flag", "--infer-output-flag"),
+}
+
+
+def tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, 2)
+            handle.seek(max(0, handle.tell() - TAIL_BYTES))
+            return handle.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def rejected_flags(stderr_text: str) -> list[str]:
+    """The --flags a strict parser named as unrecognized (last such message), in order."""
+    found = _UNRECOGNIZED.findall(stderr_text)
+    if not found:
+        return []
+    return [word for word in found[-1].split() if word.startswith("--")]
+
+
+def unrecognized_hint(stage: str, rejected: list[str], directory_flags: set[str],
+                      convention: str) -> str:
+    """What fixes a parser that rejected `rejected`: a convention or a directory-flag option
+    when they are flags the runner adds, the space when they are its parameters."""
+    names = {flag[2:] for flag in rejected}
+    ours = names & directory_flags
+    theirs = sorted(names - directory_flags)
+    parts = []
+    if ours:
+        others = [c.name for c in conventions_without(ours) if c.name != convention]
+        options = " / ".join(f"{option} NAME" for option in _DIRECTORY_OPTIONS[stage])
+        parts.append(f"{', '.join('--' + n for n in sorted(ours))} "
+                     f"{'is' if len(ours) == 1 else 'are'} passed by --convention {convention}; "
+                     + (f"use --convention {' or '.join(others)}" if others else "")
+                     + (" (a model that takes no directory flags reads its folders from the "
+                        "space's constants), or " if others else "give ")
+                     + f"the model's own names with {options} ('' passes none)")
+    if theirs:
+        parts.append(f"{', '.join('--' + n for n in theirs)}: a parameter of the space the "
+                     "model does not know; rename or remove it in the hyperparameter file")
+    return "; ".join(parts)
+
+
+def failure_hint(stage: str, returncode: int | None, stderr_log: Path, launcher: str) -> str:
+    """A short hint for a stage that exited non-zero, or ''."""
+    text = tail(stderr_log)
+    script = f"{stage}.sh"
+    if returncode == 126:
+        return (f"{script} is not executable (exit 126); chmod a+x it in the image, or pass "
+                "--script-interpreter bash")
+    if returncode == 127 and launcher == "container" and _NOT_FOUND.search(text):
+        hint = f"{script} is not on the image's PATH (exit 127)"
+        if stage == "preprocess":
+            return hint + "; if the data were prepared in advance, run with --no-preprocess"
+        if stage == "infer":
+            return hint + "; pass --infer none to search without inference"
+        return hint
+    if "exec format error" in text.lower():
+        return (f"{script} has no #! line (Exec format error); add #!/bin/bash as its first "
+                "line, or pass --script-interpreter bash")
+    return ""
+
+
+def start_hint(error: str) -> str:
+    """A hint for a script the runner could not start at all (native runs)."""
+    lowered = error.lower()
+    if "exec format" in lowered:
+        return "it has no #! line: add #!/bin/bash as its first line, or pass " \
+               "--script-interpreter bash"
+    if "permission" in lowered:
+        return "it is not executable: chmod a+x it, or pass --script-interpreter bash"
+    return ""
