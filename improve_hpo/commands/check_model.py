@@ -91,7 +91,11 @@ def run(args) -> int:
     for line in failure_details(failed, args.tail):
         show(line)
     if failed.stage == "train" and (failed.reason or "").startswith(("no metric", "metric ")):
-        show(f"hint: {metric_hint(check.metric_name)}")
+        hint = metric_hint(check.metric_name, failed.folder / "train.stdout.log", failed.reason)
+        show(f"hint: {hint}")
+    if failed.stage == "infer":
+        show("hint: `improve-hpo run` records an infer.sh failure and goes on (the search is "
+             "kept); pass --infer none to search without inference")
     show(f"FAILED: {failed.stage}.sh: {failed.reason}; the files are kept in {folder}")
     return 1
 

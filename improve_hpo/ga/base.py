@@ -73,7 +73,8 @@ class GeneticAlgorithm(Algorithm):
     they are: baselines). A complete run asks mu + generations * lambda candidates."""
 
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
-                 cxpb: float, mutpb: float, indpb: float, tournament_size: int, initial=()):
+                 cxpb: float, mutpb: float, indpb: float, tournament_size: int, initial=(),
+                 cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
         self.mu = population
         self.lam = offspring
@@ -81,6 +82,9 @@ class GeneticAlgorithm(Algorithm):
         self.budget = population + generations * offspring
         self.total_generations = generations + 1
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
+        # Per-gene probabilities of crossover and mutation (Supervisor's CX_INDPB, MUT_INDPB).
+        self.cx_indpb = indpb if cx_indpb is None else cx_indpb
+        self.mut_indpb = indpb if mut_indpb is None else mut_indpb
         self.tournament_size = tournament_size
         self._population = []  # DEAP individuals
         self._generation = 0

@@ -43,7 +43,7 @@ class GenerationalGA(GeneticAlgorithm):
 
     def _breed(self) -> tuple[dict, str]:
         [child] = vary_or(self._population, self.space, 1, self.cxpb, self.mutpb, self.indpb,
-                          self.rng)
+                          self.rng, cx_indpb=self.cx_indpb, mut_indpb=self.mut_indpb)
         return child
 
     def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:

@@ -16,12 +16,13 @@ from improve_hpo.errors import UsageError
 from improve_hpo.ga import defaults
 from improve_hpo.ga.baselines import GridSearch, RandomSearch
 from improve_hpo.ga.generational import GenerationalGA
+from improve_hpo.ga.simple import SimpleGA
 from improve_hpo.ga.steady_state import AsyncGA
 
 # Settings that define the experiment: a resumed run must use the same ones. The others
 # (generations, max_evaluations, max_failures) may change to extend or cut a run.
 FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "indpb",
-         "tournament_size", "seed", "grid_points", "mode")
+         "tournament_size", "seed", "grid_points", "mode", "cx_indpb", "mut_indpb")
 
 
 @dataclass(frozen=True)
@@ -42,16 +43,24 @@ class SearchSettings:
     mode: str = "min"
     # Stop when the first N trials of a run all failed (None: the population size; 0: never).
     max_initial_failures: int | None = None
+    # Per-gene probabilities of crossover and mutation (None: --indpb), as Supervisor's
+    # CX_INDPB and MUT_INDPB.
+    cx_indpb: float | None = None
+    mut_indpb: float | None = None
 
     @classmethod
     def from_args(cls, args, mode: str) -> "SearchSettings":
         offspring = args.offspring
         if offspring is None:
             offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
+        if args.strategy == "simple":
+            offspring = args.population  # eaSimple: mu children a generation
         settings = cls(args.algorithm, args.strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
                        args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode,
-                       max_initial_failures=getattr(args, "max_initial_failures", None))
+                       max_initial_failures=getattr(args, "max_initial_failures", None),
+                       cx_indpb=getattr(args, "cx_indpb", None),
+                       mut_indpb=getattr(args, "mut_indpb", None))
         settings.check()
         return settings
 
@@ -73,10 +82,11 @@ class SearchSettings:
         at_least("--max-failures", self.max_failures, 1)
         at_least("--max-initial-failures", self.max_initial_failures, 0)
         for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
-                            ("--indpb", self.indpb)):
-            if not 0.0 <= value <= 1.0:
+                            ("--indpb", self.indpb), ("--cx-indpb", self.cx_indpb),
+                            ("--mut-indpb", self.mut_indpb)):
+            if value is not None and not 0.0 <= value <= 1.0:
                 problems.append(f"{flag}: must be a probability between 0 and 1, got {value}")
-        if self.cxpb + self.mutpb > 1.0 + 1e-12:
+        if self.cxpb + self.mutpb > 1.0 + 1e-12 and self.strategy != "simple":
             problems.append(f"--cxpb/--mutpb: cxpb + mutpb must be at most 1 (each child is made "
                             f"by crossover or mutation or copied), got {self.cxpb} + {self.mutpb}")
         if problems:
@@ -95,8 +105,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        "(default: %(default)s)")
     group.add_argument("--strategy", choices=defaults.STRATEGIES, default=defaults.STRATEGY,
                        help="GA only: generational (mu + lambda, a barrier per generation, "
-                       "reproducible) or async (steady state: a new child whenever a worker is "
-                       "free) (default: %(default)s)")
+                       "reproducible), async (steady state: a new child whenever a worker is "
+                       "free) or simple (DEAP's eaSimple, Supervisor's STRATEGY=simple: each "
+                       "generation replaces the population with mu children; --offspring is "
+                       "not used) (default: %(default)s)")
     group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
                        help="population size mu; also the size of generation 0 "
                        "(default: %(default)s)")
@@ -113,6 +125,12 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--indpb", type=float, default=defaults.INDPB,
                        help="per-parameter probability in crossover and mutation "
                        "(default: %(default)s)")
+    group.add_argument("--cx-indpb", type=float, default=None, metavar="P",
+                       help="per-parameter probability in crossover (Supervisor's CX_INDPB; "
+                       "default: --indpb)")
+    group.add_argument("--mut-indpb", type=float, default=None, metavar="P",
+                       help="per-parameter probability in mutation (Supervisor's MUT_INDPB; "
+                       "default: --indpb)")
     group.add_argument("--tournament-size", type=int, default=defaults.TOURNAMENT_SIZE,
                        metavar="K", help="tournament size of selection (default: %(default)s)")
     group.add_argument("--seed", type=int, default=defaults.SEED,
@@ -145,7 +163,8 @@ def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
     if settings.algorithm == "random":
         return RandomSearch(space, settings.mode, rng, generations=settings.generations,
                             initial=initial, **common)
-    kind = AsyncGA if settings.strategy == "async" else GenerationalGA
+    kind = {"async": AsyncGA, "simple": SimpleGA}.get(settings.strategy, GenerationalGA)
     return kind(space, settings.mode, rng, generations=settings.generations, cxpb=settings.cxpb,
                 mutpb=settings.mutpb, indpb=settings.indpb,
-                tournament_size=settings.tournament_size, initial=initial, **common)
+                tournament_size=settings.tournament_size, initial=initial,
+                cx_indpb=settings.cx_indpb, mut_indpb=settings.mut_indpb, **common)

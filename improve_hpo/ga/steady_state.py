@@ -44,7 +44,8 @@ class AsyncGA(GeneticAlgorithm):
 
     def _breed(self) -> tuple[dict, str]:
         parents = select_tournament(self._population, 2, self.tournament_size, self.rng)
-        [child] = vary_or(parents, self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng)
+        [child] = vary_or(parents, self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng,
+                          cx_indpb=self.cx_indpb, mut_indpb=self.mut_indpb)
         return child
 
     def adopt(self, candidate: Candidate) -> None:

@@ -12,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 DEFAULT_CONVENTION = "improvelib"
+# The RunnerSettings directory-flag fields of each stage.
+STAGE_FIELDS = {"preprocess": ("preprocess_input_flag", "preprocess_output_flag"),
+                "train": ("train_input_flag", "train_output_flag"),
+                "infer": ("infer_data_flag", "infer_model_flag", "infer_output_flag")}
 
 
 @dataclass(frozen=True)
@@ -21,21 +25,30 @@ class Convention:
     mount_point: str
     preprocess_gpu_arg: bool  # preprocess.sh takes CUDA_VISIBLE_DEVICES before the data folder
     flags: dict  # RunnerSettings directory-flag field -> flag name(s), '' for none
+    positionals: bool = True  # False: the scripts take --flags only (no GPU id, no data folder)
 
-    def flag_names(self) -> set[str]:
-        """Every flag name this convention passes."""
-        return {name for value in self.flags.values() for name in value.split(",") if name}
+    def flag_names(self, stage: str | None = None) -> set[str]:
+        """The flag names this convention passes (to `stage`.sh, or to any script)."""
+        fields = STAGE_FIELDS[stage] if stage else self.flags
+        return {name for field in fields for name in self.flags[field].split(",") if name}
 
+
+IMPROVELIB_FLAGS = dict(
+    preprocess_input_flag="input_dir", preprocess_output_flag="output_dir",
+    train_input_flag="input_dir", train_output_flag="output_dir",
+    infer_data_flag="input_data_dir", infer_model_flag="input_model_dir",
+    infer_output_flag="output_dir")
 
 CONVENTIONS = {
     "improvelib": Convention(
         "improvelib", "improvelib 0.1.0: the IMPROVE models' develop branches and their "
-        "v0.1.0-2024-09-27 tags (GraphDRP, DeepCDR, HiDRA, IGTD, PathDSP, tCNNS, DeepTTC)",
-        "/IMPROVE_DATA_DIR", False,
-        dict(preprocess_input_flag="input_dir", preprocess_output_flag="output_dir",
-             train_input_flag="input_dir", train_output_flag="output_dir",
-             infer_data_flag="input_data_dir", infer_model_flag="input_model_dir",
-             infer_output_flag="output_dir")),
+        "v0.1.0-2024-09-27 tags (GraphDRP, DeepCDR, HiDRA, IGTD, tCNNS, DeepTTC)",
+        "/IMPROVE_DATA_DIR", False, IMPROVELIB_FLAGS),
+    "flags-only": Convention(
+        "flags-only", "improvelib 0.1.0 models whose scripts hand every argument to the "
+        "Python entry point (PathDSP develop): no GPU id or data folder positional "
+        "(CUDA_VISIBLE_DEVICES is still set in their environment)",
+        "/IMPROVE_DATA_DIR", False, IMPROVELIB_FLAGS, positionals=False),
     "improve-beta": Convention(
         "improve-beta", "the IMPROVE v0.0.3-beta framework (the models' v0.0.3-beta tags): "
         "separate train/val data folders, model_outdir, infer_outdir",
@@ -59,7 +72,8 @@ CONVENTIONS = {
 def conventions_without(flags: set[str]) -> list[Convention]:
     """The conventions that pass none of `flags` (for a hint when a model's parser rejected
     them)."""
-    return [c for c in CONVENTIONS.values() if not flags & c.flag_names()]
+    found = [c for c in CONVENTIONS.values() if not flags & c.flag_names()]
+    return sorted(found, key=lambda c: len(c.flag_names()))  # fewest flags first: candle
 
 
 def describe() -> str:

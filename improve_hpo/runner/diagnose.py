@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from improve_hpo.runner.conventions import conventions_without
+from improve_hpo.runner.conventions import CONVENTIONS, conventions_without
 
 TAIL_BYTES = 64 * 1024
 # argparse (improvelib, candle): "prog: error: unrecognized arguments: --input_dir /x ..."
@@ -40,20 +40,46 @@ def rejected_flags(stderr_text: str) -> list[str]:
     return [word for word in found[-1].split() if word.startswith("--")]
 
 
+def rejects_positionals(stderr_text: str) -> bool:
+    """Whether the last "unrecognized arguments" message starts with a word that is not a
+    --flag (the GPU id and data folder a flags-only script passed on to its parser)."""
+    found = _UNRECOGNIZED.findall(stderr_text)
+    words = found[-1].split() if found else []
+    return bool(words) and (not words[0].startswith("-") or words[0] == "-1")
+
+
+def accepted_flags(stderr_text: str) -> set[str]:
+    """The flags an argparse usage message printed before its error lists (empty when there
+    is none)."""
+    start = stderr_text.rfind("usage:")
+    end = stderr_text.find("error:", start)
+    if start < 0 or end < 0:
+        return set()
+    return set(re.findall(r"\[--([A-Za-z_][\w.-]*)", stderr_text[start:end]))
+
+
 def unrecognized_hint(stage: str, rejected: list[str], directory_flags: set[str],
-                      convention: str) -> str:
+                      convention: str, stderr_text: str = "") -> str:
     """What fixes a parser that rejected `rejected`: a convention or a directory-flag option
-    when they are flags the runner adds, the space when they are its parameters."""
+    when they are flags the runner adds (the convention whose flags the parser's usage message
+    lists, when one does), the space when they are the space's parameters."""
     names = {flag[2:] for flag in rejected}
     ours = names & directory_flags
     theirs = sorted(names - directory_flags)
     parts = []
-    if ours:
+    accepted = accepted_flags(stderr_text)
+    matching = [c.name for c in CONVENTIONS.values() if c.name != convention
+                and c.flag_names(stage) and c.flag_names(stage) <= accepted]
+    if ours and matching:
+        wanted = sorted(CONVENTIONS[matching[0]].flag_names(stage))
+        parts.append(f"its usage lists {', '.join('--' + name for name in wanted)}: use "
+                     f"--convention {matching[0]}")
+    elif ours:
         others = [c.name for c in conventions_without(ours) if c.name != convention]
         options = " / ".join(f"{option} NAME" for option in _DIRECTORY_OPTIONS[stage])
         parts.append(f"{', '.join('--' + n for n in sorted(ours))} "
                      f"{'is' if len(ours) == 1 else 'are'} passed by --convention {convention}; "
-                     + (f"use --convention {' or '.join(others)}" if others else "")
+                     + (f"use --convention {' or --convention '.join(others)}" if others else "")
                      + (" (a model that takes no directory flags reads its folders from the "
                         "space's constants), or " if others else "give ")
                      + f"the model's own names with {options} ('' passes none)")

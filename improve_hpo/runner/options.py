@@ -87,8 +87,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     scripts.add_argument("--convention", choices=tuple(CONVENTIONS), default=DEFAULT_CONVENTION,
                          help="how the model's scripts take their folders: sets the directory "
                          "flags, the mount point and preprocess.sh's positionals together; "
-                         "improvelib (improvelib 0.1.0 models), improve-beta (v0.0.3-beta "
-                         "tags), candle (Supervisor-era v0.6 images: no directory flags) "
+                         "improvelib (improvelib 0.1.0 models), flags-only (the same without "
+                         "positional arguments: PathDSP), improve-beta (v0.0.3-beta tags), "
+                         "candle (Supervisor-era v0.6 images: no directory flags) "
                          "(default: %(default)s)")
     scripts.add_argument("--no-preprocess", dest="preprocess", action="store_false",
                          help="the data were prepared in advance: run no preprocess.sh; "
@@ -117,6 +118,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         convention=convention.name,
         preprocess=args.preprocess,
         preprocess_gpu_arg=convention.preprocess_gpu_arg,
+        positionals=convention.positionals,
         script_interpreter=interpreter,
         metric=_metric(args.metric),
         mode=args.mode,

@@ -51,6 +51,7 @@ class RunnerSettings:
     convention: str = "improvelib"
     preprocess: bool = True  # False: --no-preprocess, the data were prepared in advance
     preprocess_gpu_arg: bool = False  # preprocess.sh takes the GPU id before the data folder
+    positionals: bool = True  # False: scripts take --flags only (--convention flags-only)
     script_interpreter: str | None = None  # run each script as `INTERPRETER script args`
 
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from improve_hpo.runner import diagnose, metric, process
+from improve_hpo.runner.conventions import STAGE_FIELDS
 from improve_hpo.runner.flags import directory_argv, values_to_argv
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
@@ -52,7 +53,7 @@ def preprocess_command(settings: RunnerSettings, preprocess_values: Values, fold
     data_dir = data_dir_for_scripts(settings)
     positionals = [gpu_argument(worker.gpu), data_dir] if settings.preprocess_gpu_arg \
         else [data_dir]
-    args = [*positionals, *directory_argv([(settings.preprocess_input_flag, data_dir),
+    args = [*(positionals if settings.positionals else []), *directory_argv([(settings.preprocess_input_flag, data_dir),
                                            (settings.preprocess_output_flag, folder)],
                                           preprocess_values),
             *values_to_argv(preprocess_values)]
@@ -92,7 +93,8 @@ def train_command(settings: RunnerSettings, train_values: Values, folder, prepro
     (`improve-hpo run --dry-run` prints it)."""
     folder = str(Path(folder).resolve())
     inputs, binds = _input_folder(settings, preprocess_folder)
-    args = [gpu_argument(worker.gpu), data_dir_for_scripts(settings),
+    positionals = [gpu_argument(worker.gpu), data_dir_for_scripts(settings)]
+    args = [*(positionals if settings.positionals else []),
             *directory_argv([(settings.train_input_flag, inputs),
                              (settings.train_output_flag, folder)], train_values),
             *values_to_argv(train_values)]
@@ -123,7 +125,7 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
     positionals = [data_dir_for_scripts(settings)]
     if not settings.infer_legacy_args:
         positionals.insert(0, gpu_argument(worker.gpu))
-    args = [*positionals,
+    args = [*(positionals if settings.positionals else []),
             *directory_argv([(settings.infer_data_flag, inputs),
                              (settings.infer_model_flag, str(folder)),
                              (settings.infer_output_flag, str(folder))], infer_values),
@@ -213,10 +215,15 @@ def _exit_reason(stage: str, returncode: int, folder: Path, settings: RunnerSett
     """`<stage>.sh exited with code N`, and what its stderr shows about why."""
     reason = f"{stage}.sh exited with code {returncode}"
     stderr_log = folder / f"{stage}.stderr.log"
-    rejected = diagnose.rejected_flags(diagnose.tail(stderr_log))
+    text = diagnose.tail(stderr_log)
+    rejected = diagnose.rejected_flags(text)
+    ours = {flag[2:] for flag in rejected} & directory_flag_names(settings, stage)
+    if settings.positionals and not ours and diagnose.rejects_positionals(text):
+        return (f"{reason}: its parser rejected the positional arguments (GPU id, data "
+                "folder); the script hands them to a strict parser: use --convention flags-only")
     if rejected:
         hint = diagnose.unrecognized_hint(stage, rejected, directory_flag_names(settings, stage),
-                                          settings.convention)
+                                          settings.convention, text)
         return f"{reason}: its parser rejected {' '.join(rejected)}; {hint}"
     hint = diagnose.failure_hint(stage, returncode, stderr_log, settings.launcher)
     return f"{reason}; {hint}" if hint else reason
@@ -224,10 +231,8 @@ def _exit_reason(stage: str, returncode: int, folder: Path, settings: RunnerSett
 
 def directory_flag_names(settings: RunnerSettings, stage: str) -> set[str]:
     """The directory flags the runner passes to `stage`.sh."""
-    fields = {"preprocess": ("preprocess_input_flag", "preprocess_output_flag"),
-              "train": ("train_input_flag", "train_output_flag"),
-              "infer": ("infer_data_flag", "infer_model_flag", "infer_output_flag")}[stage]
-    return {name for field in fields for name in getattr(settings, field).split(",") if name}
+    return {name for field in STAGE_FIELDS[stage]
+            for name in getattr(settings, field).split(",") if name}
 
 
 def _signal_name(number: int) -> str:
