@@ -1,7 +1,8 @@
 """One run of the real engine under mpiexec, with simulated trials; writes a JSON summary.
 
     mpiexec -n RANKS python -m benchmarks.engine_run --out DIR --summary FILE.json
-        [--trace RUN --seconds-per-second S] [search options] [--profile FILE]
+        [--trace RUN --seconds-per-second S] [search options] [--time-limit SECONDS]
+        [--profile FILE]
 
 Everything is the engine's own code (improve_hpo.experiment's setup and Driver, the ask/tell
 algorithm, mpi4py.futures, the SQLite ledger, trials.csv, generations.csv, best.json), except
@@ -9,7 +10,9 @@ the function the workers run for a trial: instead of the runner (which starts tr
 simulated trial sleeps and returns a TrialResult, so no CPU is needed and 64 ranks fit on 2
 cores. With --trace RUN it sleeps the walltime of the closest recorded trial of that real run
 (benchmarks/halloffame.py) times --seconds-per-second, and returns its modelled result; without
-it, it returns at once (the engine-overhead benchmark).
+it, it returns at once (the engine-overhead benchmark). With --time-limit, the run has the
+walltime budget of experiment/deadline.py (stop margin 0); a simulated trial still sleeping at
+the stop ends there, interrupted, as the worker's SIGTERM would end a real one.
 
 The engine has no hook to evaluate a Python function in place of the runner, so this module
 builds the Driver the way improve_hpo/experiment/launch.py does for MPI and hands it an executor
@@ -30,6 +33,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from improve_hpo.cli import build_parser
+from improve_hpo.experiment.deadline import deadline_from_args
 from improve_hpo.experiment.driver import Driver
 from improve_hpo.experiment.setup import experiment_from_args, open_output
 from improve_hpo.experiment.signals import StopRequest
@@ -46,7 +50,7 @@ NOOP_SPACE = [{"name": f"x{i}", "type": "float", "lower": 0.0, "upper": 1.0} for
 _simulation = {"trace": None, "seconds_per_second": 0.0}  # set on every rank by main()
 
 
-def simulated_trial(runner, train_values, folder, preprocess_folder, infer_values):
+def simulated_trial(train_values, folder, preprocess_folder, infer_values, stop_at=None):
     """The worker's stand-in for improve_hpo.parallel.tasks.trial_task."""
     worker = current_worker()
     start = time.time()
@@ -55,13 +59,18 @@ def simulated_trial(runner, train_values, folder, preprocess_folder, infer_value
         metric = float(sum(train_values.values()))
     else:
         size, rate = train_values["batch_size"], train_values["learning_rate"]
-        time.sleep(trace.walltime(size, rate) * _simulation["seconds_per_second"])
+        seconds = trace.walltime(size, rate) * _simulation["seconds_per_second"]
+        if stop_at is not None and start + seconds > stop_at:
+            time.sleep(max(0.0, stop_at - start))
+            return TrialResult("interrupted", "stopped at the deadline", start, time.time(),
+                               worker.rank, worker.host, None, folder, None)
+        time.sleep(seconds)
         metric = trace.result(size, rate)
     return TrialResult("ok", None, start, time.time(), worker.rank, worker.host, None, folder,
                        metric)
 
 
-def simulated_preprocess(runner, values, folder):
+def simulated_preprocess(values, folder, stop_at=None):
     """The worker's stand-in for improve_hpo.parallel.tasks.preprocess_task (nothing to do)."""
     worker = current_worker()
     now = time.time()
@@ -88,10 +97,11 @@ def parse(argv):
     parser.add_argument("--trace", help="a halloffame run to replay (default: no-op trials)")
     parser.add_argument("--seconds-per-second", type=float, default=0.001,
                         help="sleep per recorded walltime second")
-    parser.add_argument("--strategy", default="generational")
-    parser.add_argument("--population", type=int, default=20)
+    parser.add_argument("--strategy", help="default: the engine's")
+    parser.add_argument("--population", type=int, help="default: the engine's")
     parser.add_argument("--offspring", type=int, default=None)
     parser.add_argument("--generations", type=int, default=10)
+    parser.add_argument("--time-limit", help="the walltime budget (seconds from the start)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", help="write rank 0's cProfile statistics here")
     return parser.parse_args(argv)
@@ -100,11 +110,11 @@ def parse(argv):
 def _engine_args(options, space_file: Path):
     argv = ["run", "--space", str(space_file), "--output", options.out,
             "--model-dir", str(EXAMPLE_DIR), "--data-dir", str(EXAMPLE_DIR / "data"),
-            "--infer", "none", "--strategy", options.strategy,
-            "--population", str(options.population), "--generations", str(options.generations),
-            "--seed", str(options.seed)]
-    if options.offspring is not None:
-        argv += ["--offspring", str(options.offspring)]
+            "--infer", "none", "--generations", str(options.generations),
+            "--seed", str(options.seed), "--stop-margin", "0"]
+    for flag in ("strategy", "population", "offspring", "time_limit"):
+        if getattr(options, flag) is not None:
+            argv += ["--" + flag.replace("_", "-"), str(getattr(options, flag))]
     return build_parser().parse_args(argv)
 
 
@@ -117,13 +127,14 @@ def main(argv=None) -> int:
     _simulation["seconds_per_second"] = options.seconds_per_second
     comm = mpi.world()
     rank = comm.Get_rank()
-    experiment = ledger = None
+    experiment = ledger = deadline = None
     if rank == 0:
         trace = _simulation["trace"]
         space = trace.space() if trace is not None else NOOP_SPACE
         space_file = Path(tempfile.mkdtemp()) / "space.json"
         space_file.write_text(json.dumps(space), encoding="utf-8")
-        experiment = experiment_from_args(_engine_args(options, space_file))
+        engine_args = _engine_args(options, space_file)
+        experiment = experiment_from_args(engine_args)
         ledger, _ = open_output(experiment)
     runner = comm.bcast(experiment.runner if rank == 0 else None, root=0)
     index, _ = mpi.worker_index_on_node(comm)
@@ -134,8 +145,9 @@ def main(argv=None) -> int:
             return 0
         with ledger:
             algorithm = make_algorithm(experiment.space, experiment.search, experiment.initial)
+            deadline = deadline_from_args(engine_args, environ={})  # its clock starts here
             driver = Driver(experiment, ledger, algorithm, SimulatedTasks(executor),
-                            comm.Get_size() - 1, StopRequest())
+                            comm.Get_size() - 1, StopRequest(), deadline=deadline)
             profiler = _profiler(options.profile)
             cpu_before = resource.getrusage(resource.RUSAGE_SELF)
             began = time.time()
@@ -152,6 +164,7 @@ def main(argv=None) -> int:
     summary = dict(
         code=code, ranks=comm.Get_size(), workers=comm.Get_size() - 1, began=began,
         ended=ended, makespan=ended - began,
+        stop_at=deadline.stop_at if deadline is not None else None,
         rank0_cpu=(cpu_after.ru_utime + cpu_after.ru_stime)
         - (cpu_before.ru_utime + cpu_before.ru_stime),
         rank0_peak_rss_mb=cpu_after.ru_maxrss / 1024, best=algorithm.best.result.metric,

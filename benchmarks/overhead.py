@@ -1,30 +1,227 @@
-"""Engine overhead: evaluations that do nothing, through the whole engine, under mpiexec.
+"""Engine overhead, two parts.
 
-The trials return at once (benchmarks/engine_run.py without --trace), so all the time is the
-engine's: the GA's ask/tell, MPI dispatch (mpi4py.futures), the SQLite ledger (two commits per
-trial: running, then finished), trials.csv, generations.csv and best.json. The search is the
-default generational GA over two floats with mu = lambda = 100, so N trials are 1 + (N - 100) /
-100 generations.
+1. Per-trial cost on the real path (`trial_cost`): every engine runs the same trivial train.sh
+   (a /bin/sh script that prints its last argument as IMPROVE_RESULT) as a subprocess, N random
+   trials of one float, W workers, side by side in one run, rounds interleaved:
+     - improve-hpo under mpiexec (W + 1 ranks), native launch (--model-dir);
+     - improve-hpo --workers W (local worker processes, no MPI);
+     - improve-hpo under mpiexec with the real container runtime (--sif on a Singularity
+       sandbox that holds the same scripts), when a runtime and a sandbox are given;
+     - a bare process pool (concurrent.futures.ProcessPoolExecutor, subprocess.run);
+     - Optuna's random search (RandomSampler, n_jobs=W threads) and DeepHyper's random search
+       (thread evaluator, W workers), each running the script with subprocess.run, when
+       installed (the `bench` extra).
+   The cost per trial is W x (last trial end - first trial start) / N in worker-milliseconds:
+   the time a worker spends per trial, the script's own run included (the same for every
+   engine), start-up excluded. Each engine stamps its trials' start and end where it runs them
+   (improve-hpo: its ledger).
 
-Measured per run: evaluations per second (trials / rank 0's time around Driver.run), wall
-milliseconds per evaluation (its inverse), rank 0's CPU milliseconds per evaluation, and rank
-0's peak RSS (resource.getrusage). Growth from 1,000 to 10,000 trials: the rate of separate
-runs of each size, and within the 10,000-trial run, the rate of its first and its last 1,000
-trials (from the trials' end times).
+2. Rank 0's cost at scale (`measure`): in-process no-op trials (benchmarks/engine_run.py)
+   through the whole engine under mpiexec; evaluations per second, rank 0's CPU time per
+   trial and its peak RSS, from 1,000 to 100,000 trials.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import pstats
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.utilization import run_engine
 
-POPULATION = 100
+REPO = Path(__file__).resolve().parent.parent
+TRAIN_SH = "#!/bin/sh\nfor last; do :; done\nprintf 'IMPROVE_RESULT val_loss:\\t%s\\n' \"$last\"\n"
+NOOP_SH = "#!/bin/sh\nexit 0\n"
+SPACE = [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0}]
 
 
+# -- 1. per-trial cost on the real path --------------------------------------------------------
+def make_model(folder: Path) -> Path:
+    """A model folder whose scripts do nothing but print the metric."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("train.sh", TRAIN_SH), ("preprocess.sh", NOOP_SH), ("infer.sh", NOOP_SH)):
+        (folder / name).write_text(text)
+        (folder / name).chmod(0o755)
+    return folder
+
+
+def make_sandbox(folder: Path, runtime_dir: Path) -> Path | None:
+    """A Singularity sandbox (../shared/runtime/make-image.sh) with the model's scripts in
+    /usr/local/bin; None when it cannot be made (not root, no tarball)."""
+    script = runtime_dir / "make-image.sh"
+    if not script.exists():
+        return None
+    made = subprocess.run(["bash", str(script), str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        return None
+    make_model(folder / "usr" / "local" / "bin")
+    return folder
+
+
+def _ledger_times(out: Path) -> list[tuple[float, float]]:
+    with sqlite3.connect(out / "ledger.sqlite") as db:
+        return db.execute('SELECT start, "end" FROM trials WHERE status = \'ok\' '
+                          'AND reused_from IS NULL').fetchall()
+
+
+def run_improve_hpo(model: Path, trials: int, workers: int, launch: str,
+                    sandbox: Path | None = None, runtime: str | None = None) -> list:
+    """improve-hpo on the trivial model; launch: "mpi" or "workers"."""
+    with tempfile.TemporaryDirectory(prefix="improve-hpo-overhead-") as folder:
+        folder = Path(folder)
+        space = folder / "space.json"
+        space.write_text(json.dumps(SPACE))
+        (folder / "data").mkdir()
+        target = (["--sif", str(sandbox), "--container-runtime", runtime] if sandbox
+                  else ["--model-dir", str(model)])
+        argv = [sys.executable, "-m", "improve_hpo", "run", "--space", str(space),
+                "--output", str(folder / "out"), "--data-dir", str(folder / "data"),
+                "--algorithm", "random", "--population", str(trials), "--generations", "0",
+                "--infer", "none", *target]
+        if launch == "mpi":
+            argv = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(workers + 1), *argv]
+        else:
+            argv += ["--workers", str(workers)]
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=900)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)}: exit {done.returncode}\n{done.stderr[-2000:]}")
+        return _ledger_times(folder / "out")
+
+
+def _script_trial(train: list[str], x: float, folder: str) -> tuple[float, float, float]:
+    """What a user's objective does: run train.sh (argv `train`), read the metric from its
+    output."""
+    start = time.time()
+    done = subprocess.run([*train, "-1", folder, "--output_dir", folder, "--x", repr(x)],
+                          capture_output=True, text=True, cwd=folder)
+    value = float(done.stdout.rsplit("\t", 1)[1])
+    return start, time.time(), value
+
+
+def run_bare_pool(model: Path, trials: int, workers: int, sandbox: Path | None = None) -> list:
+    """train.sh by subprocess.run in a ProcessPoolExecutor; with a sandbox, through
+    `singularity exec SANDBOX train.sh`."""
+    import random
+
+    rng = random.Random(0)
+    train = ([runtime_program(), "exec", str(sandbox), "train.sh"] if sandbox
+             else [str(model / "train.sh")])
+    with tempfile.TemporaryDirectory() as folder, ProcessPoolExecutor(workers) as pool:
+        list(pool.map(abs, range(workers)))  # start the workers before the clock
+        futures = [pool.submit(_script_trial, train, rng.random(), folder)
+                   for _ in range(trials)]
+        return [f.result()[:2] for f in futures]
+
+
+def run_optuna(model: Path, trials: int, workers: int) -> list:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        def objective(trial):
+            start, end, value = _script_trial([str(model / "train.sh")],
+                                              trial.suggest_float("x", 0.0, 1.0), folder)
+            times.append((start, end))
+            return value
+
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+        study.optimize(objective, n_trials=trials, n_jobs=workers)
+    return times
+
+
+def run_deephyper(model: Path, trials: int, workers: int) -> list:
+    from deephyper.evaluator import Evaluator
+    from deephyper.hpo import HpProblem, RandomSearch
+
+    problem = HpProblem()
+    problem.add_hyperparameter((0.0, 1.0), "x")
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        def run(job):
+            start, end, value = _script_trial([str(model / "train.sh")],
+                                              job.parameters["x"], folder)
+            times.append((start, end))
+            return -value
+
+        evaluator = Evaluator.create(run, method="thread",
+                                     method_kwargs={"num_workers": workers})
+        RandomSearch(problem, random_state=0, log_dir=folder, verbose=0,
+                     checkpoint_history_to_csv=False).search(evaluator, max_evals=trials)
+    return times
+
+
+def available_engines(sandbox: Path | None) -> dict:
+    """name -> function(model, trials, workers) -> [(start, end)], of what is installed."""
+    import importlib.util
+
+    engines = {
+        "improve-hpo (MPI)": lambda m, n, w: run_improve_hpo(m, n, w, "mpi"),
+        "improve-hpo --workers": lambda m, n, w: run_improve_hpo(m, n, w, "workers"),
+        "bare process pool": run_bare_pool,
+    }
+    if importlib.util.find_spec("optuna") is not None:
+        engines["Optuna random"] = run_optuna
+    if importlib.util.find_spec("deephyper") is not None:
+        engines["DeepHyper random"] = run_deephyper
+    if sandbox is not None:
+        runtime = runtime_program()
+        engines["improve-hpo (MPI), Singularity"] = (
+            lambda m, n, w: run_improve_hpo(m, n, w, "mpi", sandbox, runtime))
+        engines["bare process pool, Singularity"] = (
+            lambda m, n, w: run_bare_pool(m, n, w, sandbox))
+    return engines
+
+
+def runtime_program() -> str:
+    return shutil.which("singularity") or "/opt/singularity-3.4.2/bin/singularity"
+
+
+def cost_ms(times: list, workers: int) -> float:
+    """Worker-milliseconds per trial: workers x (last end - first start) / trials."""
+    span = max(end for _, end in times) - min(start for start, _ in times)
+    return 1000 * workers * span / len(times)
+
+
+@dataclass(frozen=True)
+class TrialCost:
+    engine: str
+    workers: int
+    trials: int
+    ms: float  # median over rounds
+    rounds: tuple
+
+
+def trial_cost(worker_counts=(2, 4, 8), trials: int = 200, rounds: int = 3,
+               sandbox: Path | None = None, say=print) -> list[TrialCost]:
+    """Every engine at every worker count, rounds interleaved (see the module doc)."""
+    with tempfile.TemporaryDirectory() as folder:
+        model = make_model(Path(folder) / "model")
+        engines = available_engines(sandbox)
+        measured = {(name, w): [] for name in engines for w in worker_counts}
+        for _ in range(rounds):
+            for workers in worker_counts:
+                for name, engine in engines.items():
+                    count = trials if "Singularity" not in name else max(40, trials // 4)
+                    measured[name, workers].append(cost_ms(engine(model, count, workers),
+                                                           workers))
+                    say(f"overhead: {name}, {workers} workers: "
+                        f"{measured[name, workers][-1]:.1f} ms per trial")
+    return [TrialCost(name, w, trials, statistics.median(values), tuple(values))
+            for (name, w), values in measured.items()]
+
+
+# -- 2. rank 0 at scale ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Overhead:
     ranks: int
@@ -39,13 +236,17 @@ class Overhead:
     last_tenth_per_second: float
 
 
+POPULATION = 100
+
+
 def measure(ranks: int, trials: int, profile: str | None = None) -> Overhead:
+    """No-op trials: the generational GA with mu = lambda = 100 (a generation per 100 trials)."""
     generations = max(0, (trials - POPULATION) // POPULATION)
-    extra = ["--population", str(POPULATION), "--offspring", str(POPULATION),
-             "--generations", str(generations)]
+    extra = ["--strategy", "generational", "--population", str(POPULATION),
+             "--offspring", str(POPULATION), "--generations", str(generations)]
     if profile:
         extra += ["--profile", profile]
-    summary = run_engine(ranks, extra)
+    summary = run_engine(ranks, extra, timeout=3600)
     rows = summary["trials"]
     count, seconds = len(rows), summary["makespan"]
     ends = sorted(t["end"] for t in rows if not t["reused"] and t["end"] is not None)
@@ -65,34 +266,38 @@ def hot_spots(ranks: int, trials: int, top: int = 12) -> list[tuple[str, float, 
         stats = pstats.Stats(path)
         rows = []
         for (filename, line, name), (_, _, own, cumulative, _) in stats.stats.items():
-            where = filename.split("site-packages/")[-1].split("/work/main/")[-1]
+            where = filename.split("site-packages/")[-1].split(str(REPO) + os.sep)[-1]
             rows.append((f"{where}:{line}({name})", cumulative, own))
     return sorted(rows, key=lambda row: row[2], reverse=True)[:top]
 
 
-def plot(results: list[Overhead], path) -> None:
+def plot(costs: list[TrialCost], results: list[Overhead], path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 3.8))
+    for engine in dict.fromkeys(c.engine for c in costs):
+        mine = sorted((c for c in costs if c.engine == engine), key=lambda c: c.workers)
+        left.plot([c.workers for c in mine], [c.ms for c in mine], marker="o", label=engine)
+    left.set_xlabel("workers")
+    left.set_ylabel("worker-ms per subprocess trial")
+    left.set_ylim(bottom=0)
+    left.legend(fontsize=7)
     for ranks in sorted({r.ranks for r in results}):
         mine = sorted((r for r in results if r.ranks == ranks), key=lambda r: r.trials)
-        left.plot([r.trials for r in mine], [r.per_second for r in mine], marker="o",
-                  label=f"{ranks} ranks")
+        middle.plot([r.trials for r in mine], [r.rank0_cpu_ms for r in mine], marker="o",
+                    label=f"{ranks} ranks")
         right.plot([r.trials for r in mine], [r.rank0_peak_rss_mb for r in mine], marker="o",
                    label=f"{ranks} ranks")
-    left.set_xscale("log")
-    left.set_ylim(bottom=0)
-    left.set_xlabel("trials")
-    left.set_ylabel("evaluations per second")
-    right.set_xscale("log")
-    right.set_ylim(bottom=0)
-    right.set_xlabel("trials")
-    right.set_ylabel("rank 0 peak RSS (MB)")
+    for axis, label in ((middle, "rank 0 CPU ms per trial"), (right, "rank 0 peak RSS (MB)")):
+        axis.set_xscale("log")
+        axis.set_ylim(bottom=0)
+        axis.set_xlabel("trials (in-process no-op)")
+        axis.set_ylabel(label)
+        axis.legend(fontsize=7)
     right.axhline(200, color="grey", linestyle=":", linewidth=1)
-    left.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

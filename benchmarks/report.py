@@ -66,24 +66,29 @@ def header(info: dict, command: str, seconds: float) -> list[str]:
         "How to read these tables and what they mean: docs/benchmarks.md.", ""]
 
 
-def utilization_section(replays, waste: dict, checks) -> list[str]:
+def utilization_section(replays, waste: dict, checks, interval: float) -> list[str]:
     lines = ["## 1. Worker utilization on real walltimes", "",
              "The legacy barrier's waste per run, from the recorded walltimes (each iteration's "
              "trials on one worker each, all waiting for the slowest):", "",
              "| run | trials | idle share of worker time |", "|---|---:|---:|"]
     from benchmarks.halloffame import load_run
+    from benchmarks.utilization import DEADLINE_HOURS, DEADLINE_SECONDS
 
     for run, share in waste.items():
         lines.append(f"| {run} | {len(load_run(run))} | {share:.0%} |")
-    lines += ["", "Replays through the engine (mu 80, lambda 40, 9 generations = 440 trials; "
-              "trained = trials that ran, the rest reused an earlier result):", "",
-              "| run | workers | strategy | seconds per recorded second | makespan (s) | "
-              "trained | utilization | utilization to the last dispatch |",
-              "|---|---:|---|---:|---:|---:|---:|---:|"]
+    lines += ["", "Replays through the engine under mpiexec (sleeping trials; a trial ends on "
+              f"average every {interval * 1000:g} ms on rank 0). legacy: generational, mu 80, "
+              "lambda 40, 9 generations; defaults: the engine's defaults (async, mu 10, "
+              "lambda 5) with --generations 86 (both 440 trials); greedy: the same trial times "
+              "list-scheduled with no overhead. deadline: the defaults with no trial budget and "
+              f"a walltime budget of {DEADLINE_HOURS:g} recorded hours ({DEADLINE_SECONDS:g} s), "
+              "utilization of finished trials up to the deadline.", "",
+              "| run | setting | workers | trained | interrupted | makespan (s) | utilization "
+              "| greedy | of greedy |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in replays:
-        lines.append(f"| {r.run} | {r.workers} | {r.strategy} | {r.seconds_per_second:.2e} | "
-                     f"{r.makespan:.2f} | {r.trained} | {r.utilization:.2f} | "
-                     f"{r.utilization_to_last_dispatch:.2f} |")
+        lines.append(f"| {r.run} | {r.setting} | {r.workers} | {r.trained} | {r.interrupted} | "
+                     f"{r.makespan:.1f} | {r.utilization:.3f} | {_number(r.greedy_utilization)} "
+                     f"| {_number(r.of_greedy)} |")
     lines += ["", "![utilization](utilization.png)", ""]
     _targets(lines, checks)
     return lines
@@ -111,18 +116,27 @@ def quality_section(table: dict, checks, plan) -> list[str]:
     return lines
 
 
-def overhead_section(results, checks, hot_spots) -> list[str]:
+def overhead_section(costs, results, checks, hot_spots) -> list[str]:
     lines = ["## 3. Engine overhead", "",
-             "No-op trials through the whole engine (ledger, trials.csv, generations.csv, "
-             "best.json) under mpiexec; generational GA, mu = lambda = 100, six floats.", "",
-             "| ranks | trials | trained | seconds | evaluations/s | wall ms/evaluation | "
-             "rank 0 CPU ms/evaluation | rank 0 peak RSS (MB) | trained/s, first tenth | "
-             "trained/s, last tenth |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "Per-trial cost on the real path: every engine runs the same trivial train.sh as a "
+             "subprocess (random search over one float), side by side, rounds interleaved; "
+             "worker-milliseconds per trial = workers x (last end - first start) / trials, "
+             "start-up excluded; median [all rounds].", "",
+             "| engine | workers | trials | worker-ms per trial | rounds |",
+             "|---|---:|---:|---:|---|"]
+    for c in costs:
+        rounds = ", ".join(f"{value:.1f}" for value in c.rounds)
+        lines.append(f"| {c.engine} | {c.workers} | {c.trials} | {c.ms:.1f} | {rounds} |")
+    lines += ["", "Rank 0 at scale: in-process no-op trials through the whole engine (ledger, "
+              "trials.csv, generations.csv, best.json) under mpiexec; generational GA, mu = "
+              "lambda = 100, six floats.", "",
+              "| ranks | trials | seconds | evaluations/s | rank 0 CPU ms/trial | "
+              "rank 0 peak RSS (MB) | trained/s, first tenth | trained/s, last tenth |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
-        lines.append(f"| {r.ranks} | {r.trials} | {r.trained} | {r.seconds:.2f} | "
-                     f"{r.per_second:.0f} | {r.wall_ms:.2f} | {r.rank0_cpu_ms:.2f} | "
-                     f"{r.rank0_peak_rss_mb:.0f} | {r.first_tenth_per_second:.0f} | "
-                     f"{r.last_tenth_per_second:.0f} |")
+        lines.append(f"| {r.ranks} | {r.trials} | {r.seconds:.2f} | {r.per_second:.0f} | "
+                     f"{r.rank0_cpu_ms:.2f} | {r.rank0_peak_rss_mb:.0f} | "
+                     f"{r.first_tenth_per_second:.0f} | {r.last_tenth_per_second:.0f} |")
     lines += ["", "![overhead](overhead.png)", ""]
     _targets(lines, checks)
     if hot_spots:

@@ -1,26 +1,34 @@
-"""Worker utilization on real walltimes: the halloffame runs replayed through the engine.
+"""Worker utilization on real walltimes: the halloffame runs replayed through the engine, against
+the zero-overhead greedy schedule of the same trial times.
 
-For each run, strategy (generational: the legacy behaviour; async) and worker count, the engine
-runs the run's own GA settings (mu 80, lambda 40, 9 generations: 440 trials, as the real runs)
-under mpiexec with workers + 1 ranks. Each trial sleeps the recorded walltime of the closest
-recorded trial of that run in (log batch size, log learning rate) (see halloffame.py): the GA
-proposes its own points, so a replay in recorded order would not fit, and the walltime of a
-deep-learning trial depends mostly on those two values (the batch size sets the time per epoch,
-the learning rate how soon early stopping ends it).
+Each replay runs the real engine (benchmarks/engine_run.py: the Driver, mpi4py.futures, the
+ledger, the reports) under mpiexec with workers + 1 ranks. Each trial sleeps the recorded
+walltime of the closest recorded trial of that run in (log batch size, log learning rate) (see
+halloffame.py), scaled down in time. Three settings:
+  - "legacy": the real runs' generational GA, mu 80, lambda 40, 9 generations (440 trials);
+  - "defaults": the engine's default strategy and mu/lambda, with --generations giving the same
+    440 trials (the default budget of 60 trials would not measure much at 256 workers);
+  - "generational-fill": the other way to fill every worker, the generational GA with
+    mu = lambda = workers (about 440 trials); with "defaults", what chose the default strategy
+    (ga/defaults.py), on runs the results do not report;
+  - "deadline": the defaults with no trial budget (--generations 100000) and a walltime budget
+    of DEADLINE_HOURS recorded hours (--time-limit): the run stops at the deadline.
 
 Time is scaled per run and worker count so that a trial ends on average every `interval`
-seconds on rank 0 (mean trial = workers x interval): rank 0's bookkeeping per trial is then
-the same small share of the time at every worker count, and a replay takes a few seconds.
+seconds on rank 0 (mean trial = workers x interval), so rank 0's bookkeeping is the same small
+share of the time at every worker count; the deadline replays use a fixed scale instead
+(DEADLINE_SECONDS of wall time for the whole allocation).
 
-Measured: makespan (rank 0's time around Driver.run), utilization = busy / (workers x
-makespan) with busy the sum of the workers' trial times, and the utilization up to the last
-dispatch (the same ratio over [start, last trial start]): what is left between the two is the
-drain at the end, when no trial is left to start and workers wait for the last ones.
-The reference: the legacy barrier's waste in the same runs, from the recorded walltimes.
+Measured: utilization = busy / (workers x makespan) (busy: the workers' trial time; makespan:
+rank 0's time around Driver.run); the greedy reference = the same trial times (in trial-number
+order, each to the worker free first, no overhead, no dependencies) as busy / (workers x
+greedy makespan); the ratio of the two. For the deadline: busy time of finished trials up to
+the stop / (workers x time to the stop).
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import subprocess
 import sys
@@ -32,22 +40,31 @@ import numpy as np
 
 from benchmarks import halloffame
 
-POPULATION, OFFSPRING, GENERATIONS = 80, 40, 9  # the real runs' settings (440 trials)
-STRATEGIES = ("generational", "async")
+LEGACY = ["--strategy", "generational", "--population", "80", "--offspring", "40",
+          "--generations", "9"]  # the real runs' settings (440 trials)
+DEFAULTS_440 = ["--generations", "86"]  # default mu 10, lambda 5: 10 + 86 x 5 = 440 trials
+SETTINGS = {"legacy": LEGACY, "defaults": DEFAULTS_440}
+DEADLINE_HOURS = 12.0  # a common allocation length on the DOE machines
+DEADLINE_SECONDS = 20.0  # wall seconds the 12 hours are scaled to
 
 
 @dataclass(frozen=True)
 class Replay:
     run: str
-    strategy: str
+    setting: str  # legacy, defaults or deadline
     workers: int
     seconds_per_second: float
     makespan: float
     utilization: float
-    utilization_to_last_dispatch: float
+    greedy_utilization: float
     trials: int
     trained: int
+    interrupted: int
     rank0_cpu: float
+
+    @property
+    def of_greedy(self) -> float:
+        return self.utilization / self.greedy_utilization
 
 
 def mpiexec() -> str:
@@ -59,7 +76,7 @@ def engine_command(ranks: int, out: Path, summary: Path, extra: list[str]) -> li
             "--out", str(out), "--summary", str(summary), *extra]
 
 
-def run_engine(ranks: int, extra: list[str], timeout: float = 600) -> dict:
+def run_engine(ranks: int, extra: list[str], timeout: float = 900) -> dict:
     """One engine run under mpiexec in a temporary folder; its JSON summary."""
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="improve-hpo-bench-") as folder:
@@ -67,7 +84,7 @@ def run_engine(ranks: int, extra: list[str], timeout: float = 600) -> dict:
         command = engine_command(ranks, Path(folder) / "out", summary, extra)
         finished = subprocess.run(command, cwd=repo, capture_output=True, text=True,
                                   timeout=timeout)
-        if finished.returncode != 0 or not summary.exists():
+        if finished.returncode not in (0, 75) or not summary.exists():
             raise RuntimeError(f"{' '.join(command)} failed ({finished.returncode}):\n"
                                f"{finished.stderr[-3000:]}")
         return json.loads(summary.read_text(encoding="utf-8"))
@@ -79,20 +96,44 @@ def scale_for(run: str, workers: int, interval: float) -> float:
     return workers * interval / mean
 
 
-def replay(run: str, strategy: str, workers: int, interval: float, seed: int = 0) -> Replay:
-    scale = scale_for(run, workers, interval)
-    summary = run_engine(workers + 1, [
-        "--trace", run, "--seconds-per-second", repr(scale), "--strategy", strategy,
-        "--population", str(POPULATION), "--offspring", str(OFFSPRING),
-        "--generations", str(GENERATIONS), "--seed", str(seed)])
-    ran = [t for t in summary["trials"] if not t["reused"] and t["start"] is not None]
-    busy = sum(t["end"] - t["start"] for t in ran)
-    began, makespan = summary["began"], summary["makespan"]
-    last_start = max(t["start"] for t in ran)
-    busy_before = sum(max(0.0, min(t["end"], last_start) - max(t["start"], began)) for t in ran)
-    return Replay(run, strategy, workers, scale, makespan, busy / (workers * makespan),
-                  busy_before / (workers * max(last_start - began, 1e-9)),
-                  len(summary["trials"]), len(ran), summary["rank0_cpu"])
+def greedy_makespan(durations, workers: int) -> float:
+    """List scheduling in the given order: each trial to the worker free first, no overhead."""
+    free = [0.0] * workers
+    for duration in durations:
+        heapq.heapreplace(free, free[0] + duration)
+    return max(free)
+
+
+def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0) -> Replay:
+    """One replay (see the module doc); setting: legacy, defaults or deadline."""
+    if setting == "deadline":
+        scale = DEADLINE_SECONDS / (DEADLINE_HOURS * 3600)
+        extra = ["--generations", "100000", "--time-limit", repr(DEADLINE_SECONDS)]
+    elif setting == "generational-fill":
+        scale = scale_for(run, workers, interval)
+        extra = ["--strategy", "generational", "--population", str(workers), "--offspring",
+                 str(workers), "--generations", str(max(1, round((440 - workers) / workers)))]
+    else:
+        scale = scale_for(run, workers, interval)
+        extra = SETTINGS[setting]
+    summary = run_engine(workers + 1, ["--trace", run, "--seconds-per-second", repr(scale),
+                                       "--seed", str(seed), *extra])
+    ran = sorted((t for t in summary["trials"] if not t["reused"] and t["start"] is not None),
+                 key=lambda t: t["number"])
+    began = summary["began"]
+    interrupted = sum(t["status"] == "interrupted" for t in ran)
+    if setting == "deadline":
+        end = summary["stop_at"]
+        finished = [t for t in ran if t["status"] == "ok"]
+        busy = sum(max(0.0, min(t["end"], end) - max(t["start"], began)) for t in finished)
+        span = end - began
+        greedy = float("nan")  # the target is absolute: every worker busy to the deadline
+    else:
+        busy = sum(t["end"] - t["start"] for t in ran)
+        span = summary["makespan"]
+        greedy = busy / (workers * greedy_makespan([t["end"] - t["start"] for t in ran], workers))
+    return Replay(run, setting, workers, scale, summary["makespan"], busy / (workers * span),
+                  greedy, len(summary["trials"]), len(ran), interrupted, summary["rank0_cpu"])
 
 
 def legacy_waste() -> dict[str, float]:
@@ -101,30 +142,30 @@ def legacy_waste() -> dict[str, float]:
             for run in halloffame.run_names()}
 
 
-def plot(replays: list[Replay], waste: dict[str, float], path) -> None:
+def plot(replays: list[Replay], path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     runs = sorted({r.run for r in replays})
-    worker_counts = sorted({r.workers for r in replays})
-    figure, axes = plt.subplots(1, len(worker_counts), figsize=(5 * len(worker_counts), 4),
-                                squeeze=False)
-    width = 0.38
-    for axis, workers in zip(axes.flat, worker_counts):
-        x = np.arange(len(runs))
-        for offset, strategy in ((-width / 2, "generational"), (width / 2, "async")):
-            values = [next((r.utilization for r in replays if r.run == run
-                            and r.workers == workers and r.strategy == strategy), np.nan)
-                      for run in runs]
-            axis.bar(x + offset, values, width, label=strategy)
-        axis.scatter(x, [1 - waste[run] for run in runs], color="black", marker="_", s=200,
-                     zorder=3, label="legacy (recorded)")
-        axis.axhline(0.95, color="grey", linestyle=":", linewidth=1)
-        axis.set_xticks(x, runs, rotation=30, ha="right", fontsize=8)
+    figure, axes = plt.subplots(1, len(runs), figsize=(5.5 * len(runs), 4), squeeze=False)
+    for axis, run in zip(axes.flat, runs):
+        for setting, marker in (("legacy", "s"), ("defaults", "o"), ("deadline", "^")):
+            mine = sorted((r for r in replays if r.run == run and r.setting == setting),
+                          key=lambda r: r.workers)
+            if not mine:
+                continue
+            label = "walltime budget (to the deadline)" if setting == "deadline" else setting
+            axis.plot([r.workers for r in mine], [r.utilization for r in mine], marker=marker,
+                      label=label)
+            if setting == "defaults":
+                axis.plot([r.workers for r in mine], [r.greedy_utilization for r in mine],
+                          linestyle="--", color="grey", label="greedy schedule (defaults' trials)")
+        axis.set_xscale("log", base=2)
         axis.set_ylim(0, 1.05)
-        axis.set_title(f"{workers} workers")
+        axis.set_title(run)
+        axis.set_xlabel("workers")
         axis.set_ylabel("worker utilization")
     axes.flat[0].legend(fontsize=8, loc="lower left")
     figure.tight_layout()

@@ -91,9 +91,30 @@ def test_quality_pipeline_produces_a_table_and_targets(tmp_path):
 
 @needs_halloffame
 def test_engine_replay_and_overhead_under_mpiexec():
-    replay = utilization.replay("IGTD-GDSCv2", "async", workers=2, interval=0.002)
+    replay = utilization.replay("IGTD-GDSCv2", "defaults", workers=2, interval=0.002)
     assert replay.trials == 440 and 0 < replay.trained <= 440
-    assert 0.0 < replay.utilization <= 1.0 and replay.makespan > 0
+    assert 0.0 < replay.utilization <= replay.greedy_utilization <= 1.0 and replay.makespan > 0
     measured = overhead.measure(ranks=3, trials=300)
     assert measured.trials == 300 and measured.per_second > 0
     assert measured.rank0_peak_rss_mb > 0
+
+
+def test_the_greedy_schedule_puts_each_trial_on_the_worker_free_first():
+    assert utilization.greedy_makespan([3, 1, 1, 1], workers=2) == 3
+    assert utilization.greedy_makespan([3, 1, 1, 1, 2], workers=2) == 5
+    assert utilization.greedy_makespan([5], workers=8) == 5
+
+
+@needs_halloffame
+def test_a_deadline_replay_stops_at_its_deadline(monkeypatch):
+    monkeypatch.setattr(utilization, "DEADLINE_SECONDS", 2.0)
+    replay = utilization.replay("GraphDRP-gCSI", "deadline", workers=2, interval=0.002)
+    assert 0.0 < replay.utilization <= 1.0
+    assert replay.makespan < 6
+
+
+def test_the_per_trial_cost_of_the_real_path_is_measured(tmp_path):
+    model = overhead.make_model(tmp_path / "model")
+    times = overhead.run_improve_hpo(model, trials=6, workers=2, launch="workers")
+    assert len(times) == 6 and overhead.cost_ms(times, 2) > 0
+    assert len(overhead.run_bare_pool(model, trials=6, workers=2)) == 6

@@ -81,7 +81,7 @@ def test_the_example_model_passes_through_the_container_standin(tmp_path):
     assert [call[call.index(str(EXAMPLE_DIR)) + 1] for call in calls] == [
         "preprocess.sh", "train.sh", "infer.sh"]
     assert calls[1] == [
-        str(STANDIN_DIR / "apptainer"), "exec",
+        str(STANDIN_DIR / "apptainer"), "exec", "--cleanenv",
         "--bind", f"{EXAMPLE_DATA}:/IMPROVE_DATA_DIR",
         "--bind", f"{pre}:{pre}", "--bind", f"{trial}:{trial}",
         str(EXAMPLE_DIR), "train.sh", "-1", "/IMPROVE_DATA_DIR",
@@ -91,7 +91,7 @@ def test_the_example_model_passes_through_the_container_standin(tmp_path):
 
 @pytest.mark.parametrize("body, reason, log_line, hint", [
     ('print("starting"); sys.stderr.write("Traceback: boom\\n"); sys.exit(1)\n',
-     "train.sh exited with code 1", "Traceback: boom", None),
+     "train.sh exited with code 1: Traceback: boom", "Traceback: boom", None),
     ('print("trained, but said nothing")\n',
      "no metric val_loss in val_scores.json or output", "trained, but said nothing",
      "hint: train.sh must print a line `IMPROVE_RESULT val_loss: <value>`"),

@@ -72,7 +72,9 @@ def test_unknown_flag_is_rejected_by_the_improvelib_parser(tmp_path, monkeypatch
     settings = settings_for("--model-dir", str(EXAMPLE_DIR), "--data-dir", str(EXAMPLE_DATA))
     result = run_trial(settings, {"experiment_id": "EXP001"}, tmp_path / "t", tmp_path,
                        CPU_WORKER)
-    assert (result.status, result.reason) == ("failed", "train.sh exited with code 2")
+    assert (result.status, result.reason) == (
+        "failed", "train.sh exited with code 2: example_train.py: error: unrecognized arguments: "
+        "--experiment_id EXP001")
     assert "unrecognized arguments: --experiment_id EXP001" in (
         tmp_path / "t" / "train.stderr.log").read_text()
 

@@ -19,14 +19,17 @@ def test_all_of_generation_0_failed_exits_3_with_reasons_and_a_log(tmp_path):
     done = harness.run(harness.command(tmp_path, "--population", 4, "--generations", 5,
                                        "--workers", 2, space=failing_space(tmp_path)))
     assert done.returncode == 3, done.stderr
-    assert "nothing succeeded: all 4 trials this run finished failed (a run stops after " \
-           "--max-initial-failures 4 such; 0 turns that off)" in done.stderr
-    assert "  4 x train.sh exited with code 1" in done.stderr
+    # the trials running when the 4th failure came in finish first (at most one per worker)
+    found = re.search(r"nothing succeeded: all (\d) trials this run finished failed \(a run "
+                      r"stops after --max-initial-failures 4 such; 0 turns that off\)",
+                      done.stderr)
+    assert found and 4 <= int(found[1]) <= 5, done.stderr
+    assert f"  {found[1]} x train.sh exited with code 1: train: told to fail" in done.stderr
     log = re.search(r"log of trial \d+: (\S+)", done.stderr).group(1)
     assert log.endswith("train.stderr.log") and open(log).read()
     # generation 0 only: the allocation is not burnt on generations 1-5
     ledger_trials = (tmp_path / "out" / "trials.csv").read_text().splitlines()[1:]
-    assert len(ledger_trials) == 4
+    assert len(ledger_trials) == int(found[1])
 
 
 def test_a_smaller_limit_stops_earlier_and_zero_turns_it_off(tmp_path):
@@ -34,7 +37,7 @@ def test_a_smaller_limit_stops_earlier_and_zero_turns_it_off(tmp_path):
                                        "--max-initial-failures", 2,
                                        space=failing_space(tmp_path)))
     assert done.returncode == 3
-    assert "all 2 trials this run finished failed" in done.stderr
+    assert re.search(r"all [23] trials this run finished failed", done.stderr)
     off = harness.run(harness.command(tmp_path, "--population", 2, "--generations", 1,
                                       "--max-initial-failures", 0, out=tmp_path / "off",
                                       space=failing_space(tmp_path)))

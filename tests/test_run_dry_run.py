@@ -75,7 +75,7 @@ def test_the_dry_run_prints_the_commands_the_real_run_then_uses(example_run):
         recorded = (folder / "command.txt").read_text()
         assert recorded.splitlines() == [commands[f"preprocess {folder}"]]
     assert "train.sh -1 " in commands["trial 0"]  # no GPU here: the CPU's -1
-    assert "search: ga (generational), population 3, offspring 2, generations 0, seed 11: " \
+    assert "search: ga (async), population 3, offspring 2, generations 0, seed 11: " \
            "3 evaluations planned" in stdout
     assert "space " + str(EXAMPLE_DIR / "hp.json") + ": 9 parameters, continuous" in stdout
     assert "workers: 1 (trials run one at a time in this process)" in stdout
@@ -89,7 +89,7 @@ def test_a_dry_run_on_an_existing_experiment_changes_nothing(example_run):
     assert tree(out) == before  # no -wal/-shm file, no meta change, nothing
     assert f"output: {out}: resumes the experiment there: 3 of 3 planned trials finished, " \
            "0 to run again" in done.stdout
-    assert "warning: 4 workers but --population 3: 1 of them idle in generation 0" \
+    assert "warning: 4 workers but 3 evaluations planned: 1 of them never get a trial" \
            in done.stdout
     assert "no unfinished trial to run again" in done.stdout
 
@@ -132,7 +132,8 @@ def test_container_mode_prints_the_exact_runtime_line(tmp_path, monkeypatch, cap
     [pre] = [Path(name.split()[1]) for name in printed_commands(stdout)
              if name.startswith("preprocess ")]
     values = [f"--{name}={value!r}" for name, value in first.values.items()]
-    expected = ["CUDA_VISIBLE_DEVICES=3", str(STANDIN_DIR / "apptainer"), "exec", "--nv",
+    expected = ["CUDA_VISIBLE_DEVICES=3", "APPTAINERENV_CUDA_VISIBLE_DEVICES=3",
+                str(STANDIN_DIR / "apptainer"), "exec", "--cleanenv", "--nv",
                 "--bind", f"{data}:/IMPROVE_DATA_DIR", "--bind", f"{pre}:{pre}",
                 "--bind", f"{trial}:{trial}", str(image), "train.sh", "3", "/IMPROVE_DATA_DIR",
                 "--input_dir", str(pre), "--output_dir", str(trial)]
@@ -143,7 +144,7 @@ def test_container_mode_prints_the_exact_runtime_line(tmp_path, monkeypatch, cap
     assert "GPU of the first worker: 3" in stdout
     assert "... and 3 more trials" in stdout
     assert not out.exists()
-    assert not calls.exists()  # the runtime was found on PATH, never run
+    assert not calls.exists()  # the runtime was asked its --version, never run
 
 
 @pytest.fixture()
@@ -188,7 +189,8 @@ def test_an_unwritable_parent_is_refused(tmp_path, fake, capsys):
 def test_under_mpiexec_rank_0_prints_once_and_every_rank_exits(tmp_path, fake):
     out = tmp_path / "out"
     done = improve_hpo(*fake, "--output", out, "--dry-run", "--population", "2",
-                       "--generations", "1", "--offspring", "1", ranks=3)
+                       "--generations", "1", "--offspring", "1", "--strategy", "generational",
+                       ranks=3)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("improve-hpo dry run: every check passed") == 1
     assert "workers: 2 (MPI world size 3: rank 0 runs the search, ranks 1..2 run trials)" \

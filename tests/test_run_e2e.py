@@ -26,7 +26,8 @@ def read_reports(out):
 def reference(tmp_path_factory):
     """One uninterrupted in-process generational run (seed 7) that several tests compare to."""
     tmp = tmp_path_factory.mktemp("reference")
-    result = run(command(tmp, "--population", 6, "--generations", 3, "--seed", 7))
+    result = run(command(tmp, "--population", 6, "--generations", 3, "--seed", 7,
+                         "--strategy", "generational"))
     assert result.returncode == 0, result.stderr
     return tmp
 
@@ -67,7 +68,8 @@ def test_a_run_writes_every_report_and_pandas_reads_them(reference):
 
 
 def test_the_same_seed_gives_the_same_run_under_mpi(reference, tmp_path):
-    result = run(command(tmp_path, "--population", 6, "--generations", 3, "--seed", 7, ranks=3))
+    result = run(command(tmp_path, "--population", 6, "--generations", 3, "--seed", 7,
+                         "--strategy", "generational", ranks=3))
     assert result.returncode == 0, result.stderr
     mpi_trials = pd.read_csv(tmp_path / "out" / "trials.csv")
     local_trials = pd.read_csv(reference / "out" / "trials.csv")

@@ -10,7 +10,7 @@ from engine_models.harness import (BASE_SPACE, command, kill_job, ledger_rows, r
                                    started, value_columns, wait_for, write_space)
 
 SPACE = [*BASE_SPACE[:2], {"name": "sleep", "type": "constant", "value": 0.3}]
-OPTIONS = ("--population", 6, "--generations", 3, "--seed", 11)
+OPTIONS = ("--population", 6, "--generations", 3, "--seed", 11, "--strategy", "generational")
 
 
 def train_ends(tmp):
@@ -62,13 +62,15 @@ def test_running_a_finished_experiment_again_runs_nothing(tmp_path):
 
 
 def test_raising_generations_extends_the_run(tmp_path):
-    first = run(command(tmp_path, "--population", 4, "--generations", 1, "--seed", 4))
+    first = run(command(tmp_path, "--population", 4, "--generations", 1, "--seed", 4,
+                        "--strategy", "generational"))
     assert first.returncode == 0, first.stderr
-    extended = run(command(tmp_path, "--population", 4, "--generations", 3, "--seed", 4))
+    extended = run(command(tmp_path, "--population", 4, "--generations", 3, "--seed", 4,
+                           "--strategy", "generational"))
     assert extended.returncode == 0, extended.stderr
     straight = tmp_path / "straight"
     straight.mkdir()
     assert run(command(straight, "--population", 4, "--generations", 3, "--seed", 4,
-                       space=write_space(tmp_path))).returncode == 0
+                       "--strategy", "generational", space=write_space(tmp_path))).returncode == 0
     assert value_columns(pd.read_csv(tmp_path / "out" / "trials.csv")) == \
         value_columns(pd.read_csv(straight / "out" / "trials.csv"))

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 from runner_fixtures import EXAMPLE_DATA, EXAMPLE_DIR, STANDIN_DIR, make_model, settings_for
 
 from improve_hpo.errors import UsageError
+
+PYTHON_DIR = Path(sys.executable).parent  # the stand-in runs on python3
 
 
 def usage_error(*argv: str) -> str:
@@ -101,7 +105,7 @@ def test_data_dir_missing_or_a_file(model, tmp_path):
 
 
 def test_image_missing(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(STANDIN_DIR))
+    monkeypatch.setenv("PATH", f"{STANDIN_DIR}{os.pathsep}{PYTHON_DIR}")
     message = usage_error("--sif", str(tmp_path / "model.sif"), "--data-dir", str(data))
     assert f"--sif {tmp_path / 'model.sif'}: no such file or folder" in message
 
@@ -122,13 +126,13 @@ def test_chosen_runtime_not_found(data, tmp_path, monkeypatch):
 
 
 def test_apptainer_is_preferred_then_singularity(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(STANDIN_DIR))
+    monkeypatch.setenv("PATH", f"{STANDIN_DIR}{os.pathsep}{PYTHON_DIR}")
     both = settings_for("--sif", str(EXAMPLE_DIR), "--data-dir", str(data))
     assert both.runtime == str(STANDIN_DIR / "apptainer")
     only = tmp_path / "bin"
     only.mkdir()
     (only / "singularity").symlink_to(STANDIN_DIR / "singularity")
-    monkeypatch.setenv("PATH", str(only))
+    monkeypatch.setenv("PATH", f"{only}{os.pathsep}{PYTHON_DIR}")
     assert settings_for("--sif", str(EXAMPLE_DIR), "--data-dir", str(data)).runtime == str(
         only / "singularity")
     chosen = settings_for("--sif", str(EXAMPLE_DIR), "--data-dir", str(data),
@@ -137,7 +141,7 @@ def test_apptainer_is_preferred_then_singularity(data, tmp_path, monkeypatch):
 
 
 def test_bind_and_data_mount(data, tmp_path, monkeypatch):
-    monkeypatch.setenv("PATH", str(STANDIN_DIR))
+    monkeypatch.setenv("PATH", f"{STANDIN_DIR}{os.pathsep}{PYTHON_DIR}")
     base = ("--sif", str(EXAMPLE_DIR), "--data-dir", str(data))
     settings = settings_for(*base, "--bind", f"{data}:/refs:ro", "--bind", str(data),
                             "--data-mount", "/candle_data_dir", "--no-nv")

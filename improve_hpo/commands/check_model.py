@@ -21,6 +21,8 @@ from improve_hpo.curator.check_model import (check_model, choose_point, failure_
 from improve_hpo.errors import UsageError
 from improve_hpo.runner import (WorkerContext, add_runner_arguments, assign_gpu,
                                 install_interrupt_handlers, settings_from_args)
+from improve_hpo.runner.container_env import risky_host_passthrough
+from improve_hpo.runner.sif_unpack import prepare_image
 from improve_hpo.space import load_space
 from improve_hpo.space.parameters import format_value
 
@@ -73,6 +75,10 @@ def run(args) -> int:
     for note in notes:
         show(f"  note        {note}")
     show(f"  files       {folder}")
+    risky = risky_host_passthrough() if settings.launcher == "container" else []
+    for passed in risky:
+        show(f"  note        {passed} reaches the container (even under --cleanenv)")
+    settings = prepare_image(settings, folder, lambda line: show(f"  {line}"))
     install_interrupt_handlers()  # Ctrl-C kills the running script's processes too
     worker = WorkerContext(rank=0, local_rank=0, host=socket.gethostname(),
                            gpu=assign_gpu(settings, 0, os.environ))
@@ -96,6 +102,11 @@ def run(args) -> int:
     if failed.stage == "infer":
         show("hint: `improve-hpo run` records an infer.sh failure and goes on (the search is "
              "kept); pass --infer none to search without inference")
+    for passed in risky:
+        name = passed.split("=", 1)[0]
+        show(f"hint: {name} is set in this shell and reaches the container as "
+             f"{name.split('ENV_', 1)[1]}, which breaks many images' Python or libraries; "
+             f"unset {name} and check again")
     show(f"FAILED: {failed.stage}.sh: {failed.reason}; the files are kept in {folder}")
     return 1
 

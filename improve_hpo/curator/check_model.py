@@ -20,6 +20,7 @@ from improve_hpo.errors import UsageError
 from improve_hpo.runner import (RunnerSettings, WorkerContext, run_infer, run_preprocess,
                                 run_trial)
 from improve_hpo.runner import metric as result_lines
+from improve_hpo.runner.failures import strip_ansi
 from improve_hpo.runner.stages import COMMAND_FILE
 from improve_hpo.space import Space
 from improve_hpo.space.parameters import format_value, parse_bool, parse_float, parse_int
@@ -165,14 +166,16 @@ def log_tail(path: Path, lines: int) -> list[str]:
             text = handle.read().decode("utf-8", errors="replace")
     except OSError:
         return []
-    return text.splitlines()[-lines:] if lines > 0 else []
+    return [strip_ansi(line) for line in text.splitlines()[-lines:]] if lines > 0 else []
 
 
 def failure_details(check: StageCheck, tail_lines: int) -> list[str]:
-    """The command and the end of both logs of a stage that did not succeed."""
+    """The command and the end of both logs of a stage that did not succeed (and of the
+    container runtime's notices, when it wrote any)."""
     lines = [f"command of {check.stage}.sh (paste it into bash to run it again):",
              f"  {check.command}"]
-    for stream in ("stdout", "stderr"):
+    runtime = ("runtime",) if (check.folder / f"{check.stage}.runtime.log").exists() else ()
+    for stream in ("stdout", "stderr", *runtime):
         log = check.folder / f"{check.stage}.{stream}.log"
         tail = log_tail(log, tail_lines)
         if not tail:

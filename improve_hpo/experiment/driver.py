@@ -10,8 +10,13 @@ It runs on rank 0 only. Each candidate the algorithm asks for is settled in this
   4. preprocess gate: a trial runs only after its preprocess-stage values were preprocessed
      (once, in OUT/preprocess/<hash>/); if that failed, the trial fails without running;
   5. otherwise it runs on a free worker.
-Every finished trial is committed to the ledger and appended to trials.csv at once; each
-completed generation appends to generations.csv and rewrites best.json when the best changed.
+Every finished trial is appended to trials.csv at once and committed to the ledger before any
+worker gets new work: the ledger's writes are batched into one transaction per pass of the loop,
+committed after the results that arrived are recorded and before the next dispatch (a trial's
+"running" row is committed with them, at the latest POLL_SECONDS after its start; when the
+executor runs the task inside submit, before it). Each completed generation appends to
+generations.csv; best.json and best_config.ini are rewritten as soon as a finished trial
+improves the best, so a run stopped at any point leaves them.
 Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
 """
 
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import defaultdict, deque
@@ -26,15 +32,19 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 
 from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.experiment.deadline import DEADLINE_EXIT, utilization
 from improve_hpo.experiment.nothing_succeeds import FailureWatch
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
-from improve_hpo.reports.best import write_best
+from improve_hpo.reports.best import BestWriter
+from improve_hpo.reports.default_config import default_config_for
 from improve_hpo.reports.generations import GenerationsReport, summarize
-from improve_hpo.reports.progress import print_progress, progress_line
+from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
+from improve_hpo.reports.sessions import record_session_start
 from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
+from improve_hpo.reports.worker_marks import fill_from_mark
 
 TRIALS_FOLDER = "trials"
 PREPROCESS_FOLDER = "preprocess"
@@ -74,7 +84,7 @@ class _Task:
 
 class Driver:
     def __init__(self, experiment, ledger, algorithm, executor, workers: int, stop,
-                 on_stop=None):
+                 on_stop=None, deadline=None, where: str = ""):
         self.experiment = experiment
         self.space = experiment.space
         self.runner = experiment.runner
@@ -86,6 +96,7 @@ class Driver:
         self.workers = workers
         self.stop = stop
         self.on_stop = on_stop  # called when stopping on a signal (e.g. signal pool workers)
+        self.deadline = deadline  # experiment/deadline.py's Deadline, or None
         self.ready: deque[Candidate] = deque()  # asked, not yet settled
         self.prepared: deque[tuple[Candidate, str]] = deque()  # preprocessed, wait for a worker
         self.running: dict = {}  # future -> _Task
@@ -99,25 +110,37 @@ class Driver:
         self.session_start = time.time()
         self.session_generations = 0
         self.best_written: int | None = None
+        self.preprocess_keys: dict[str, str] = {}  # key of a point on its way -> its preprocess key
+        ledger.batch_commits()
         if ledger.meta("started") is None:
             ledger.set_meta("started", repr(self.session_start))
+        record_session_start(ledger, self.session_start)  # the report's wall clock
         # The evaluation slots of this session, for the report's worker utilization (a resumed
         # run with another count replaces it: the report uses the latest session's).
         ledger.set_meta(WORKERS_META, str(workers))
         self.experiment_start = float(ledger.meta("started"))
         self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
         self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
+        self.where = where or ("trials run in this process" if workers == 1 else "workers")
+        self.interrupted = 0  # trials interrupted by this session's stop
+        self.best_writer = BestWriter(self.out, self.space, self.runner,
+                                      default_config_for(self.runner, experiment.default_config))
+        self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
+                                 finished=sum(r.finished for r in ledger.trials()))
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
+        self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
             say(f"trial {record.number} did not finish in an earlier run; it runs again")
         self._rebuild_trials_report()
         self._restore_async()
         while True:
             self._fill()
+            if self.deadline is not None and self.deadline.reached(time.time()):
+                return self._stop_now(at_deadline=True)  # before a signal: see parallel/tasks
             if self.stop.requested:
                 return self._stop_now()
             if not self.running:
@@ -126,6 +149,7 @@ class Driver:
         return self._finish()
 
     def close(self) -> None:
+        self.progress.close()
         self.trials_report.close()
         self.generations_report.close()
 
@@ -140,7 +164,8 @@ class Driver:
         if self.stop.requested or self._too_many_failures() or self.watch.tripped:
             return False
         limit = self.search.max_evaluations
-        return (limit is None or self.trained < limit) and len(self.running) < self.workers
+        return (limit is None or self.trained < limit) and len(self.running) < self.workers \
+            and (self.deadline is None or self.deadline.may_start(time.time()))
 
     def _may_ask(self) -> bool:
         """Ask for more only while candidates on their way (running, or waiting for their
@@ -180,6 +205,7 @@ class Driver:
                 self._preprocess_done(task.key, result, None if result else reason)
             else:
                 self._trial_done(task, result, None if result else reason)
+        self.ledger.commit()  # the results are on disk before their workers get new work
 
     # -- settling one candidate --------------------------------------------------------------
     def _settle(self, candidate: Candidate) -> bool:
@@ -205,6 +231,7 @@ class Driver:
         preprocess_key, values = self._preprocess_key(candidate.values)
         preprocessed = self.ledger.preprocess(preprocess_key)
         self.in_flight[key] = candidate.number
+        self.preprocess_keys[key] = preprocess_key
         if preprocessed is not None and preprocessed.status == OK:
             self._dispatch_trial(candidate, key)
         elif preprocessed is not None and preprocessed.status == FAILED:
@@ -238,13 +265,13 @@ class Driver:
         folder = preprocess_folder_of(preprocess_key)
         record = PreprocessRecord(preprocess_key, values, folder, start=time.time())
         self.ledger.save_preprocess(record)
-        future = self.executor.submit(preprocess_task, self.runner, values,
-                                      str(self.out / folder))
+        self._commit_if_inline()
+        future = self.executor.submit(preprocess_task, values, str(self.out / folder),
+                                      stop_at=self._stop_at())
         self.running[future] = _Task("preprocess", preprocess_key)
 
     def _dispatch_trial(self, candidate: Candidate, key: str) -> None:
-        preprocess_key, _ = self._preprocess_key(candidate.values)
-        preprocess_folder = self.ledger.preprocess(preprocess_key).folder
+        preprocess_folder = self.ledger.preprocess(self.preprocess_keys[key]).folder
         earlier = self.ledger.trial(candidate.number)
         folder = trial_folder_of(candidate.number)
         record = TrialRecord(candidate.number, candidate.generation, key, candidate.values,
@@ -252,11 +279,20 @@ class Driver:
                              attempts=(earlier.attempts if earlier else 0) + 1)
         self.ledger.save_trial(record)
         self.trained += 1
+        self._commit_if_inline()
         future = self.executor.submit(
-            trial_task, self.runner, self.space.stage_values(candidate.values, "train"),
+            trial_task, self.space.stage_values(candidate.values, "train"),
             str(self.out / folder), str(self.out / preprocess_folder),
-            self.space.stage_values(candidate.values, "infer"))
+            self.space.stage_values(candidate.values, "infer"), stop_at=self._stop_at())
         self.running[future] = _Task("trial", key, candidate)
+
+    def _commit_if_inline(self) -> None:
+        """An inline executor runs the task inside submit: commit its "running" row first."""
+        if getattr(self.executor, "runs_inline", False):
+            self.ledger.commit()
+
+    def _stop_at(self) -> float | None:
+        return None if self.deadline is None else self.deadline.stop_at
 
     # -- results ---------------------------------------------------------------------------------
     def _preprocess_done(self, preprocess_key: str, result, error: str | None) -> None:
@@ -274,6 +310,7 @@ class Driver:
             self.ready.extendleft(reversed([candidate for candidate, _ in waiting]))
             for _, key in waiting:
                 self.in_flight.pop(key, None)
+                self.preprocess_keys.pop(key, None)
         elif record.status == OK:
             self.prepared.extend(waiting)
         else:
@@ -290,10 +327,14 @@ class Driver:
                 result.metric
             record.start, record.end = result.start, result.end
             record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
+            if self.deadline is not None:
+                self.deadline.record(record)
         if record.status == INTERRUPTED:
+            self.interrupted += 1
             self.ledger.save_trial(record)
             self.trials_report.add(record)
             self.in_flight.pop(task.key, None)
+            self.preprocess_keys.pop(task.key, None)
             self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
             self.stop.request()
             return
@@ -303,6 +344,7 @@ class Driver:
         """A trial that ran (or failed without running) is final: conclude it and answer the
         candidates that waited for the same point."""
         self.in_flight.pop(key, None)
+        self.preprocess_keys.pop(key, None)
         self._conclude(candidate, record)
         for waiter in self.key_waiters.pop(key, []):
             self._conclude(waiter, self._reuse_record(waiter, key, record))
@@ -320,6 +362,8 @@ class Driver:
             record.generation = candidate.generation
             self.ledger.save_trial(record)
             self.trials_report.add(record)
+            self._write_best()
+            self.progress.trial_done(record, self._best_record())
         if generation is not None:
             self._generation_done(generation)
 
@@ -335,17 +379,27 @@ class Driver:
             self.ledger.save_generation_row(generation.number, row)
             self.session_generations += 1
         self.generations_report.add(row, generation, self.ledger.trial)
-        print_progress(progress_line(row, self.algorithm.total_generations,
-                                     self.session_generations,
-                                     time.time() - self.session_start))
+        self.progress.say(progress_line(row, self.algorithm.total_generations,
+                                        self.session_generations,
+                                        time.time() - self.session_start))
         self._write_best()
+
+    def _best_record(self) -> TrialRecord | None:
+        best = self.algorithm.best.result
+        return None if best is None else self.ledger.trial(best.candidate.number)
+
+    def _banner(self) -> None:
+        self.progress.banner(banner_lines(self.experiment, self.workers, self.where,
+                                          self.progress.done, os.environ,
+                                          self.best_writer.default_config))
 
     def _write_best(self) -> None:
         best = self.algorithm.best.result
         if best is None or best.candidate.number == self.best_written:
             return
         record = self.ledger.trial(best.candidate.number)
-        write_best(self.out, self.space, record, self.runner.metric, self.runner.mode)
+        preprocessed = self.ledger.preprocess(self._preprocess_key(record.values)[0])
+        self.best_writer.write(record, preprocessed.folder if preprocessed else None)
         self.best_written = best.candidate.number
 
     # -- resume ------------------------------------------------------------------------------
@@ -372,13 +426,18 @@ class Driver:
                 self.ready.append(candidate)
 
     # -- the end -----------------------------------------------------------------------------
-    def _stop_now(self) -> int:
+    def _stop_now(self, at_deadline: bool = False) -> int:
+        """Mark the running tasks interrupted and end: on a signal (128 + it), or at the
+        deadline (deadline.DEADLINE_EXIT; the workers are told to stop their trials)."""
         now = time.time()
+        cause = "its deadline" if at_deadline else self.stop.name
         for task in self.running.values():
             if task.kind == "trial":
                 record = self.ledger.trial(task.candidate.number)
                 record.status, record.end = INTERRUPTED, now
-                record.reason = f"the run was stopped by {self.stop.name}"
+                record.reason = f"the run was stopped by {cause}"
+                fill_from_mark(record, self.out)  # where it ran: its worker left a mark
+                self.interrupted += 1
                 self.ledger.save_trial(record)
                 self.trials_report.add(record)
             elif task.kind == "preprocess":
@@ -388,9 +447,19 @@ class Driver:
         if self.on_stop is not None:
             self.on_stop()
         self.close()
-        say(f"stopped by {self.stop.name}: {sum(t.kind == 'trial' for t in self.running.values())}"
-            f" running trial(s) marked interrupted; run the same command again to resume")
+        say(f"stopped by {cause}: {self.interrupted} running trial(s) marked interrupted "
+            "(status interrupted in trials.csv); run the same command again to resume")
+        if at_deadline:
+            return self._deadline_end()
         return self.stop.exit_code
+
+    def _deadline_end(self) -> int:
+        """Say how busy the workers were up to the deadline; the exit code for "run again"."""
+        end = self.deadline.stop_at
+        busy = utilization(self.ledger.trials(), self.workers, self.session_start, end)
+        say(f"{self.deadline.describe()}: workers busy {busy:.1%} of the time until the stop; "
+            "run the same command again (next job) to continue")
+        return DEADLINE_EXIT
 
     def _finish(self) -> int:
         if self._too_many_failures():
@@ -412,13 +481,20 @@ class Driver:
         elif self.search.max_evaluations is not None \
                 and self.trained >= self.search.max_evaluations:
             ending = f"stopped at --max-evaluations {self.search.max_evaluations}"
+        elif self.deadline is not None and self.deadline.held_back:
+            self.close()
+            say(f"no trial left that would end before the deadline: {self.algorithm.asked} "
+                f"trials asked, {self.failures} failed; reports in {self.out}")
+            return self._deadline_end()
         else:
             raise RuntimeError("the search stalled: nothing runs and nothing can be asked")
         self.close()
         summary = (f"best {self.runner.metric} {best.metric:.6g} (trial {best.candidate.number})"
                    if best else "no trial succeeded")
-        say(f"{ending}: {self.algorithm.asked} trials, {self.failures} failed; {summary}; "
-            f"reports in {self.out}")
+        finished = [r for r in self.ledger.trials() if r.finished]
+        reused = sum(r.reused_from is not None for r in finished)
+        say(f"{ending}: {len(finished) - reused} trials trained, {reused} reused an earlier "
+            f"result, {self.failures} failed; {summary}; reports in {self.out}")
         return 0
 
     def _infer_best(self, number: int) -> int:
@@ -429,7 +505,7 @@ class Driver:
         record = self.ledger.trial(number)
         preprocess_key, _ = self._preprocess_key(record.values)
         future = self.executor.submit(
-            infer_task, self.runner, self.space.stage_values(record.values, "infer"),
+            infer_task, self.space.stage_values(record.values, "infer"),
             str(self.out / record.folder),
             str(self.out / self.ledger.preprocess(preprocess_key).folder))
         self.running[future] = _Task("infer", "")

@@ -22,7 +22,9 @@ import sqlite3
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.experiment.deadline import deadline_from_args
 from improve_hpo.experiment.driver import preprocess_folder_of, preprocess_key_of, trial_folder_of
+from improve_hpo.experiment.idle_workers import idle_worker_warnings, planned_evaluations
 from improve_hpo.experiment.setup import (LEDGER_NAME, Experiment, algorithm_for,
                                           experiment_from_args, resume_problems,
                                           workers_from_args)
@@ -63,9 +65,11 @@ def plan(args, world_size: int, local_workers: int | None, environ) -> list[str]
     runner = experiment.runner
     gpu = assign_gpu(runner, 0, environ)
     worker = WorkerContext(gpu=gpu)  # the commands depend on the worker's GPU only
+    deadline = deadline_from_args(args, environ)
     lines = ["improve-hpo dry run: every check passed; nothing was started or written.",
              _space_line(experiment), _search_line(experiment),
              _workers_line(args, world_size, workers),
+             f"walltime budget: {deadline.describe() if deadline else 'none (no deadline)'}",
              f"GPU of the first worker: {gpu if gpu is not None else 'none (runs on the CPU)'}",
              _output_line(experiment, ledger)]
     lines += [f"warning: {warning}" for warning in _warnings(
@@ -135,13 +139,6 @@ def _read_ledger(path: Path) -> dict:
 
 
 # -- the summary lines ---------------------------------------------------------------------------
-def _planned(experiment: Experiment) -> int:
-    search = experiment.search
-    if search.algorithm == "grid":
-        return experiment.space.grid_size(search.grid_points)
-    return search.population + search.generations * search.offspring
-
-
 def _space_line(experiment: Experiment) -> str:
     size = experiment.space.size()
     points = "continuous" if size is None else f"{size} points"
@@ -160,7 +157,7 @@ def _search_line(experiment: Experiment) -> str:
                 f"generations {search.generations}, seed {search.seed}")
     limit = ("" if search.max_evaluations is None
              else f" (stops after --max-evaluations {search.max_evaluations})")
-    return f"search: {what}: {_planned(experiment)} evaluations planned{limit}"
+    return f"search: {what}: {planned_evaluations(experiment)} evaluations planned{limit}"
 
 
 def _workers_line(args, world_size: int, workers: int) -> str:
@@ -179,27 +176,15 @@ def _output_line(experiment: Experiment, ledger: dict | None) -> str:
     finished = sum(status in FINISHED for *_, status in ledger["trials"])
     again = len(_unfinished(ledger))
     return (f"output: {experiment.out}: resumes the experiment there: {finished} of "
-            f"{_planned(experiment)} planned trials finished, {again} to run again")
+            f"{planned_evaluations(experiment)} planned trials finished, {again} to run again")
 
 
 def _warnings(experiment: Experiment, workers: int, local_workers: int, environ) -> list[str]:
-    search = experiment.search
     found = []
     oversubscribed = oversubscription_warning(experiment.runner, local_workers, environ)
     if oversubscribed:
         found.append(oversubscribed)
-    if search.algorithm == "ga" and search.strategy == "generational":
-        if workers > search.population:
-            found.append(f"{workers} workers but --population {search.population}: "
-                         f"{workers - search.population} of them idle in generation 0")
-        if search.generations and workers > search.offspring:
-            found.append(f"{workers} workers but --offspring {search.offspring}: "
-                         f"{workers - search.offspring} of them idle in every later generation "
-                         "(the generational GA waits for each generation to end)")
-    elif workers > _planned(experiment):
-        found.append(f"{workers} workers but {_planned(experiment)} evaluations planned: "
-                     f"{workers - _planned(experiment)} of them never get a trial")
-    return found
+    return found + idle_worker_warnings(experiment, workers)
 
 
 # -- the commands ------------------------------------------------------------------------------
@@ -208,7 +193,7 @@ def _commands(experiment: Experiment, ledger: dict | None, worker: WorkerContext
     command.txt will hold it."""
     if ledger is None:
         trials, preprocessed = _first_candidates(experiment), set()
-        rest = _planned(experiment) - len(trials)
+        rest = planned_evaluations(experiment) - len(trials)
         after = f"... and {rest} more trials" if rest > 0 else None
         lines = [f"commands of the first {len(trials)} trials (as their command.txt will hold "
                  "them; a trial on another worker differs in its GPU only):"]

@@ -11,12 +11,15 @@ workers fill); a usage error is printed once, by rank 0, and every rank exits wi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import contextmanager
 
 from improve_hpo.errors import UsageError
+from improve_hpo.experiment.deadline import DEADLINE_META, deadline_from_args
 from improve_hpo.experiment.driver import Driver, say
 from improve_hpo.experiment.dry_run import dry_run
+from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.experiment.setup import (algorithm_for, experiment_from_args, open_output,
                                          workers_from_args)
 from improve_hpo.experiment.signals import StopRequest
@@ -24,6 +27,7 @@ from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
 from improve_hpo.runner import oversubscription_warning
+from improve_hpo.runner.sif_unpack import prepare_image
 
 # After a stop, how long rank 0 waits for the workers (which got the signal too: mpiexec and
 # Slurm signal every rank) to kill their trials and report back before it aborts the job.
@@ -36,30 +40,38 @@ def run_experiment(args) -> int:
         return dry_run(args, comm)
     if comm.Get_size() > 1:
         return _run_mpi(args, comm)
-    workers_from_args(args, 1)
+    workers = workers_from_args(args, 1)
     experiment = experiment_from_args(args)
+    deadline = deadline_from_args(args)
     ledger, _ = open_output(experiment)
+    experiment = _image_prepared(experiment)
+    _warn_idle(experiment, workers)
     stop = StopRequest()
     with ledger:
         if args.workers is None:
             start_worker(0, 0, experiment.runner)  # the runner's handlers kill a trial
             stop.install(chain_runner=True)
-            return _drive(experiment, ledger, InlineExecutor(), 1, stop)
+            return _drive(experiment, ledger, InlineExecutor(), 1, stop, deadline=deadline,
+                          where="trials run one at a time in this process")
         _warn_oversubscription(experiment.runner, args.workers)
         stop.install(chain_runner=False)
         with process_pool(args.workers, experiment.runner) as executor:
             return _drive(experiment, ledger, executor, args.workers, stop,
-                          on_stop=interrupt_pool_workers)
+                          on_stop=interrupt_pool_workers, deadline=deadline,
+                          where="local worker processes")
 
 
 def _run_mpi(args, comm) -> int:
     rank = comm.Get_rank()
-    experiment = ledger = error = None
+    experiment = ledger = error = deadline = None
     if rank == 0:
         try:
-            workers_from_args(args, comm.Get_size())
+            workers = workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
+            deadline = deadline_from_args(args)
             ledger, _ = open_output(experiment)
+            experiment = _image_prepared(experiment)
+            _warn_idle(experiment, workers)
         except UsageError as caught:
             error = caught
     runner = comm.bcast(experiment.runner if rank == 0 and error is None else None, root=0)
@@ -79,7 +91,8 @@ def _run_mpi(args, comm) -> int:
         if executor is None:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
-            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop)
+            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
+                             deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
                 code = driver.run()
         if not driver.wait_running(STOP_GRACE_SECONDS):
@@ -87,14 +100,22 @@ def _run_mpi(args, comm) -> int:
         return code
 
 
-def _drive(experiment, ledger, executor, workers, stop, on_stop=None) -> int:
-    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop)) as driver:
+def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+           where="") -> int:
+    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop,
+                          deadline, where)) as driver:
         return driver.run()
 
 
-def _driver(experiment, ledger, executor, workers, stop, on_stop=None) -> Driver:
+def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+            where="") -> Driver:
+    if deadline is not None:
+        for record in ledger.trials():  # the durations of earlier sessions predict too
+            deadline.record(record)
+        ledger.set_meta(DEADLINE_META, deadline.to_json())
+        say(deadline.describe())
     return Driver(experiment, ledger, _algorithm(experiment, ledger), executor, workers, stop,
-                  on_stop)
+                  on_stop, deadline, where=where)
 
 
 @contextmanager
@@ -110,6 +131,18 @@ def _algorithm(experiment, ledger):
     sessions = int(ledger.meta("sessions") or 0)
     ledger.set_meta("sessions", str(sessions + 1))
     return algorithm_for(experiment, sessions)
+
+
+def _image_prepared(experiment):
+    """A .sif the runtime would unpack on every exec is unpacked once, under OUT (rank 0, before
+    any trial; the workers get the settings that name the sandbox)."""
+    return dataclasses.replace(experiment,
+                               runner=prepare_image(experiment.runner, experiment.out, say))
+
+
+def _warn_idle(experiment, workers: int) -> None:
+    for warning in idle_worker_warnings(experiment, workers):
+        say(f"warning: {warning}")
 
 
 def _warn_oversubscription(runner, local_workers: int) -> None:

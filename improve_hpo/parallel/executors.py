@@ -1,9 +1,18 @@
 """Executors without MPI: in-process (one worker, the driver's own process) and a pool of
 local worker processes (--workers K). Both give concurrent.futures futures, like MPI's.
 
-The pool uses the 'spawn' start method: forking a process that holds threads (the pool's own
-manager thread, the SQLite connection) is unsafe. Each worker takes its index from a queue in
-its initializer, which gives it its rank (index + 1, as MPI workers are ranks 1..N-1) and GPU.
+The pool is ours, not ProcessPoolExecutor, to make a trial's round trip as short as under MPI:
+ProcessPoolExecutor passes each task through two threads of the driver (its manager thread,
+then a queue's feeder thread) and each result through one more, each hop waiting for the GIL
+while the driver works, and with 'spawn' it starts a worker only when a task finds none idle,
+so the first trials waited for one worker start after another. Here each worker has its own
+pipe: submit sends the task straight to an idle worker (or queues it), and one thread reads the
+results and hands the freed worker the next queued task. All workers are started at once and
+the pool is returned when every one is ready, as the MPI ranks are before the first trial.
+
+The workers use the 'spawn' start method: forking a process that holds threads (the result
+thread, the SQLite connection) is unsafe. Worker i gets rank i + 1 (as MPI workers are ranks
+1..N-1) and its GPU from its index.
 
 A pool worker outlives a driver killed with kill -9 (nothing tells it), and would go on training
 into a trial folder that the resumed run runs again. So each worker watches its parent and, when
@@ -17,13 +26,18 @@ import os
 import signal
 import threading
 import time
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from collections import deque
+from concurrent.futures import Executor, Future
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.connection import wait as wait_for_connections
 
 from improve_hpo.parallel.context import start_worker
 
 
 class InlineExecutor(Executor):
     """Runs each task when it is submitted, in this process; the future is already done."""
+
+    runs_inline = True  # the driver commits the ledger before submitting (the task runs now)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         future = Future()
@@ -34,24 +48,138 @@ class InlineExecutor(Executor):
         return future
 
 
-def process_pool(workers: int, settings) -> ProcessPoolExecutor:
-    context = multiprocessing.get_context("spawn")
-    indices = context.SimpleQueue()
-    for index in range(workers):
-        indices.put(index)
-    return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                               initializer=_start_pool_worker, initargs=(indices, settings))
+class WorkerPool(Executor):
+    """K local worker processes, one pipe each (see the module doc)."""
+
+    def __init__(self, workers: int, settings):
+        context = multiprocessing.get_context("spawn")
+        self._lock = threading.Lock()
+        self._connections, self._processes = [], []
+        for index in range(workers):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_pool_worker, args=(theirs, index, settings),
+                                      name=f"improve-hpo-worker-{index + 1}")
+            process.start()
+            theirs.close()
+            self._connections.append(mine)
+            self._processes.append(process)
+        for index, connection in enumerate(self._connections):
+            try:
+                connection.recv()  # "ready": the worker is started
+            except EOFError:
+                for process in self._processes:
+                    process.terminate()
+                    process.join()
+                raise RuntimeError(f"--workers: worker {index + 1} ended while starting (its "
+                                   "error is printed above)") from None
+        self._index_of = {connection: index for index, connection
+                          in enumerate(self._connections)}
+        self._idle = deque(range(workers))
+        self._busy: dict[int, Future] = {}
+        self._queued: deque = deque()  # (future, task) waiting for a worker
+        self._broken: str | None = None
+        self._results = threading.Thread(target=self._read_results, daemon=True,
+                                         name="improve-hpo-pool-results")
+        self._results.start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        future = Future()
+        with self._lock:
+            if self._broken:
+                raise BrokenProcessPool(self._broken)
+            if self._idle:
+                self._send(self._idle.popleft(), future, (fn, args, kwargs))
+            else:
+                self._queued.append((future, (fn, args, kwargs)))
+        return future
+
+    def _send(self, index: int, future: Future, task) -> None:
+        self._busy[index] = future
+        future.set_running_or_notify_cancel()
+        self._connections[index].send(task)
+
+    def _read_results(self) -> None:
+        """The result thread: deliver each result, give the freed worker the next task."""
+        alive = dict(enumerate(self._connections))
+        while alive:
+            for connection in wait_for_connections(list(alive.values())):
+                index = self._index_of[connection]
+                try:
+                    ok, value = connection.recv()
+                except (EOFError, OSError):
+                    del alive[index]
+                    self._worker_gone(index)
+                    continue
+                with self._lock:
+                    future = self._busy.pop(index)
+                    if self._queued:
+                        self._send(index, *self._queued.popleft())
+                    else:
+                        self._idle.append(index)
+                future.set_result(value) if ok else future.set_exception(value)
+
+    def _worker_gone(self, index: int) -> None:
+        """A worker ended (shutdown, or it died): its task and, when none is left, the queued
+        ones fail; the pool takes no more tasks."""
+        with self._lock:
+            self._broken = self._broken or f"worker {index + 1} of the pool ended"
+            failed = [self._busy.pop(index)] if index in self._busy else []
+            if index in self._idle:
+                self._idle.remove(index)
+            if not self._idle and not self._busy:
+                failed += [future for future, _ in self._queued]
+                self._queued.clear()
+        for future in failed:
+            future.set_exception(BrokenProcessPool(f"worker {index + 1} of the pool ended "
+                                                   "before it returned a result"))
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Tell every worker to exit after its task; with wait, wait for them."""
+        with self._lock:
+            self._broken = self._broken or "the pool was shut down"
+            for future, _ in self._queued:
+                future.cancel()
+            self._queued.clear()
+        for connection in self._connections:
+            try:
+                connection.send(None)
+            except OSError:
+                pass  # that worker is gone already
+        if wait:
+            for process in self._processes:
+                process.join()
+            self._results.join()
+
+
+def process_pool(workers: int, settings) -> WorkerPool:
+    """K started and ready worker processes (see the module doc)."""
+    return WorkerPool(workers, settings)
+
+
+def _pool_worker(connection, index: int, settings) -> None:
+    """A worker process: start as worker index + 1, then run tasks until told to stop (None)
+    or the driver is gone."""
+    start_worker(index + 1, index, settings)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
+                     name="improve-hpo-parent-watch").start()
+    connection.send("ready")
+    while True:
+        try:
+            task = connection.recv()
+        except (EOFError, OSError):
+            return  # the driver is gone
+        if task is None:
+            return
+        fn, args, kwargs = task
+        try:
+            reply = (True, fn(*args, **kwargs))
+        except BaseException as error:  # noqa: BLE001 - delivered through the future
+            reply = (False, error)
+        connection.send(reply)
 
 
 ORPHAN_CHECK_SECONDS = 1.0  # how often a pool worker looks whether its driver still lives
 ORPHAN_GRACE_SECONDS = 5.0  # time the signal handler gets to stop the trial before the exit
-
-
-def _start_pool_worker(indices, settings) -> None:
-    index = indices.get()
-    start_worker(index + 1, index, settings)
-    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
-                     name="improve-hpo-parent-watch").start()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -13,8 +13,6 @@ from improve_hpo.runner.conventions import CONVENTIONS, conventions_without
 TAIL_BYTES = 64 * 1024
 # argparse (improvelib, candle): "prog: error: unrecognized arguments: --input_dir /x ..."
 _UNRECOGNIZED = re.compile(r"unrecognized arguments?:\s*(.*)")
-_NOT_FOUND = re.compile(r"(no such file or directory|not found|executable file not found)",
-                        re.IGNORECASE)
 _DIRECTORY_OPTIONS = {
     "preprocess": ("--preprocess-input-flag", "--preprocess-output-flag"),
     "train": ("--train-input-flag", "--train-output-flag"),
@@ -89,22 +87,19 @@ def unrecognized_hint(stage: str, rejected: list[str], directory_flags: set[str]
     return "; ".join(parts)
 
 
-def failure_hint(stage: str, returncode: int | None, stderr_log: Path, launcher: str) -> str:
-    """A short hint for a stage that exited non-zero, or ''."""
-    text = tail(stderr_log)
-    script = f"{stage}.sh"
-    if returncode == 126:
-        return (f"{script} is not executable (exit 126); chmod a+x it in the image, or pass "
-                "--script-interpreter bash")
-    if returncode == 127 and launcher == "container" and _NOT_FOUND.search(text):
-        hint = f"{script} is not on the image's PATH (exit 127)"
+def failure_hint(stage: str, reason: str, stderr_text: str) -> str:
+    """The improve-hpo option for a stage whose failure `reason` (runner/failures.py) shows a
+    script missing from the image, not executable, or without a #! line; else ''."""
+    if "not found in the image" in reason:
         if stage == "preprocess":
-            return hint + "; if the data were prepared in advance, run with --no-preprocess"
+            return "if the data were prepared in advance, run with --no-preprocess"
         if stage == "infer":
-            return hint + "; pass --infer none to search without inference"
-        return hint
-    if "exec format error" in text.lower():
-        return (f"{script} has no #! line (Exec format error); add #!/bin/bash as its first "
+            return "pass --infer none to search without inference"
+        return ""
+    if "not executable" in reason or "Permission denied" in reason:
+        return "or pass --script-interpreter bash to run it without its exec bit"
+    if "exec format error" in stderr_text.lower():
+        return (f"{stage}.sh has no #! line (Exec format error); add #!/bin/bash as its first "
                 "line, or pass --script-interpreter bash")
     return ""
 

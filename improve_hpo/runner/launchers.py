@@ -6,29 +6,46 @@ timeout and no way to kill the process group, replaces the whole environment whe
 and calls sys.exit when a bind source is missing (which would take an MPI worker down). The
 argument vector it would build is the same one built here: `RUNTIME exec [--nv] --bind ...
 IMAGE SCRIPT ARGS...`.
+
+A container command always has `--cleanenv` and carries the model's variables as
+SINGULARITYENV_/APPTAINERENV_ variables (container_env.py says why and what reaches the model).
 """
 
 from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
+from pathlib import Path
 
+from improve_hpo.runner.container_env import container_variables
 from improve_hpo.runner.settings import NO_GPU, RunnerSettings
 
 
 @dataclass(frozen=True)
 class Command:
-    """An argument vector, the environment variables it adds, and the folder it runs in."""
+    """An argument vector, the environment variables it adds, the folder it runs in, and for a
+    container the host folders it binds (checked just before it starts: Singularity 3.4 would
+    otherwise run without a vanished one, or create it empty)."""
 
     argv: tuple[str, ...]
     env: tuple[tuple[str, str], ...]
     cwd: str
+    bind_sources: tuple[str, ...] = ()
+
+    @property
+    def in_container(self) -> bool:
+        return bool(self.bind_sources)
+
+    def missing_bind_sources(self) -> list[str]:
+        return [source for source in self.bind_sources if not Path(source).exists()]
 
     def pasteable(self) -> str:
         """One shell line that reproduces the command exactly, for command.txt (a user runs it;
         the runner never does)."""
-        assignments = [f"{name}={value}" for name, value in self.env]
-        return f"(cd {shlex.quote(self.cwd)} && {shlex.join([*assignments, *self.argv])})"
+        # NAME='a b', not 'NAME=a b': a quoted word is no assignment for the shell.
+        words = [*(f"{name}={shlex.quote(value)}" for name, value in self.env),
+                 shlex.join(self.argv)]
+        return f"(cd {shlex.quote(self.cwd)} && {' '.join(words)})"
 
 
 def data_dir_for_scripts(settings: RunnerSettings) -> str:
@@ -49,18 +66,19 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     folder; a container gets each bound at the same path, so every path on the command line
     means the same inside and outside.
     """
-    env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)),)
     interpreter = [settings.script_interpreter] if settings.script_interpreter else []
     if settings.launcher == "native":
+        env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)), *settings.env)
         return Command((*interpreter, f"{settings.model_dir}/{script}", *args), env, cwd)
-    argv = [settings.runtime, "exec"]
+    env = container_variables(settings.runtime_family, gpu_argument(gpu), settings.env)
+    argv = [settings.runtime, "exec", "--cleanenv"]
     if settings.nv and gpu is not None:
         argv.append("--nv")
     binds = [f"{settings.data_dir}:{settings.mount_point}"]
     binds += [f"{folder}:{folder}" for folder in dict.fromkeys(folders)]
-    binds += list(settings.binds)
+    binds += [*settings.link_binds, *settings.binds]
     for bind in binds:
         argv += ["--bind", bind]
     # `bash train.sh` finds train.sh on the image's PATH even without its exec bit.
-    argv += [settings.image, *interpreter, script, *args]
-    return Command(tuple(argv), env, cwd)
+    argv += [settings.sandbox or settings.image, *interpreter, script, *args]
+    return Command(tuple(argv), env, cwd, tuple(bind.split(":")[0] for bind in binds))

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import shutil
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
 from improve_hpo.runner import model_scripts
+from improve_hpo.runner.container_env import identify_runtime, parse_env_options
 from improve_hpo.runner.conventions import CONVENTIONS, DEFAULT_CONVENTION
+from improve_hpo.runner.data_links import link_binds
 from improve_hpo.runner.settings import RunnerSettings
 
 # Tried in this order when --container-runtime is not given: Apptainer is the maintained
@@ -63,6 +66,15 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                            "(repeatable)")
     container.add_argument("--no-nv", dest="nv", action="store_false",
                            help="do not pass --nv (default: --nv whenever a trial has a GPU)")
+    container.add_argument("--unpack-sif", choices=("auto", "yes", "no"), default="auto",
+                           help="unpack a .sif once per experiment into a sandbox under the "
+                           "output folder: auto does when the runtime would unpack it on every "
+                           "exec (default: %(default)s)")
+    environment = parser.add_argument_group("environment")
+    environment.add_argument("--env", metavar="NAME[=VALUE]", action="append", default=[],
+                            help="a variable for the model's scripts (repeatable); NAME alone "
+                            "passes this shell's value. In a container the scripts get a clean "
+                            "environment: only these, CUDA_VISIBLE_DEVICES and the image's own")
     result = parser.add_argument_group("trials")
     result.add_argument("--metric", default="val_loss",
                         help="key in val_scores.json or name in the IMPROVE_RESULT line "
@@ -127,6 +139,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         infer_legacy_args=args.infer_legacy_args,
         gpus=_gpus(args.gpus),
         trials_per_gpu=_trials_per_gpu(args.trials_per_gpu),
+        env=parse_env_options(args.env, os.environ),
         **{field: _flag_names(convention.flags[field] if getattr(args, field) is None
                               else getattr(args, field), option)
            for option, field, _, _ in DIRECTORY_FLAGS},
@@ -136,7 +149,8 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
                          "container, --model-dir DIR runs its scripts without one")
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
-                              ("--bind", args.bind)):
+                              ("--bind", args.bind),
+                              ("--unpack-sif", args.unpack_sif != "auto")):
             if given:
                 raise UsageError(f"{option}: applies only to a container (--sif); "
                                  "leave it out with --model-dir")
@@ -145,15 +159,27 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         model_scripts.check_model_dir(folder, args.model_dir, args.preprocess, args.infer,
                                       interpreter)
         return RunnerSettings(launcher="native", model_dir=folder, **common)
+    _bindable(data_dir, "--data-dir", args.data_dir)
+    if getattr(args, "output", None):
+        _bindable(str(Path(args.output).expanduser().resolve()), "--output", args.output)
     image = _image(args.sif)
     model_scripts.check_sandbox(image, args.sif, args.preprocess, args.infer, interpreter)
+    runtime = _runtime(args.container_runtime)
+    family, version = identify_runtime(runtime)
+    mount_point = _mount_point(args.data_mount or convention.mount_point)
+    binds = tuple(_bind(spec) for spec in args.bind)
     return RunnerSettings(
         launcher="container",
         image=image,
-        runtime=_runtime(args.container_runtime),
-        mount_point=_mount_point(args.data_mount or convention.mount_point),
+        runtime=runtime,
+        runtime_family=family,
+        runtime_version=version,
+        mount_point=mount_point,
         nv=args.nv,
-        binds=tuple(_bind(spec) for spec in args.bind),
+        binds=binds,
+        link_binds=link_binds(data_dir, mount_point,
+                              covered=tuple(_bind_destination(bind) for bind in binds)),
+        unpack_sif=args.unpack_sif,
         **common,
     )
 
@@ -194,10 +220,28 @@ def _mount_point(path: str) -> str:
     if not path.startswith("/"):
         raise UsageError(f"--data-mount {path}: must be an absolute path inside the container, "
                          "e.g. /IMPROVE_DATA_DIR")
+    _bindable(path, "--data-mount", path)
     return path
 
 
+def _bindable(path: str, option: str, given: str) -> None:
+    """The runtime splits --bind at ',' and ':': a path with one cannot be bound."""
+    for char in (",", ":"):
+        if char in path:
+            raise UsageError(f"{option} {given}: the path {path} has a '{char}', which the "
+                             "container runtime's --bind cannot carry (it splits binds at ',' "
+                             "and ':'); rename the folder or use a link without one")
+
+
+def _bind_destination(bind: str) -> str:
+    parts = bind.split(":")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def _bind(spec: str) -> str:
+    if "," in spec:
+        raise UsageError(f"--bind {spec}: has a ',', which the container runtime's --bind "
+                         "splits at; give one bind per --bind, and no ',' in its paths")
     parts = spec.split(":")
     if not parts[0] or len(parts) > 3 or any(not part for part in parts):
         raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
@@ -206,7 +250,12 @@ def _bind(spec: str) -> str:
     if not source.exists():
         raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
                          "would refuse to start the container")
-    return ":".join([str(source.resolve()), *parts[1:]])
+    resolved = str(source.resolve())
+    _bindable(resolved, "--bind", spec)
+    if len(parts) > 1 and not parts[1].startswith("/"):
+        raise UsageError(f"--bind {spec}: the destination {parts[1]} must be an absolute path "
+                         "inside the container, e.g. --bind /scratch/refs:/refs")
+    return ":".join([resolved, *parts[1:]])
 
 
 def _metric(name: str) -> str:

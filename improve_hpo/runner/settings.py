@@ -30,9 +30,20 @@ class RunnerSettings:
     model_dir: str | None = None
     image: str | None = None
     runtime: str | None = None  # absolute path of the apptainer/singularity executable
+    # "apptainer" or "singularity" (Sylabs 3.x/CE), from `runtime --version`: which prefix
+    # (APPTAINERENV_/SINGULARITYENV_) carries variables into the container.
+    runtime_family: str | None = None
+    runtime_version: str | None = None
     mount_point: str = DEFAULT_MOUNT_POINT
     nv: bool = True
     binds: tuple[str, ...] = ()  # extra "SRC[:DST[:opts]]" with SRC absolute
+    # Binds that make the data folder's symlinks resolve inside the container (data_links.py).
+    link_binds: tuple[str, ...] = ()
+    # --env NAME=VALUE: variables the model gets on top of the runner's (CUDA_VISIBLE_DEVICES).
+    env: tuple[tuple[str, str], ...] = ()
+    unpack_sif: str = "auto"  # auto | yes | no (sif_unpack.py)
+    # The sandbox the .sif was unpacked into once for this experiment; trials run it instead.
+    sandbox: str | None = None
     preprocess_input_flag: str = "input_dir"
     preprocess_output_flag: str = "output_dir"
     train_input_flag: str = "input_dir"

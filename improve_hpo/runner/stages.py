@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from improve_hpo.runner import diagnose, metric, process
 from improve_hpo.runner.conventions import STAGE_FIELDS
+from improve_hpo.runner.failures import failure_reason, separate_runtime_notices
 from improve_hpo.runner.flags import directory_argv, values_to_argv
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
@@ -193,39 +193,46 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
     script = f"{stage}.sh"
     with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
         f.write(command.pasteable() + "\n")
+    missing = command.missing_bind_sources()
+    if missing:
+        return (f"{script} not started: the bind source {missing[0]} no longer exists "
+                "(the runtime would run without it)"), "failed"
+    stderr_log = folder / f"{stage}.stderr.log"
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
-                                 command.cwd, folder / f"{stage}.stdout.log",
-                                 folder / f"{stage}.stderr.log", timeout)
+                                 command.cwd, folder / f"{stage}.stdout.log", stderr_log,
+                                 timeout)
+    notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
+               if command.in_container else [])
     if outcome.interrupted:
         return f"{script} interrupted by a signal to the worker; killed", "interrupted"
+    reason = failure_reason(script, outcome, command.in_container, notices, stderr_log,
+                            timeout)
+    if reason is not None:
+        reason = _with_fix(reason, stage, outcome, stderr_log, settings)
+    return reason, "ok" if reason is None else "failed"
+
+
+def _with_fix(reason: str, stage: str, outcome, stderr_log: Path,
+              settings: RunnerSettings) -> str:
+    """The failure's reason with the improve-hpo option that fixes it, when the logs show one:
+    a strict parser that rejected the directory flags or the positionals, a script missing from
+    the image, not executable, or without a #! line (runner/diagnose.py)."""
+    script = f"{stage}.sh"
     if outcome.start_error is not None:
         hint = diagnose.start_hint(outcome.start_error)
-        return f"{script} could not start: {outcome.start_error}" + \
-            (f"; {hint}" if hint else ""), "failed"
-    if outcome.timed_out:
-        return f"{script} ran past --trial-timeout {timeout:g} s; killed", "failed"
-    if outcome.returncode < 0:
-        return f"{script} was killed by {_signal_name(-outcome.returncode)}", "failed"
-    if outcome.returncode > 0:
-        return _exit_reason(stage, outcome.returncode, folder, settings), "failed"
-    return None, "ok"
-
-
-def _exit_reason(stage: str, returncode: int, folder: Path, settings: RunnerSettings) -> str:
-    """`<stage>.sh exited with code N`, and what its stderr shows about why."""
-    reason = f"{stage}.sh exited with code {returncode}"
-    stderr_log = folder / f"{stage}.stderr.log"
+        return f"{reason}; {hint}" if hint else reason
     text = diagnose.tail(stderr_log)
     rejected = diagnose.rejected_flags(text)
     ours = {flag[2:] for flag in rejected} & directory_flag_names(settings, stage)
+    exited = f"{script} exited with code {outcome.returncode}"
     if settings.positionals and not ours and diagnose.rejects_positionals(text):
-        return (f"{reason}: its parser rejected the positional arguments (GPU id, data "
+        return (f"{exited}: its parser rejected the positional arguments (GPU id, data "
                 "folder); the script hands them to a strict parser: use --convention flags-only")
     if rejected:
         hint = diagnose.unrecognized_hint(stage, rejected, directory_flag_names(settings, stage),
                                           settings.convention, text)
-        return f"{reason}: its parser rejected {' '.join(rejected)}; {hint}"
-    hint = diagnose.failure_hint(stage, returncode, stderr_log, settings.launcher)
+        return f"{exited}: its parser rejected {' '.join(rejected)}; {hint}"
+    hint = diagnose.failure_hint(stage, reason, text)
     return f"{reason}; {hint}" if hint else reason
 
 
@@ -233,10 +240,3 @@ def directory_flag_names(settings: RunnerSettings, stage: str) -> set[str]:
     """The directory flags the runner passes to `stage`.sh."""
     return {name for field in STAGE_FIELDS[stage]
             for name in getattr(settings, field).split(",") if name}
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"

@@ -11,6 +11,8 @@ Hyperparameters it understands (any other flag is accepted and ignored):
   fail            train exits 1 when this is true (or when fail_n == n)
   fail_n          see fail
   prep_fail       preprocess exits 1 when true
+  record_ledger   when true, train first writes ledger_seen.json in its output folder: the
+                  numbers of the trials the ledger (OUT/ledger.sqlite) holds as finished
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
 "<stage> start|end <output_dir>", so tests can see what ran, and how often.
 """
@@ -37,6 +39,17 @@ def log(data_dir, line):
         handle.write(line + "\n")
 
 
+def record_ledger(out):
+    """What another process sees in the ledger now: the finished trials' numbers."""
+    import sqlite3
+
+    ledger = os.path.join(out, "..", "..", "ledger.sqlite")
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT number FROM trials WHERE status IN ('ok', 'failed')")
+        with open(os.path.join(out, "ledger_seen.json"), "w") as handle:
+            json.dump(sorted(number for number, in rows), handle)
+
+
 def main():
     stage = sys.argv[1]
     positionals = 1 if stage == "preprocess" else 2
@@ -52,6 +65,8 @@ def main():
         with open(os.path.join(out, "prepared.txt"), "w") as handle:
             handle.write(json.dumps(options))
     elif stage == "train":
+        if truthy(options.get("record_ledger", "false")):
+            record_ledger(out)
         n = int(options.get("n", 0))
         seconds = float(options.get("sleep", 0))
         if "slow_n" in options and int(options["slow_n"]) == n:

@@ -1,0 +1,215 @@
+"""The walltime budget (--time-limit, --deadline, the Slurm/PBS job's end): real runs with a
+deadline seconds away start no trial predicted to end after it, stop cleanly (exit 75, nothing
+left running, every trial recorded) and the same command continues; the end time is read from
+fake Slurm/PBS job environments and stub squeue/qstat programs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+from engine_models.harness import (BASE_SPACE, command, ledger_rows, processes_under, run,
+                                   runs_log, write_space)
+
+from improve_hpo.experiment.deadline import (DEADLINE_EXIT, PREDICTION_QUANTILE, end_from_args,
+                                             parse_duration)
+
+TRIAL_SECONDS = 0.3
+SPACE = [*BASE_SPACE[:2], {"name": "sleep", "type": "constant", "value": TRIAL_SECONDS},
+         {"name": "record_ledger", "type": "constant", "value": True}]
+UNLIMITED = ("--generations", 100000)  # the deadline, not the budget, ends these runs
+
+
+def trials_of(tmp) -> pd.DataFrame:
+    return pd.read_csv(tmp / "out" / "trials.csv")
+
+
+def ledger_trials(tmp) -> pd.DataFrame:
+    """The ledger's trials with start and end as Unix seconds."""
+    return pd.DataFrame(ledger_rows(tmp / "out", 'SELECT number, status, start, "end" FROM trials'),
+                        columns=["trial", "status", "start", "end"])
+
+
+def stop_time(tmp) -> float:
+    """The stop of the latest run, as it recorded it in the ledger."""
+    [(text,)] = ledger_rows(tmp / "out", "SELECT value FROM meta WHERE name = 'deadline'")
+    return json.loads(text)["stop_at"]
+
+
+def assert_clean_stop(tmp, result):
+    assert result.returncode == DEADLINE_EXIT, result.stderr
+    assert "run the same command again (next job) to continue" in result.stderr
+    assert not processes_under(tmp)  # no trial (nor worker) outlives the run
+    statuses = dict(ledger_rows(tmp / "out", "SELECT number, status FROM trials"))
+    assert "running" not in statuses.values()
+    assert sorted(trials_of(tmp).trial) == sorted(statuses)  # trials.csv holds every trial
+    log = runs_log(tmp)  # a trial that did not end was interrupted (its process killed)
+    unended = {f for _, event, f in log if event == "start"} - \
+        {f for _, event, f in log if event == "end"}
+    assert unended <= {f"trial_{n:06d}" for n, status in statuses.items() if status == "interrupted"}
+
+
+@pytest.mark.parametrize("launch", [("--workers", 2), ("ranks", 3)])
+def test_no_trial_starts_that_would_end_after_the_deadline_and_the_next_job_continues(
+        tmp_path, launch):
+    space = write_space(tmp_path, SPACE)
+    options = dict(ranks=launch[1]) if launch[0] == "ranks" else {}
+    extra = launch if launch[0] == "--workers" else ()
+    argv = command(tmp_path, *UNLIMITED, "--time-limit", "6", "--stop-margin", 0, *extra,
+                   space=space, **options)
+    first = run(argv)
+    assert_clean_stop(tmp_path, first)
+    stop = stop_time(tmp_path)
+    trials = ledger_trials(tmp_path)
+    ok = trials[trials.status == "ok"]
+    assert len(ok) >= 4
+    assert set(trials.status) <= {"ok", "interrupted"}
+    # Trials started before any finished had no prediction; every later one was started only
+    # while the durations seen so far fit before the stop.
+    known = ok.end.min()
+    later = trials[trials.start >= known]
+    assert (later.start + (ok.end - ok.start).min() <= stop + 0.05).all()
+    assert (later.status == "interrupted").sum() <= 2  # a prediction too short, at most per worker
+    assert "workers busy" in first.stderr
+
+    second = run(argv)  # the next job: the same command
+    assert_clean_stop(tmp_path, second)
+    again = ledger_trials(tmp_path)
+    assert len(again[again.status == "ok"]) > len(ok)
+    starts = [f for stage, event, f in runs_log(tmp_path) if stage == "train" and event == "start"]
+    assert len(starts) == len(set(starts))  # nothing finished was trained again
+
+
+def test_a_trial_still_running_at_the_stop_is_interrupted_and_runs_again_next_time(tmp_path):
+    """In-process: no duration is known before the first trial ends, so it starts and is
+    stopped at the deadline by the worker's own SIGTERM; the next run trains it again."""
+    space = write_space(tmp_path, [*BASE_SPACE[:2], {"name": "sleep", "type": "constant",
+                                                     "value": 30}])
+    argv = command(tmp_path, *UNLIMITED, "--time-limit", "4", "--stop-margin", 0, space=space)
+    first = run(argv)
+    assert_clean_stop(tmp_path, first)
+    assert list(trials_of(tmp_path).status) == ["interrupted"]
+    assert "the run was stopped by its deadline" in trials_of(tmp_path).reason[0]
+    second = run(argv)
+    assert_clean_stop(tmp_path, second)
+    starts = [f for stage, event, f in runs_log(tmp_path) if stage == "train" and event == "start"]
+    assert starts == ["trial_000000", "trial_000000"]
+
+
+def test_a_finished_trial_is_committed_before_its_worker_gets_new_work(tmp_path):
+    """The ledger batches its commits; each trial's train.sh reads the ledger as it starts and
+    must see the trial its worker ran before as finished."""
+    space = write_space(tmp_path, [*SPACE[:2], {"name": "sleep", "type": "constant",
+                                                "value": 0.05}, SPACE[3]])
+    result = run(command(tmp_path, "--population", 4, "--generations", 4, "--workers", 2,
+                         space=space))
+    assert result.returncode == 0, result.stderr
+    trials = trials_of(tmp_path)
+    trained = trials[trials.reused_from.isna()].sort_values("start")
+    checked = 0
+    for _, group in trained.groupby("rank"):
+        numbers = list(group.trial)
+        for before, after in zip(numbers, numbers[1:]):
+            seen = json.loads((tmp_path / "out" / "trials" / f"trial_{after:06d}" /
+                               "ledger_seen.json").read_text())
+            assert before in seen, (before, after, seen)
+            checked += 1
+    assert checked >= 8
+
+
+def test_an_explicit_setting_that_idles_workers_warns_in_the_real_run(tmp_path):
+    result = run(command(tmp_path, "--workers", 3, "--strategy", "generational",
+                         "--population", 4, "--offspring", 2, "--generations", 1))
+    assert result.returncode == 0, result.stderr
+    assert ("warning: 3 workers but --offspring 2: 1 of them idle in every later generation"
+            in result.stderr)
+    default = tmp_path / "default"
+    default.mkdir()
+    result = run(command(default, "--workers", 3, "--population", 4, "--generations", 1))
+    assert result.returncode == 0, result.stderr
+    assert "warning" not in result.stderr  # the default (async) keeps every worker busy
+
+
+# -- where the end comes from ------------------------------------------------------------------
+def args(time_limit=None, deadline=None, stop_margin=60.0):
+    return SimpleNamespace(time_limit=time_limit, deadline=deadline, stop_margin=stop_margin)
+
+
+def stub(folder: Path, name: str, output: str, expect: list[str]) -> str:
+    """A program `name` on a PATH of its own that prints `output` when called with `expect`."""
+    folder.mkdir(exist_ok=True)
+    program = folder / name
+    program.write_text(f"#!{sys.executable}\nimport sys\n"
+                       f"if sys.argv[1:] != {expect!r}: sys.exit(1)\n"
+                       f"sys.stdout.write({output!r})\n")
+    program.chmod(0o755)
+    return str(folder)
+
+
+NOW = 1_800_000_000.0
+
+
+def test_the_slurm_job_end_comes_from_its_environment():
+    assert end_from_args(args(), {"SLURM_JOB_END_TIME": "1800003600", "SLURM_JOB_ID": "7"},
+                         NOW) == (1800003600.0, "SLURM_JOB_END_TIME")
+
+
+def test_the_slurm_job_end_comes_from_squeue_when_the_environment_lacks_it(tmp_path):
+    end = datetime.datetime.fromtimestamp(NOW + 7200).isoformat(timespec="seconds")
+    path = stub(tmp_path / "bin", "squeue", end + "\n", ["-h", "-j", "4242", "-o", "%e"])
+    assert end_from_args(args(), {"SLURM_JOB_ID": "4242", "PATH": path}, NOW) == \
+        (NOW + 7200, "squeue -j 4242")
+    unknown = stub(tmp_path / "unknown", "squeue", "N/A\n", ["-h", "-j", "4242", "-o", "%e"])
+    assert end_from_args(args(), {"SLURM_JOB_ID": "4242", "PATH": unknown}, NOW) is None
+
+
+def test_the_pbs_job_end_is_its_walltime_left_from_qstat(tmp_path):
+    output = ("Job Id: 99.pbs\n    resources_used.walltime = 00:10:00\n"
+              "    Resource_List.walltime = 02:00:00\n    Resource_List.ncpus = 8\n")
+    path = stub(tmp_path / "bin", "qstat", output, ["-f", "99.pbs"])
+    assert end_from_args(args(), {"PBS_JOBID": "99.pbs", "PATH": path}, NOW) == \
+        (NOW + 6600, "qstat -f 99.pbs")
+
+
+def test_the_flags_come_before_the_scheduler_and_without_either_there_is_no_deadline():
+    environ = {"SLURM_JOB_END_TIME": "1800003600"}
+    assert end_from_args(args(time_limit="1-00:00:00"), environ, NOW) == \
+        (NOW + 86400, "--time-limit 1-00:00:00")
+    assert end_from_args(args(deadline="@1800000100"), environ, NOW)[0] == 1800000100.0
+    assert end_from_args(args(), {"PATH": ""}, NOW) is None
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("45m", 2700), ("12h", 43200),
+                                           ("10:30", 630), ("02:00:00", 7200),
+                                           ("1-02:00:00", 93600), ("2-0", 172800)])
+def test_durations_in_the_schedulers_forms(text, seconds):
+    assert parse_duration(text, "--time-limit") == seconds
+
+
+@pytest.mark.parametrize("flags, message", [
+    (("--time-limit", "soon"), "--time-limit soon: not a duration; give seconds (3600)"),
+    (("--time-limit", "0"), "--time-limit 0: must be longer than 0"),
+    (("--deadline", "tomorrow"), "--deadline tomorrow: not a time; give an ISO time"),
+    (("--deadline", "@1", "--time-limit", "10"), "--time-limit/--deadline: give one of them"),
+    (("--stop-margin", "-1", "--time-limit", "10"), "--stop-margin: must be at least 0"),
+])
+def test_a_bad_deadline_flag_is_a_usage_error_and_nothing_starts(tmp_path, flags, message):
+    result = run(command(tmp_path, *flags))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_prediction_is_a_high_quantile_of_the_recorded_durations():
+    from improve_hpo.experiment.deadline import Durations
+
+    durations = Durations()
+    assert durations.predict() is None
+    for seconds in range(1, 11):
+        durations.add(float(seconds))
+    assert durations.predict() == sorted(range(1, 11))[int(PREDICTION_QUANTILE * 10)]
