@@ -39,6 +39,7 @@ DIRECTORY_FLAGS = (
     ("--infer-output-flag", "infer_output_flag", "output_dir",
      "infer.sh flag for its output folder (the trial's)"),
 )
+BIND_OPTIONS = ("ro", "rw")
 _FLAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[A-Za-z0-9/-]+")
 
@@ -61,9 +62,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                            help="where --data-dir appears inside the container (default: the "
                            "--convention's: /IMPROVE_DATA_DIR, or /candle_data_dir for "
                            "improve-beta and candle)")
-    container.add_argument("--bind", metavar="SRC[:DST[:OPTS]]", action="append", default=[],
-                           help="an extra bind for the container, as the runtime's --bind "
-                           "(repeatable)")
+    container.add_argument("--bind", metavar="SRC[:DST[:ro|rw]]", action="append", default=[],
+                           help="an extra bind for the container, as the runtime's --bind: SRC "
+                           "an existing path, DST absolute (repeatable, one bind each)")
     container.add_argument("--no-nv", dest="nv", action="store_false",
                            help="do not pass --nv (default: --nv whenever a trial has a GPU)")
     container.add_argument("--unpack-sif", choices=("auto", "yes", "no"), default="auto",
@@ -147,6 +148,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     if (args.sif is None) == (args.model_dir is None):
         raise UsageError("--sif/--model-dir: give exactly one: --sif IMAGE runs the model's "
                          "container, --model-dir DIR runs its scripts without one")
+    mount_point = _mount_point(args.data_mount or convention.mount_point)  # --model-dir too
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
                               ("--bind", args.bind),
@@ -158,6 +160,8 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
                                   "preprocess.sh, train.sh and infer.sh")
         model_scripts.check_model_dir(folder, args.model_dir, args.preprocess, args.infer,
                                       interpreter)
+        if interpreter is not None:  # run without a shell: the keeper needs its full path
+            common["script_interpreter"] = _native_program(interpreter)
         return RunnerSettings(launcher="native", model_dir=folder, **common)
     _bindable(data_dir, "--data-dir", args.data_dir)
     if getattr(args, "output", None):
@@ -166,7 +170,6 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     model_scripts.check_sandbox(image, args.sif, args.preprocess, args.infer, interpreter)
     runtime = _runtime(args.container_runtime)
     family, version = identify_runtime(runtime)
-    mount_point = _mount_point(args.data_mount or convention.mount_point)
     binds = tuple(_bind(spec) for spec in args.bind)
     return RunnerSettings(
         launcher="container",
@@ -244,8 +247,11 @@ def _bind(spec: str) -> str:
                          "splits at; give one bind per --bind, and no ',' in its paths")
     parts = spec.split(":")
     if not parts[0] or len(parts) > 3 or any(not part for part in parts):
-        raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
+        raise UsageError(f"--bind {spec}: expected SRC, SRC:DST or SRC:DST:ro|rw, e.g. "
                          "--bind /scratch/refs:/refs:ro")
+    if len(parts) == 3 and parts[2] not in BIND_OPTIONS:
+        raise UsageError(f"--bind {spec}: {parts[2]!r} is not a bind option; give "
+                         f"{' or '.join(BIND_OPTIONS)}, e.g. --bind /scratch/refs:/refs:ro")
     source = Path(parts[0]).expanduser()
     if not source.exists():
         raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "
@@ -303,6 +309,14 @@ def _flag_names(text: str, option: str) -> str:
         raise UsageError(f"{option} {text}: give a flag name such as output_dir (without --), "
                          "several separated by commas, or '' to not pass the flag")
     return ",".join(names)
+
+
+def _native_program(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        raise UsageError(f"--script-interpreter {program}: not found on PATH or not "
+                         "executable; give a program such as bash, or its full path")
+    return found
 
 
 def _interpreter(program: str | None) -> str | None:
