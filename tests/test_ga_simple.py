@@ -12,6 +12,9 @@ from improve_hpo.errors import UsageError
 from improve_hpo.ga import SearchSettings, make_algorithm
 
 
+CLASSIC = {"operators": "classic", "strategy": "generational"}
+
+
 def simple(**changes):
     return make_algorithm(SPACE, SearchSettings(**{"strategy": "simple", "population": 6,
                                                    "generations": 4, "offspring": 6,
@@ -54,24 +57,32 @@ def test_mutation_uses_mut_indpb_and_crossover_cx_indpb():
     """Mutation only (mutpb 1): with --mut-indpb 0 no gene changes whatever --indpb says; with
     --mut-indpb 1 every mutant differs from every member of generation 0."""
     frozen = make_algorithm(SPACE, SearchSettings(population=6, generations=2, offspring=3,
-                                                  cxpb=0.0, mutpb=1.0, indpb=1.0, mut_indpb=0.0))
+                                                  cxpb=0.0, mutpb=1.0, indpb=1.0, mut_indpb=0.0,
+                                                  **CLASSIC))
     asked, _ = drive(frozen)
     initial = [c.values for c in asked[:6]]
     assert all(c.values in initial for c in asked[6:])
     lively = make_algorithm(SPACE, SearchSettings(population=6, generations=1, offspring=3,
-                                                  cxpb=0.0, mutpb=1.0, indpb=0.0, mut_indpb=1.0))
+                                                  cxpb=0.0, mutpb=1.0, indpb=0.0, mut_indpb=1.0,
+                                                  **CLASSIC))
     asked, _ = drive(lively)
     assert all(c.values not in [a.values for a in asked[:6]] for c in asked[6:])
     # crossover only with --cx-indpb 0: a child is a copy of its first parent
     copies = make_algorithm(SPACE, SearchSettings(population=6, generations=1, offspring=3,
-                                                  cxpb=1.0, mutpb=0.0, indpb=1.0, cx_indpb=0.0))
+                                                  cxpb=1.0, mutpb=0.0, indpb=1.0, cx_indpb=0.0,
+                                                  **CLASSIC))
     asked, _ = drive(copies)
     assert all(c.values in [a.values for a in asked[:6]] for c in asked[6:])
 
 
 def test_gene_probabilities_are_checked():
     with pytest.raises(UsageError) as raised:
-        SearchSettings(cx_indpb=1.5, mut_indpb=-0.1).check()
+        SearchSettings(cx_indpb=1.5, mut_indpb=-0.1, **CLASSIC).check()
     assert raised.value.messages == [
         "--cx-indpb: must be a probability between 0 and 1, got 1.5",
         "--mut-indpb: must be a probability between 0 and 1, got -0.1"]
+    with pytest.raises(UsageError) as raised:
+        SearchSettings(strategy="generational", operators="adaptive", cx_indpb=0.5).check()
+    assert raised.value.messages == [
+        "--cx-indpb/--mut-indpb: apply to the classic operators (Supervisor's GA); add "
+        "--operators classic, or give --indpb"]

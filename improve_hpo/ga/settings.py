@@ -22,7 +22,8 @@ from improve_hpo.ga.steady_state import AsyncGA
 # Settings that define the experiment: a resumed run must use the same ones. The others
 # (generations, max_evaluations, max_failures) may change to extend or cut a run.
 FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "indpb",
-         "tournament_size", "seed", "grid_points", "mode", "cx_indpb", "mut_indpb")
+         "tournament_size", "seed", "grid_points", "mode", "operators", "candidates",
+         "cx_indpb", "mut_indpb")
 
 
 # Upper bounds of the flags that size what is held in memory: far above any real use (a
@@ -47,6 +48,8 @@ class SearchSettings:
     max_evaluations: int | None = None
     max_failures: int | None = None
     mode: str = "min"
+    operators: str = defaults.OPERATORS
+    candidates: int = defaults.CANDIDATES
     # Stop when the first N trials of a run all failed (None: the population size; 0: never).
     max_initial_failures: int | None = None
     # Per-gene probabilities of crossover and mutation (None: --indpb), as Supervisor's
@@ -70,6 +73,7 @@ class SearchSettings:
         settings = cls(args.algorithm, strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
                        args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode,
+                       args.operators, args.candidates,
                        max_initial_failures=getattr(args, "max_initial_failures", None),
                        cx_indpb=getattr(args, "cx_indpb", None),
                        mut_indpb=getattr(args, "mut_indpb", None))
@@ -103,11 +107,20 @@ class SearchSettings:
         at_least("--max-evaluations", self.max_evaluations, 1)
         at_least("--max-failures", self.max_failures, 1)
         at_least("--max-initial-failures", self.max_initial_failures, 0)
+        at_least("--candidates", self.candidates, 1)
+        if self.operators not in defaults.OPERATOR_CHOICES:
+            problems.append(f"--operators: must be one of {', '.join(defaults.OPERATOR_CHOICES)}"
+                            f", got {self.operators!r}")
         for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
                             ("--indpb", self.indpb), ("--cx-indpb", self.cx_indpb),
                             ("--mut-indpb", self.mut_indpb)):
             if value is not None and not 0.0 <= value <= 1.0:
                 problems.append(f"{flag}: must be a probability between 0 and 1, got {value}")
+        if (self.cx_indpb is not None or self.mut_indpb is not None) \
+                and self.operators == "adaptive" and self.strategy != "simple" \
+                and self.algorithm == "ga":
+            problems.append("--cx-indpb/--mut-indpb: apply to the classic operators (Supervisor's "
+                            "GA); add --operators classic, or give --indpb")
         if self.cxpb + self.mutpb > 1.0 + 1e-12 and self.strategy != "simple":
             problems.append(f"--cxpb/--mutpb: cxpb + mutpb must be at most 1 (each child is made "
                             f"by crossover or mutation or copied), got {self.cxpb} + {self.mutpb}")
@@ -160,6 +173,16 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        help="seed of the search's random numbers (default: %(default)s)")
     group.add_argument("--grid-points", type=int, default=defaults.GRID_POINTS, metavar="N",
                        help="grid search: levels per float parameter (default: %(default)s)")
+    group.add_argument("--operators", choices=defaults.OPERATOR_CHOICES,
+                       default=defaults.OPERATORS,
+                       help="GA only: adaptive (self-adaptive mutation steps, categorical "
+                       "mutation that learns, model-guided breeding) or classic (the legacy "
+                       "operators, the behaviour before adaptive ones existed) "
+                       "(default: %(default)s)")
+    group.add_argument("--candidates", type=int, default=defaults.CANDIDATES, metavar="K",
+                       help="GA with adaptive operators: children bred per slot, of which the "
+                       "model of the results so far sends the best; 1 turns the model off "
+                       "(default: %(default)s)")
     group.add_argument("--max-evaluations", type=int, default=None, metavar="N",
                        help="stop after N trained trials (reused results not counted) "
                        "(default: no limit)")
@@ -189,5 +212,6 @@ def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
     kind = {"async": AsyncGA, "simple": SimpleGA}.get(settings.strategy, GenerationalGA)
     return kind(space, settings.mode, rng, generations=settings.generations, cxpb=settings.cxpb,
                 mutpb=settings.mutpb, indpb=settings.indpb,
-                tournament_size=settings.tournament_size, initial=initial,
+                tournament_size=settings.tournament_size, operators=settings.operators,
+                candidates=settings.candidates, initial=initial,
                 cx_indpb=settings.cx_indpb, mut_indpb=settings.mut_indpb, **common)

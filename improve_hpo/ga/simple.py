@@ -7,7 +7,8 @@ probability mutpb, and the mu children replace the population whole (no elitism:
 point found is kept in best.json all the same). A child that neither crossover nor mutation
 changed keeps its parent's values: the engine reuses the parent's result instead of training
 it again, as eaSimple re-evaluates only changed individuals. cxpb + mutpb may exceed 1 here
-(the two are independent draws, as in DEAP). Deterministic for a seed, like GenerationalGA.
+(the two are independent draws, as in DEAP). It always uses the classic operators (--operators
+does not apply). Deterministic for a seed, like GenerationalGA.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from improve_hpo.ga.operators import select_tournament
 class SimpleGA(GenerationalGA):
     def __init__(self, space, mode, rng, **settings):
         settings["offspring"] = settings["population"]  # eaSimple: mu children a generation
+        settings["operators"] = "classic"  # varAnd with cxUniform and the Space's mutation
         super().__init__(space, mode, rng, **settings)
 
     def ask(self) -> list[Candidate]:
