@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, STOPPED
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
 from improve_hpo.reports.progress import clock, duration
@@ -35,7 +35,7 @@ def planned_of(snapshot: ExperimentSnapshot) -> int | None:
 def status_of(snapshot: ExperimentSnapshot, last: int) -> dict:
     """The status as a JSON-ready dict; `last`: how many finished trials to list."""
     trials = snapshot.trials
-    finished = [t for t in trials if t.finished]  # ok, failed, or stopped early (fidelity)
+    finished = [t for t in trials if t.status in (OK, FAILED)]
     running = []
     for trial in trials:
         if trial.status != RUNNING:
@@ -50,7 +50,7 @@ def status_of(snapshot: ExperimentSnapshot, last: int) -> dict:
             gpu=(mark or {}).get("gpu"), since=iso_time(since),
             for_s=None if since is None else round(snapshot.read_at - since, 1),
             values=trial.values, started=mark is not None))
-    ended = sorted((t for t in trials if (t.finished or t.status == INTERRUPTED)
+    ended = sorted((t for t in trials if t.status in (OK, FAILED, INTERRUPTED, STOPPED)
                     and t.end is not None), key=lambda t: t.end)
     best = None
     for trial in finished:
