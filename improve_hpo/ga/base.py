@@ -77,7 +77,8 @@ class GeneticAlgorithm(Algorithm):
 
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
                  cxpb: float, mutpb: float, indpb: float, tournament_size: int,
-                 operators: str = "classic", candidates: int = 1, initial=()):
+                 operators: str = "classic", candidates: int = 1, initial=(),
+                 cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
         self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
                                         candidates=candidates)
@@ -88,6 +89,9 @@ class GeneticAlgorithm(Algorithm):
         self.budget = population + generations * offspring
         self.total_generations = generations + 1
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
+        # Per-gene probabilities of crossover and mutation (Supervisor's CX_INDPB, MUT_INDPB).
+        self.cx_indpb = indpb if cx_indpb is None else cx_indpb
+        self.mut_indpb = indpb if mut_indpb is None else mut_indpb
         self.tournament_size = tournament_size
         self._population = []  # DEAP individuals
         self._generation = 0
@@ -112,8 +116,9 @@ class GeneticAlgorithm(Algorithm):
         `parents()` gives the members to breed from. The lineage is what the adaptive
         operators learn from (AdaptiveBreeder.asked); None for classic operators."""
         if self.breeder is None:
-            values, origin = self._novel(lambda: vary_or(parents(), self.space, 1, self.cxpb,
-                                                         self.mutpb, self.indpb, self.rng)[0])
+            values, origin = self._novel(lambda: vary_or(
+                parents(), self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng,
+                cx_indpb=self.cx_indpb, mut_indpb=self.mut_indpb)[0])
             return values, origin, None
         return self.breeder.child(parents, self.rng, self._is_new, self.point_key, NOVELTY_TRIES)
 

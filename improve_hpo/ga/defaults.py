@@ -35,7 +35,7 @@ SEED = 0
 # RESULTS.md section 2, ga vs ga-async: better on 5 of 10 problem x budget cells). The
 # generational GA stays (--strategy generational): its run depends on the seed alone.
 STRATEGY = "async"
-STRATEGIES = ("generational", "async")
+STRATEGIES = ("generational", "async", "simple")
 ALGORITHM = "ga"
 ALGORITHMS = ("ga", "random", "grid")
 GRID_POINTS = 5
