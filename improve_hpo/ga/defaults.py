@@ -37,10 +37,19 @@ SEED = 0
 # ga vs ga-async: better in 6 of 11 problem x budget cells). The generational GA stays
 # (--strategy generational) for runs that must depend on the seed alone.
 STRATEGY = "async"
-STRATEGIES = ("generational", "async")
+STRATEGIES = ("generational", "async", "simple")
 ALGORITHM = "ga"
 ALGORITHMS = ("ga", "random", "grid")
 GRID_POINTS = 5
+# The GA's operators: "adaptive" (self-adaptive steps, learned categorical mutation and
+# model-guided breeding, improve_hpo/ga/adaptive.py) or "classic" (the operators of the legacy
+# workflow, as before issue 13: --operators classic gives the previous defaults' behaviour,
+# draw for draw). CANDIDATES: children bred per slot for the model to choose from (1: no
+# model). Chosen on the tuning problems of benchmarks/quality.py (see docs/benchmarks.md).
+OPERATORS = "adaptive"
+OPERATOR_CHOICES = ("adaptive", "classic")
+CANDIDATES = 6  # of 4, 6, 12 and 24 on the tuning set: 24 and 12 too greedy (a run stays in
+# a wrong batch-size basin of the real-run surrogates), 4 and 6 close; 6 won more at 40 and 100
 
 
 def offspring_for(population: int) -> int:
