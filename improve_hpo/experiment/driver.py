@@ -139,7 +139,8 @@ class Driver:
         Raises TooManyFailures at --max-failures, after the running trials finished."""
         self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
-            say(f"trial {record.number} did not finish in an earlier run; it runs again")
+            self.progress.say(f"improve-hpo: trial {record.number} did not finish in an earlier "
+                              "run; it runs again")  # above the bar, as every line of the run
         self._rebuild_trials_report()
         self._restore_async()
         if self.fidelity:
