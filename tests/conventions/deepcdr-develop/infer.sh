@@ -12,4 +12,4 @@ if [ $# -ge 1 ] && [ -f "$CANDLE_DATA_DIR/$1" ] ; then
         CANDLE_CONFIG=$1 ; shift
         set -- --config_file "$CANDLE_CONFIG" "$@"
 fi
-exec python3 "$(dirname -- "$0")/../stub.py" deepcdr-develop infer "$@"
+exec python3 "${IMPROVE_MODEL_DIR:-$(dirname -- "$0")}/../stub.py" deepcdr-develop infer "$@"

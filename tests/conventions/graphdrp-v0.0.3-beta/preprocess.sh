@@ -11,4 +11,4 @@ if [ -f "$CANDLE_DATA_DIR/$1" ] ; then
         CONFIG_FILE=$1 ; shift
         set -- --config_file "$CONFIG_FILE" "$@"
 fi
-exec python3 "$(dirname -- "$0")/../stub.py" graphdrp-v0.0.3-beta preprocess "$@"
+exec python3 "${IMPROVE_MODEL_DIR:-$(dirname -- "$0")}/../stub.py" graphdrp-v0.0.3-beta preprocess "$@"
