@@ -88,7 +88,8 @@ def main() -> None:
         images = build(tmp, args.padding_mb)
         data = tmp / "data"
         data.mkdir()
-        print(f"runtime: {RUNTIME} ({subprocess.check_output([str(RUNTIME), '--version'], text=True).strip()})")
+        version = subprocess.check_output([str(RUNTIME), "--version"], text=True).strip()
+        print(f"runtime: {RUNTIME} ({version})")
         print("| image | trial start-up, median of %d (s) | all (s) |" % args.repeats)
         print("|---|---|---|")
         for label, image in images.items():
