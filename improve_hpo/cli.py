@@ -26,6 +26,7 @@ COMMANDS = {
     "check-def": "check_def",
     "check-model": "check_model",
     "report": "report",
+    "status": "status",
 }
 DEFAULT_COMMAND = "run"
 

@@ -11,10 +11,11 @@ import pandas as pd
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ga.fitness import evaluate
 from improve_hpo.ledger import FAILED, OK, TrialRecord
-from improve_hpo.reports.best import write_best
+from improve_hpo.reports.best import BestWriter
 from improve_hpo.reports.generations import GenerationsReport, summarize
 from improve_hpo.reports.progress import progress_line
 from improve_hpo.reports.trials import TrialsReport
+from improve_hpo.runner import RunnerSettings
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -78,15 +79,17 @@ def test_generation_rows_and_population_files(tmp_path):
 
 def test_best_json_and_best_config_ini(tmp_path):
     best = record(4, metric=0.125)
-    write_best(tmp_path, SPACE, best, "val_loss", "min")
+    runner = RunnerSettings(launcher="in-process", data_dir="")
+    BestWriter(tmp_path, SPACE, runner, None).write(best, None)
     document = json.loads((tmp_path / "best.json").read_text())
     assert (document["trial"], document["metric"], document["values"]["flag"]) == (4, 0.125, True)
     config = configparser.ConfigParser()
     config.read(tmp_path / "best_config.ini")
     assert config.sections() == ["Preprocess", "Train", "Infer"]
     assert dict(config["Preprocess"]) == {"scale": "minmax"}
-    assert dict(config["Infer"]) == {"calc": "true"}
-    assert config["Train"]["rate"] == repr(0.4) and config["Train"]["flag"] == "true"
+    assert dict(config["Infer"]) == {"calc": "True"}
+    assert config["Train"]["rate"] == repr(0.4) and config["Train"]["flag"] == "True"
+    assert document["final_model_command"] is None  # no model scripts: nothing to train
 
 
 def test_progress_line_is_one_line_with_an_estimate():

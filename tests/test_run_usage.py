@@ -61,12 +61,11 @@ def write_csv(tmp_path, text):
 
 @pytest.mark.parametrize("text, message", [
     ("x,n\n0.5,1\n0.2,9\n", 'row 3: column "n" (int)'),
-    ("x,n,bogus\n0.5,1,2\n", 'row 2: column "bogus" is not a parameter'),
-    ("x\n0.5\n", 'row 2: column "n" is missing'),
+    ("x,bogus\n0.5,2\n", 'has no column for the parameter(s) n of'),
     ("x,n\n0.5,1,7\n", "row 2: has 3 cells but the header has 2"),
     ("x,n\n", "needs a header row naming the parameters and at least one row"),
     ("x,x\n0.1,0.2\n", 'column "x" appears more than once'),
-    ("x,n\n0.1,0\n0.2,0\n0.3,0\n", "3 rows but --population is 2"),
+    ("trial,status,metric,x,n\n0,failed,,0.1,0\n", "holds no successful trial (status ok)"),
 ])
 def test_bad_init_population_files(base, tmp_path, capsys, text, message):
     path = write_csv(tmp_path, text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,6 +25,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SLURM = ROOT / "workflows/slurm/improve-hpo.sbatch"
 PBS = ROOT / "workflows/pbs/improve-hpo.pbs"
+POLARIS = ROOT / "workflows/pbs/improve-hpo-polaris.pbs"
+SCRIPTS = [SLURM, PBS, POLARIS]
+SCRIPT_IDS = ["slurm", "pbs", "polaris"]
 VENV_BIN = Path(sys.executable).parent
 MPIEXEC = VENV_BIN / "mpiexec"
 IMPROVE_HPO = VENV_BIN / "improve-hpo"
@@ -38,6 +42,7 @@ SBATCH_OPTIONS = {
 # qsub options (PBS Pro) and the -l resources Polaris documents.
 QSUB_OPTIONS = {"-N", "-l", "-q", "-A", "-j", "-o", "-e", "-m", "-M", "-W", "-v", "-V", "-r"}
 PBS_RESOURCES = {"select", "place", "walltime", "filesystems"}
+SELECT_RESOURCES = {"ncpus", "ngpus", "mpiprocs", "mem", "system"}
 
 
 def directives(path: Path, prefix: str) -> list[str]:
@@ -51,7 +56,7 @@ def default(path: Path, name: str) -> str:
     return found.group(1)
 
 
-@pytest.mark.parametrize("path", [SLURM, PBS], ids=["slurm", "pbs"])
+@pytest.mark.parametrize("path", SCRIPTS, ids=SCRIPT_IDS)
 def test_job_scripts_are_valid_bash_with_marked_edit_lines(path):
     done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -76,9 +81,19 @@ def test_sbatch_directives_are_known_options_and_consistent():
     assert re.fullmatch(r"\d+:\d\d:\d\d", values["time"])
 
 
-def test_pbs_directives_are_known_options_and_consistent():
+@pytest.mark.skipif(shutil.which("shellcheck") is None,
+                    reason="shellcheck is not installed (apt-get install shellcheck)")
+def test_every_shell_script_is_shellcheck_clean():
+    scripts = [*SCRIPTS, *sorted((ROOT / "workflows").glob("*.sh")), ROOT / "tests/run.sh"]
+    for script in scripts:
+        assert script.read_text().startswith(("#!/bin/bash\n", "#!/usr/bin/env bash\n")), script
+    done = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout
+
+
+def pbs_resources(path: Path) -> dict[str, str]:
     resources = {}
-    for directive in directives(PBS, "#PBS"):
+    for directive in directives(path, "#PBS"):
         option, _, value = directive.partition(" ")
         assert option in QSUB_OPTIONS, f"unknown qsub option {option}"
         assert value, f"#PBS {option} without a value"
@@ -86,10 +101,23 @@ def test_pbs_directives_are_known_options_and_consistent():
             name, _, setting = value.partition("=")
             assert name in PBS_RESOURCES, f"unknown PBS resource {name}"
             resources[name] = setting
-    assert re.fullmatch(r"\d+:system=polaris", resources["select"])
     assert re.fullmatch(r"\d+:\d\d:\d\d", resources["walltime"])
-    assert default(PBS, "WALLTIME") == resources["walltime"]
-    text = PBS.read_text()
+    return resources
+
+
+def test_pbs_directives_are_known_options_and_consistent():
+    chunk = pbs_resources(PBS)["select"].split(":")
+    assert chunk[0].isdigit()
+    settings = dict(item.split("=") for item in chunk[1:])
+    assert set(settings) <= SELECT_RESOURCES
+    assert default(PBS, "GPUS_PER_NODE") == settings["ngpus"]
+    assert int(settings["mpiprocs"]) == int(settings["ngpus"]) + 1  # rank 0 and one per GPU
+    assert 'mpiexec -n $TOTAL}"' in PBS.read_text()
+
+
+def test_polaris_directives_are_known_options_and_consistent():
+    assert re.fullmatch(r"\d+:system=polaris", pbs_resources(POLARIS)["select"])
+    text = POLARIS.read_text()
     assert "mpiexec -n $TOTAL --ppn $PPN --depth $DEPTH --cpu-bind depth" in text
 
 
@@ -100,6 +128,8 @@ flags = dict(zip(args[0::2], args[1::2]))
 out = flags.get("--output_dir", ".")
 os.makedirs(out, exist_ok=True)
 if stage == "train":
+    if flags.get("--fail") == "True":
+        sys.exit("train: told to fail")
     x = float(flags.get("--x", "0.5"))
     started = os.environ.get("FAKE_STARTED")
     if started:
@@ -149,7 +179,7 @@ def standin(folder: Path, name: str, record: Path) -> Path:
     """sbatch/qsub stand-in: checks the arguments as the real command would, records them."""
     rules = {
         "sbatch": r'[[ "$1" == --dependency=afterany:* && "$2" == --export=ALL,* ]]',
-        "qsub": r'[[ "$1" == -W && "$2" == depend=afterany:* && "$3" == -v ]]',
+        "qsub": r'[[ "$1" == -W && "$2" == depend=afterany:* && "$3" == -V && "$4" == -v ]]',
     }[name]
     path = folder / name
     path.write_text(textwrap.dedent(f"""\
@@ -163,7 +193,7 @@ def standin(folder: Path, name: str, record: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("script", [SLURM, PBS], ids=["slurm", "pbs"])
+@pytest.mark.parametrize("script", SCRIPTS, ids=SCRIPT_IDS)
 def test_the_job_scripts_command_runs_locally_under_mpiexec(experiment, script):
     folder, env, submitted = experiment
     done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
@@ -193,8 +223,9 @@ def stop_during_a_trial(script: Path, env: dict, started: Path):
 
 @pytest.mark.parametrize("script, expected", [
     (SLURM, "sbatch --dependency=afterany:42 --export=ALL,IMPROVE_HPO_CHAIN=3 {job}"),
-    (PBS, "qsub -W depend=afterany:42 -v IMPROVE_HPO_CHAIN=3 {job}"),
-], ids=["slurm", "pbs"])
+    (PBS, "qsub -W depend=afterany:42 -V -v IMPROVE_HPO_CHAIN=3 {job}"),
+    (POLARIS, "qsub -W depend=afterany:42 -V -v IMPROVE_HPO_CHAIN=3 {job}"),
+], ids=SCRIPT_IDS)
 def test_a_job_stopped_by_sigterm_resubmits_itself(experiment, script, expected):
     folder, env, submitted = experiment
     started = folder / "started"
@@ -221,3 +252,84 @@ def test_no_resubmission_after_max_chain(experiment):
     job, output = stop_during_a_trial(SLURM, env, started)
     assert "not resubmitting: 5 resubmissions done (MAX_CHAIN)" in output, output
     assert not submitted.exists()
+
+
+def test_slurm_gives_srun_the_cores_per_task(experiment):
+    """Slurm >= 22.05: srun does not inherit --cpus-per-task; the script passes it and exports
+    SRUN_CPUS_PER_TASK. A stand-in srun records both, then starts the ranks with mpiexec."""
+    folder, env, _ = experiment
+    seen = folder / "srun.txt"
+    srun = folder / "bin/srun"
+    srun.parent.mkdir()
+    srun.write_text(textwrap.dedent(f"""\
+        #!/bin/bash
+        echo "$SRUN_CPUS_PER_TASK $*" > {seen}
+        while [[ "$1" == --* ]]; do shift; done
+        exec {MPIEXEC} -n 3 "$@"
+        """))
+    srun.chmod(0o755)
+    env.pop("IMPROVE_HPO_LAUNCHER")
+    env.update(PATH=f"{srun.parent}:{env['PATH']}", SLURM_CPUS_PER_TASK="8",
+               SLURM_JOB_NUM_NODES="1")
+    done = subprocess.run(["bash", str(SLURM)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert seen.read_text().startswith(
+        f"8 --ntasks=3 --cpus-per-task=8 --distribution=block --cpu-bind=cores {IMPROVE_HPO} "
+        f"run --space {folder}/hp.json ")
+
+
+def test_pbs_stops_before_the_jobs_real_walltime(experiment):
+    """The stop follows the walltime qstat reports (25 s, 5 s of it used), not WALLTIME."""
+    folder, env, submitted = experiment
+    qstat = folder / "qstat"
+    qstat.write_text(textwrap.dedent("""\
+        #!/bin/bash
+        [ "$1" = -f ] && [ "$2" = 42 ] || exit 1
+        echo "Job Id: 42.pbs"
+        echo "    resources_used.walltime = 00:00:05"
+        echo "    Resource_List.walltime = 00:00:25"
+        """))
+    qstat.chmod(0o755)
+    env.update(IMPROVE_HPO_QSTAT=str(qstat), PBS_JOBID="42", STOP_BEFORE="10",
+               WALLTIME="06:00:00", FAKE_SLEEP="60", FAKE_STARTED=str(folder / "started"))
+    began = time.monotonic()
+    done = subprocess.run(["bash", str(PBS)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert "improve-hpo: walltime 00:00:25; stop in 10 s" in done.stdout, done.stdout
+    assert done.returncode == 143, done.stdout + done.stderr
+    assert 10 <= time.monotonic() - began < 40
+    assert submitted.read_text().startswith("qsub -W depend=afterany:42 -V -v ")
+
+
+@pytest.mark.parametrize("script, case", [
+    (SLURM, "usage error"), (PBS, "usage error"), (POLARIS, "usage error"),
+    (SLURM, "failing trials"), (PBS, "failing trials")],
+    ids=["slurm-2", "pbs-2", "polaris-2", "slurm-3", "pbs-3"])
+def test_no_resubmission_after_a_usage_error_or_failing_trials(experiment, script, case):
+    folder, env, submitted = experiment
+    if case == "usage error":
+        env["SPACE"] = str(folder / "missing.json")
+        code = 2
+    else:
+        (folder / "failing.json").write_text(json.dumps([
+            {"name": "x", "type": "float", "lower": 0, "upper": 1},
+            {"name": "fail", "type": "constant", "value": True}]))
+        env.update(SPACE=str(folder / "failing.json"), EXTRA_ARGS="--max-failures 2")
+        code = 3
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == code, done.stdout + done.stderr
+    assert f"not resubmitting: exit {code} is not a stop at the walltime" in done.stdout
+    assert not submitted.exists()
+
+
+def test_a_run_that_stops_at_its_walltime_budget_resubmits(experiment):
+    """Exit 75: the engine stopped itself before the job's end with trials left."""
+    folder, env, submitted = experiment
+    env.update(EXTRA_ARGS="--time-limit 6 --stop-margin 1", FAKE_SLEEP="60",
+               FAKE_STARTED=str(folder / "started"), SLURM_JOB_ID="42")
+    done = subprocess.run(["bash", str(SLURM)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 75, done.stdout + done.stderr
+    assert submitted.read_text().startswith("sbatch --dependency=afterany:42 ")

@@ -32,9 +32,18 @@ def register(subparsers):
     parser.add_argument("--workers", type=int, default=None, metavar="K",
                         help="without MPI: run trials on K local worker processes "
                         "(default: one trial at a time in this process)")
-    parser.add_argument("--init-population", metavar="CSV",
+    parser.add_argument("--init-population", metavar="CSV|OUT",
                         help="points to evaluate first (known good settings): a CSV whose "
-                        "header names the parameters; the rest of generation 0 is random")
+                        "header names the parameters, or an earlier experiment's trials.csv "
+                        "or output folder (its best successful trials); the rest of "
+                        "generation 0 is random")
+    parser.add_argument("--init-count", type=int, metavar="N",
+                        help="how many points --init-population gives at most (default: "
+                        "--population)")
+    parser.add_argument("--default-config", metavar="FILE",
+                        help="the model's default config file, which OUT/best_config.ini is "
+                        "merged into so that it trains the final model as is (default: the "
+                        "one config file with a [Train] section beside the model's scripts)")
     parser.add_argument("--dry-run", action="store_true",
                         help="check everything a run checks, print the plan and the commands "
                         "of the first trials, and exit: nothing is started or written")

@@ -15,7 +15,8 @@ worker gets new work: the ledger's writes are batched into one transaction per p
 committed after the results that arrived are recorded and before the next dispatch (a trial's
 "running" row is committed with them, at the latest POLL_SECONDS after its start; when the
 executor runs the task inside submit, before it). Each completed generation appends to
-generations.csv and rewrites best.json when the best changed.
+generations.csv; best.json and best_config.ini are rewritten as soon as a finished trial
+improves the best, so a run stopped at any point leaves them.
 Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from collections import defaultdict, deque
@@ -34,11 +36,14 @@ from improve_hpo.experiment.deadline import DEADLINE_EXIT, utilization
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
-from improve_hpo.reports.best import write_best
+from improve_hpo.reports.best import BestWriter
+from improve_hpo.reports.default_config import default_config_for
 from improve_hpo.reports.generations import GenerationsReport, summarize
-from improve_hpo.reports.progress import print_progress, progress_line
+from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
+from improve_hpo.reports.sessions import record_session_start
 from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
+from improve_hpo.reports.worker_marks import fill_from_mark
 
 TRIALS_FOLDER = "trials"
 PREPROCESS_FOLDER = "preprocess"
@@ -78,7 +83,7 @@ class _Task:
 
 class Driver:
     def __init__(self, experiment, ledger, algorithm, executor, workers: int, stop,
-                 on_stop=None, deadline=None):
+                 on_stop=None, deadline=None, where: str = ""):
         self.experiment = experiment
         self.space = experiment.space
         self.runner = experiment.runner
@@ -107,17 +112,25 @@ class Driver:
         ledger.batch_commits()
         if ledger.meta("started") is None:
             ledger.set_meta("started", repr(self.session_start))
+        record_session_start(ledger, self.session_start)  # the report's wall clock
         # The evaluation slots of this session, for the report's worker utilization (a resumed
         # run with another count replaces it: the report uses the latest session's).
         ledger.set_meta(WORKERS_META, str(workers))
         self.experiment_start = float(ledger.meta("started"))
         self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
         self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
+        self.where = where or ("trials run in this process" if workers == 1 else "workers")
+        self.interrupted = 0  # trials interrupted by this session's stop
+        self.best_writer = BestWriter(self.out, self.space, self.runner,
+                                      default_config_for(self.runner, experiment.default_config))
+        self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
+                                 finished=sum(r.finished for r in ledger.trials()))
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
         """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
+        self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
             say(f"trial {record.number} did not finish in an earlier run; it runs again")
         self._rebuild_trials_report()
@@ -134,6 +147,7 @@ class Driver:
         return self._finish()
 
     def close(self) -> None:
+        self.progress.close()
         self.trials_report.close()
         self.generations_report.close()
 
@@ -314,6 +328,7 @@ class Driver:
             if self.deadline is not None:
                 self.deadline.record(record)
         if record.status == INTERRUPTED:
+            self.interrupted += 1
             self.ledger.save_trial(record)
             self.trials_report.add(record)
             self.in_flight.pop(task.key, None)
@@ -343,6 +358,8 @@ class Driver:
             record.generation = candidate.generation
             self.ledger.save_trial(record)
             self.trials_report.add(record)
+            self._write_best()
+            self.progress.trial_done(record, self._best_record())
         if generation is not None:
             self._generation_done(generation)
 
@@ -358,17 +375,27 @@ class Driver:
             self.ledger.save_generation_row(generation.number, row)
             self.session_generations += 1
         self.generations_report.add(row, generation, self.ledger.trial)
-        print_progress(progress_line(row, self.algorithm.total_generations,
-                                     self.session_generations,
-                                     time.time() - self.session_start))
+        self.progress.say(progress_line(row, self.algorithm.total_generations,
+                                        self.session_generations,
+                                        time.time() - self.session_start))
         self._write_best()
+
+    def _best_record(self) -> TrialRecord | None:
+        best = self.algorithm.best.result
+        return None if best is None else self.ledger.trial(best.candidate.number)
+
+    def _banner(self) -> None:
+        self.progress.banner(banner_lines(self.experiment, self.workers, self.where,
+                                          self.progress.done, os.environ,
+                                          self.best_writer.default_config))
 
     def _write_best(self) -> None:
         best = self.algorithm.best.result
         if best is None or best.candidate.number == self.best_written:
             return
         record = self.ledger.trial(best.candidate.number)
-        write_best(self.out, self.space, record, self.runner.metric, self.runner.mode)
+        preprocessed = self.ledger.preprocess(self._preprocess_key(record.values)[0])
+        self.best_writer.write(record, preprocessed.folder if preprocessed else None)
         self.best_written = best.candidate.number
 
     # -- resume ------------------------------------------------------------------------------
@@ -405,6 +432,8 @@ class Driver:
                 record = self.ledger.trial(task.candidate.number)
                 record.status, record.end = INTERRUPTED, now
                 record.reason = f"the run was stopped by {cause}"
+                fill_from_mark(record, self.out)  # where it ran: its worker left a mark
+                self.interrupted += 1
                 self.ledger.save_trial(record)
                 self.trials_report.add(record)
             elif task.kind == "preprocess":
@@ -414,8 +443,8 @@ class Driver:
         if self.on_stop is not None:
             self.on_stop()
         self.close()
-        say(f"stopped by {cause}: {sum(t.kind == 'trial' for t in self.running.values())}"
-            f" running trial(s) marked interrupted; run the same command again to resume")
+        say(f"stopped by {cause}: {self.interrupted} running trial(s) marked interrupted "
+            "(status interrupted in trials.csv); run the same command again to resume")
         if at_deadline:
             return self._deadline_end()
         return self.stop.exit_code
@@ -455,8 +484,10 @@ class Driver:
         self.close()
         summary = (f"best {self.runner.metric} {best.metric:.6g} (trial {best.candidate.number})"
                    if best else "no trial succeeded")
-        say(f"{ending}: {self.algorithm.asked} trials, {self.failures} failed; {summary}; "
-            f"reports in {self.out}")
+        finished = [r for r in self.ledger.trials() if r.finished]
+        reused = sum(r.reused_from is not None for r in finished)
+        say(f"{ending}: {len(finished) - reused} trials trained, {reused} reused an earlier "
+            f"result, {self.failures} failed; {summary}; reports in {self.out}")
         return 0
 
     def _infer_best(self, number: int) -> int:

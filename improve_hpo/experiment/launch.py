@@ -51,12 +51,14 @@ def run_experiment(args) -> int:
         if args.workers is None:
             start_worker(0, 0, experiment.runner)  # the runner's handlers kill a trial
             stop.install(chain_runner=True)
-            return _drive(experiment, ledger, InlineExecutor(), 1, stop, deadline=deadline)
+            return _drive(experiment, ledger, InlineExecutor(), 1, stop, deadline=deadline,
+                          where="trials run one at a time in this process")
         _warn_oversubscription(experiment.runner, args.workers)
         stop.install(chain_runner=False)
         with process_pool(args.workers, experiment.runner) as executor:
             return _drive(experiment, ledger, executor, args.workers, stop,
-                          on_stop=interrupt_pool_workers, deadline=deadline)
+                          on_stop=interrupt_pool_workers, deadline=deadline,
+                          where="local worker processes")
 
 
 def _run_mpi(args, comm) -> int:
@@ -90,7 +92,7 @@ def _run_mpi(args, comm) -> int:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
             driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
-                             deadline=deadline)
+                             deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
                 code = driver.run()
         if not driver.wait_running(STOP_GRACE_SECONDS):
@@ -98,20 +100,22 @@ def _run_mpi(args, comm) -> int:
         return code
 
 
-def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None) -> int:
+def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+           where="") -> int:
     with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop,
-                          deadline)) as driver:
+                          deadline, where)) as driver:
         return driver.run()
 
 
-def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None) -> Driver:
+def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+            where="") -> Driver:
     if deadline is not None:
         for record in ledger.trials():  # the durations of earlier sessions predict too
             deadline.record(record)
         ledger.set_meta(DEADLINE_META, deadline.to_json())
         say(deadline.describe())
     return Driver(experiment, ledger, _algorithm(experiment, ledger), executor, workers, stop,
-                  on_stop, deadline)
+                  on_stop, deadline, where=where)
 
 
 @contextmanager

@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
-from improve_hpo.experiment.init_population import read_init_population
+from improve_hpo.experiment.init_population import initial_points
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ledger import Ledger
+from improve_hpo.reports.default_config import read_given
 from improve_hpo.runner import RunnerSettings, settings_from_args
 from improve_hpo.space import Space, load_space
 
@@ -43,6 +44,7 @@ class Experiment:
     runner: RunnerSettings
     initial: tuple = ()
     space_file: str = ""
+    default_config: str | None = None  # --default-config (else found beside the scripts)
 
     def identity(self) -> dict:
         """What defines the experiment: a resumed run must match it (see the module doc)."""
@@ -74,14 +76,13 @@ def experiment_from_args(args) -> Experiment:
         if search.algorithm == "grid":
             raise UsageError("--init-population: grid search evaluates the grid only; use it "
                              "with --algorithm ga or random")
-        initial = tuple(read_init_population(args.init_population, space))
-        if len(initial) > search.population:
-            raise UsageError(f"--init-population {args.init_population}: {len(initial)} rows "
-                             f"but --population is {search.population}; give at most that many "
-                             "rows or raise --population")
+        initial = tuple(initial_points(args, space, search))
     out = Path(args.output).expanduser().absolute()
     _check_output_usable(out, args.output)
-    return Experiment(out, space, search, runner, initial, args.space)
+    given = getattr(args, "default_config", None)
+    if given:
+        read_given(given)  # a bad file is a usage error now, not after the first trial
+    return Experiment(out, space, search, runner, initial, args.space, given)
 
 
 def algorithm_for(experiment: Experiment, session: int):

@@ -46,7 +46,13 @@ class SearchSettings:
         offspring = args.offspring
         if offspring is None:
             offspring = defaults.offspring_for(args.population) if args.population > 0 else 1
-        settings = cls(args.algorithm, args.strategy, args.population, args.generations,
+        strategy = args.strategy or defaults.STRATEGY
+        if args.strategy == "async" and args.algorithm != "ga":
+            # random and grid search send a trial whenever a worker is free in any case
+            raise UsageError(f"--strategy {args.strategy}: applies to --algorithm ga only; "
+                             f"--algorithm {args.algorithm} already sends a new trial whenever "
+                             "a worker is free, so leave --strategy out")
+        settings = cls(args.algorithm, strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
                        args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
         settings.check()
@@ -89,11 +95,11 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--algorithm", choices=defaults.ALGORITHMS, default=defaults.ALGORITHM,
                        help="ga, or a baseline: random search or grid search "
                        "(default: %(default)s)")
-    group.add_argument("--strategy", choices=defaults.STRATEGIES, default=defaults.STRATEGY,
+    group.add_argument("--strategy", choices=defaults.STRATEGIES, default=None,
                        help="GA only: async (steady state: a new child whenever a worker is "
                        "free, so every worker stays busy) or generational (mu + lambda, a "
                        "barrier per generation, reproducible from the seed) "
-                       "(default: %(default)s)")
+                       f"(default: {defaults.STRATEGY})")
     group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
                        help="population size mu; also the size of generation 0 "
                        "(default: %(default)s)")

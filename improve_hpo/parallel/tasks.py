@@ -17,6 +17,7 @@ import threading
 import time
 
 from improve_hpo.parallel.context import current_settings, current_worker
+from improve_hpo.reports.worker_marks import mark_started
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
 
@@ -59,6 +60,7 @@ def preprocess_task(values: dict, folder: str, stop_at: float | None = None) -> 
 def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_values: dict,
                stop_at: float | None = None) -> TrialResult:
     _arm_stop(stop_at)
+    mark_started(folder, current_worker())  # where it runs, for `improve-hpo status`
     return _guarded(
         lambda worker: run_trial(current_settings(), train_values, folder, preprocess_folder,
                                  worker, infer_values=infer_values),

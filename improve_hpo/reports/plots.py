@@ -91,7 +91,7 @@ def _generations(pyplot, snapshot: ExperimentSnapshot, summary: dict):
 
 
 # -- the metric against each hyperparameter -----------------------------------------------------
-def _parameter_axes(snapshot: ExperimentSnapshot, trials) -> list[tuple[str, str, list]]:
+def parameter_axes(snapshot: ExperimentSnapshot, trials) -> list[tuple[str, str, list]]:
     """(name, kind, categories) per plotted parameter; kind is "linear", "log" or "category".
 
     From the space when the run saved it; otherwise guessed from the values (numbers: linear).
@@ -131,7 +131,7 @@ def _parameters(pyplot, snapshot: ExperimentSnapshot, summary: dict):
     trials = [t for t in snapshot.trials if t.reused_from is None and t.status in (OK, FAILED)]
     ok = [t for t in trials if t.status == OK and t.metric is not None]
     failed = [t for t in trials if t.status == FAILED]
-    chosen = _parameter_axes(snapshot, trials)
+    chosen = parameter_axes(snapshot, trials)
     if not ok or not chosen:
         return None
     columns = min(3, len(chosen))

@@ -19,7 +19,8 @@ from collections import Counter, defaultdict
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
-from improve_hpo.reports.progress import clock
+from improve_hpo.reports.progress import duration
+from improve_hpo.reports.sessions import session_end, session_spans
 from improve_hpo.space.parameters import format_value
 
 STATUSES = (OK, FAILED, INTERRUPTED, RUNNING)
@@ -87,17 +88,29 @@ def busy_span(record, until: float) -> tuple[float, float] | None:
 
 
 def _time_used(snapshot: ExperimentSnapshot, ran) -> dict:
+    """Busy time over workers x wall clock; the wall clock is the sum of the sessions' spans
+    (reports/sessions.py), so the gaps between the jobs of a chain do not count, and a task a
+    killed run left without an end ends with its session."""
     last = snapshot.until
-    trial_spans = [(t, busy_span(t, last)) for t in ran]
+    times = [t for record in [*snapshot.trials, *snapshot.preprocess]
+             for t in (record.start, record.end) if t is not None]
+    sessions = session_spans(snapshot.meta, times, snapshot.read_at if snapshot.live else None)
+
+    def span_of(record):
+        end_of_session = session_end(sessions, record.start) if sessions and record.start \
+            else None
+        return busy_span(record, last if end_of_session is None else end_of_session)
+
+    trial_spans = [(t, span_of(t)) for t in ran]
     trial_spans = [(t, span) for t, span in trial_spans if span is not None]
-    pre_spans = [span for span in (busy_span(p, last) for p in snapshot.preprocess) if span]
+    pre_spans = [span for span in (span_of(p) for p in snapshot.preprocess) if span]
     spans = [span for _, span in trial_spans] + pre_spans
     if not spans:
         return dict(first_start=None, until=None, wall_s=0.0, busy_s=0.0, trials_busy_s=0.0,
                     preprocess_busy_s=0.0, gpu_busy_s=0.0, workers=None, workers_from=None,
                     utilization=None)
     start = min(s for s, _ in spans)
-    wall = last - start
+    wall = sum(e - s for s, e in sessions) if sessions else last - start
     trials_busy = sum(e - s for _, (s, e) in trial_spans)
     pre_busy = sum(e - s for s, e in pre_spans)
     gpu_busy = sum(e - s for t, (s, e) in trial_spans if t.gpu not in ("", None, "-1"))
@@ -152,11 +165,6 @@ def _number(value) -> str:
     return "-" if value is None else f"{value:.6g}"
 
 
-def _duration(seconds: float) -> str:
-    """Seconds with a decimal below a minute (short test runs), h:mm:ss above."""
-    return f"{seconds:.1f} s" if seconds < 60 else clock(seconds)
-
-
 def _trial_list(numbers: list[int]) -> str:
     shown = ", ".join(str(n) for n in numbers[:FAILED_TRIALS_SHOWN])
     more = len(numbers) - FAILED_TRIALS_SHOWN
@@ -194,14 +202,15 @@ def format_summary(summary: dict) -> str:
         field("", " ".join(f"{name}={format_value(value)}"
                            for name, value in best["values"].items()))
     if time_used["first_start"] is not None:
-        field("time", f"{_duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
+        field("time", f"{duration(time_used['wall_s'])} wall clock ({time_used['first_start']} "
               f"to {time_used['until']})" + (
-                  f", over {summary['sessions']} sessions" if summary["sessions"] > 1 else ""))
-        busy = (f"{_duration(time_used['busy_s'])} worker-busy (trials "
-                f"{_duration(time_used['trials_busy_s'])}, preprocess "
-                f"{_duration(time_used['preprocess_busy_s'])})")
+                  f", over {summary['sessions']} sessions; the time between them does not count"
+                  if summary["sessions"] > 1 else ""))
+        busy = (f"{duration(time_used['busy_s'])} worker-busy (trials "
+                f"{duration(time_used['trials_busy_s'])}, preprocess "
+                f"{duration(time_used['preprocess_busy_s'])})")
         if time_used["gpu_busy_s"]:
-            busy += f"; {_duration(time_used['gpu_busy_s'])} of trials on GPUs"
+            busy += f"; {duration(time_used['gpu_busy_s'])} of trials on GPUs"
         field("", busy)
     if time_used["workers"]:
         source = ("recorded by the run" if time_used["workers_from"] == "ledger"

@@ -1,0 +1,110 @@
+"""The Python API: the README's example runs as it is; failures, resume, worker processes and
+plain records without pandas."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import improve_hpo
+from improve_hpo.errors import UsageError
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+SPACE = [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+         {"name": "n", "type": "int", "lower": 0, "upper": 3},
+         {"name": "scale", "type": "constant", "value": 2.0, "stage": "preprocess"}]
+
+
+def readme_example() -> str:
+    section = README.read_text().split("## Python API", 1)[1]
+    return re.search(r"```python\n(.*?)```", section, re.DOTALL).group(1)
+
+
+def test_the_readme_example_runs_and_reads_its_experiment(tmp_path):
+    done = subprocess.run([sys.executable, "-c", readme_example()], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "api-demo"
+    best = json.loads((out / "best.json").read_text())
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 8 + 3 * 4
+    folder = out / "trials" / f"trial_{best['trial']:06d}"
+    first = done.stdout.splitlines()[0]
+    assert first == f"{best['metric']} {best['values']} {best['trial']} {folder}"
+    assert best["metric"] == pytest.approx((best["values"]["x"] - 0.3) ** 2
+                                           + 0.1 * best["values"]["layers"])
+    assert "improve-hpo: start: ga (" in done.stderr and "population 8" in done.stderr
+    assert done.stderr.count("improve-hpo: trial ") == 20
+
+
+def objective(values):
+    """Module level, so that worker processes can unpickle it."""
+    if values["n"] == 3:
+        raise RuntimeError("n = 3 is not supported")
+    if values["n"] == 2:
+        return float("nan")
+    return (values["x"] - 0.3) ** 2 * values["scale"] + 0.01 * values["n"]
+
+
+def test_a_search_over_a_function_records_failures_and_resumes(tmp_path):
+    calls = []
+
+    def counted(values):
+        calls.append(values)
+        return objective(values)
+
+    results = improve_hpo.optimize(counted, SPACE, tmp_path / "out", population=6,
+                                   generations=2, seed=4, metric="loss")
+    trials = results.trials()
+    assert isinstance(trials, pd.DataFrame) and len(trials) == 12
+    assert all(set(values) == {"x", "n", "scale"} and values["scale"] == 2.0 for values in calls)
+    ran = trials[trials["reused_from"].isna()]
+    assert len(calls) == len(ran)
+    for row in trials.itertuples():
+        if row.n == 3:
+            assert row.status == "failed" and row.reason == "RuntimeError: n = 3 is not supported"
+        elif row.n == 2:
+            assert row.status == "failed" and row.reason == "the objective returned nan"
+        else:
+            assert row.status == "ok"
+            assert row.metric == pytest.approx((row.x - 0.3) ** 2 * 2 + 0.01 * row.n)
+    ok = trials[trials["status"] == "ok"]
+    assert results.best_metric == ok["metric"].min()
+    best_row = ok.loc[ok["metric"].idxmin()]
+    assert results.best_trial == best_row["trial"]
+    assert results.best_values == dict(x=best_row["x"], n=best_row["n"], scale=2.0)
+    assert results.metric_name == "loss" and results.mode == "min" and not results.running
+    assert json.loads((tmp_path / "out/best.json").read_text())["trial"] == results.best_trial
+    # Again with one more generation: the first twelve are not evaluated again.
+    calls.clear()
+    again = improve_hpo.optimize(counted, SPACE, tmp_path / "out", population=6, generations=3,
+                                 seed=4, metric="loss")
+    assert len(again.trials()) == 15 and len(calls) <= 3
+    assert list(again.generations(as_frame=False)[-1])[:2] == ["generation", "trials"]
+
+
+def test_worker_processes_run_a_module_level_objective(tmp_path):
+    results = improve_hpo.optimize(objective, SPACE, tmp_path / "out", population=4,
+                                   generations=1, seed=2, workers=2)
+    records = results.trials(as_frame=False)
+    assert isinstance(records, list) and len(records) == 6
+    assert {r["rank"] for r in records if r["reused_from"] is None} <= {1, 2}
+    assert all(r["status"] in ("ok", "failed") for r in records)
+    assert not math.isnan(results.best_metric)
+
+
+def test_bad_arguments_are_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="mode: must be min or max"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "a", mode="lowest")
+    with pytest.raises(UsageError, match="--population: must be at least 2"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "b", population=1)
+    with pytest.raises(UsageError, match="no such folder"):
+        improve_hpo.open_experiment(tmp_path / "missing")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
