@@ -14,10 +14,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
+import sqlite3
 import sys
 
 from improve_hpo import __version__
-from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.errors import (StorageFault, TooManyFailures, UsageError, storage_fault,
+                                 storage_fault_message)
 
 # Subcommand name -> module under improve_hpo.commands, in the order `--help` lists them.
 COMMANDS = {
@@ -59,8 +62,26 @@ def _with_default_command(argv: list[str]) -> list[str]:
     return argv
 
 
+def _exit_on_early_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    """SIGINT/SIGTERM before a command installs its own handlers (while modules import, say):
+    nothing has started, so end at once with 128 + signal, without a traceback."""
+    os.write(2, f"improve-hpo: stopped by {signal.Signals(signum).name} while starting; "
+                "nothing was started\n".encode())
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _exit_on_early_signal)
     argv = _with_default_command(list(sys.argv[1:] if argv is None else argv))
+    try:
+        return _main(argv)
+    finally:  # a caller that runs main() in its own process (tests) gets Python's handling back
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
@@ -76,13 +97,22 @@ def main(argv: list[str] | None = None) -> int:
         # interpreter's final flush cannot raise again (the pattern the Python docs give).
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except (OSError, sqlite3.Error) as error:
+        fault = storage_fault(error)
+        if fault is None:
+            raise
+        return _report(args.command, StorageFault(storage_fault_message(fault)))
     except UsageError as error:
-        for line in error.messages:
-            print(f"improve-hpo {args.command}: error: {line}", file=sys.stderr, flush=True)
-        return error.exit_code
+        return _report(args.command, error)
     except TooManyFailures as error:
         print(f"improve-hpo {args.command}: stopped: {error}", file=sys.stderr, flush=True)
         return error.exit_code
+
+
+def _report(command: str, error: UsageError) -> int:
+    for line in error.messages:
+        print(f"improve-hpo {command}: error: {line}", file=sys.stderr, flush=True)
+    return error.exit_code
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from improve_hpo.errors import UsageError
+from improve_hpo.errors import LedgerDamaged, UsageError
 from improve_hpo.ledger import (FAILED, INTERRUPTED, OK, RUNNING, Ledger, PreprocessRecord,
                                 TrialRecord)
 
@@ -69,7 +69,7 @@ def subprocess_open(folder):
 
 def test_a_file_that_is_not_a_ledger(tmp_path):
     (tmp_path / "ledger.sqlite").write_text("not a database, just text " * 100)
-    with pytest.raises(UsageError, match="cannot use it as the trial ledger"):
+    with pytest.raises(LedgerDamaged, match="the trial ledger is damaged"):
         Ledger(tmp_path / "ledger.sqlite")
 
 

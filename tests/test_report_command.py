@@ -234,10 +234,9 @@ def test_not_an_experiment_folder_exits_2(tmp_path, capsys, make, message):
         f"improve-hpo report: error: {message.format(out=out)}\n")
 
 
-def test_a_damaged_ledger_exits_2(tmp_path, capsys):
+def test_a_damaged_ledger_exits_5(tmp_path, capsys):
     (tmp_path / "ledger.sqlite").write_bytes(os.urandom(4096))
-    assert main(["report", str(tmp_path)]) == 2
+    assert main(["report", str(tmp_path)]) == 5  # errors.LedgerDamaged
     err = capsys.readouterr().err
-    assert err.startswith(f"improve-hpo report: error: {tmp_path / 'ledger.sqlite'}: cannot "
-                          "read it as an improve-hpo ledger (")
-    assert err.endswith("); give the --output folder of an `improve-hpo run`\n")
+    assert err.startswith(f"improve-hpo report: error: {tmp_path / 'ledger.sqlite'}: the trial "
+                          "ledger is damaged (file is not a database); it was left as it is")

@@ -147,7 +147,7 @@ def test_bind_and_data_mount(data, tmp_path, monkeypatch):
     assert settings.binds == (f"{data.resolve()}:/refs:ro", str(data.resolve()))
     assert settings.mount_point == "/candle_data_dir" and settings.nv is False
     assert "the source" in usage_error(*base, "--bind", f"{tmp_path / 'gone'}:/refs")
-    assert "expected SRC[:DST[:OPTS]]" in usage_error(*base, "--bind", f"{data}::ro")
+    assert "expected SRC, SRC:DST or SRC:DST:ro|rw" in usage_error(*base, "--bind", f"{data}::ro")
     assert "--data-mount data: must be an absolute path" in usage_error(
         *base, "--data-mount", "data")
 

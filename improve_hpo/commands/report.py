@@ -60,6 +60,9 @@ def run(args) -> int:
     if pyplot is None:
         _note(PLOTS_HINT)
         return 0
+    if not args.plots and not os.access(snapshot.out, os.W_OK) and not plots_folder.is_dir():
+        _note(f"plots: none: {snapshot.out} is read-only; give --plots DIR to draw them there")
+        return 0
     written = write_plots(pyplot, snapshot, summary, plots_folder)
     _note(f"plots: {', '.join(str(path) for path in written)}" if written
           else "plots: none yet (no finished trial)")

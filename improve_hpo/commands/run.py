@@ -9,6 +9,7 @@ from improve_hpo.experiment.deadline import add_deadline_arguments
 from improve_hpo.experiment.setup import DEFAULT_OUTPUT
 from improve_hpo.ga import add_search_arguments
 from improve_hpo.runner import add_runner_arguments
+from improve_hpo.scheduling import add_fidelity_arguments
 
 EPILOG = """\
 exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
@@ -49,6 +50,7 @@ def register(subparsers):
                         "of the first trials, and exit: nothing is started or written")
     add_search_arguments(parser)
     add_runner_arguments(parser)
+    add_fidelity_arguments(parser)
     add_deadline_arguments(parser)
 
 

@@ -12,6 +12,7 @@ import sys
 
 from improve_hpo.errors import SpaceError
 from improve_hpo.space import Space, load_space
+from improve_hpo.space.space import count_text
 
 DOMAIN_WIDTH = 48
 
@@ -67,7 +68,7 @@ def describe_size(space: Space) -> str:
     if size is None:
         floats = [p.name for p in space.parameters if p.type == "float" and not p.fixed]
         return f"continuous (float: {', '.join(floats)})"
-    return f"{size:,} point{'s' if size != 1 else ''}"
+    return count_text(size, "point")
 
 
 def _clip(text: str, width: int) -> str:

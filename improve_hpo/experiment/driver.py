@@ -32,6 +32,7 @@ from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 
 from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.experiment.fidelity_run import FidelityRun
 from improve_hpo.experiment.deadline import DEADLINE_EXIT, utilization
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
@@ -117,8 +118,12 @@ class Driver:
         # run with another count replaces it: the report uses the latest session's).
         ledger.set_meta(WORKERS_META, str(workers))
         self.experiment_start = float(ledger.meta("started"))
-        self.trials_report = TrialsReport(self.out, self.space.names, fresh=True)
-        self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True)
+        # with a fidelity: its record columns, early stopping's cutoffs (experiment/fidelity_run)
+        self.fidelity = FidelityRun(experiment) if experiment.fidelity else None
+        self.trials_report = TrialsReport(self.out, self.space.names, fresh=True,
+                                          fidelity=self.fidelity is not None)
+        self.generations_report = GenerationsReport(self.out, self.space.names, fresh=True,
+                                                    fidelity=self.fidelity is not None)
         self.where = where or ("trials run in this process" if workers == 1 else "workers")
         self.interrupted = 0  # trials interrupted by this session's stop
         self.best_writer = BestWriter(self.out, self.space, self.runner,
@@ -135,6 +140,8 @@ class Driver:
             say(f"trial {record.number} did not finish in an earlier run; it runs again")
         self._rebuild_trials_report()
         self._restore_async()
+        if self.fidelity:
+            self.fidelity.publish(self.algorithm)
         while True:
             self._fill()
             if self.deadline is not None and self.deadline.reached(time.time()):
@@ -250,13 +257,18 @@ class Driver:
         return TrialRecord(candidate.number, candidate.generation, key, candidate.values,
                            candidate.origin, status=original.status, reason=original.reason,
                            metric=original.metric, folder=original.folder,
-                           reused_from=original.number)
+                           reused_from=original.number, fidelity=original.fidelity,
+                           rung=original.rung, point=candidate.point,
+                           milestones=original.milestones)
 
     def _fail_unrun(self, candidate, key, reason: str) -> None:
         now = time.time()
         self._settled_run(candidate, key, TrialRecord(
             candidate.number, candidate.generation, key, candidate.values, candidate.origin,
-            status=FAILED, reason=reason, start=now, end=now))
+            status=FAILED, reason=reason, start=now, end=now, **self._fidelity_fields(candidate)))
+
+    def _fidelity_fields(self, candidate) -> dict:
+        return self.fidelity.record_fields(candidate) if self.fidelity else {}
 
     # -- dispatching -----------------------------------------------------------------------------
     def _dispatch_preprocess(self, preprocess_key: str, values: dict) -> None:
@@ -271,17 +283,22 @@ class Driver:
     def _dispatch_trial(self, candidate: Candidate, key: str) -> None:
         preprocess_folder = self.ledger.preprocess(self.preprocess_keys[key]).folder
         earlier = self.ledger.trial(candidate.number)
-        folder = trial_folder_of(candidate.number)
+        # --fidelity-continue: a promoted trial trains on in its point's first trial folder
+        folder = trial_folder_of(candidate.number if candidate.continues is None
+                                 else candidate.continues)
         record = TrialRecord(candidate.number, candidate.generation, key, candidate.values,
                              candidate.origin, status=RUNNING, start=time.time(), folder=folder,
-                             attempts=(earlier.attempts if earlier else 0) + 1)
+                             attempts=(earlier.attempts if earlier else 0) + 1,
+                             **self._fidelity_fields(candidate))
         self.ledger.save_trial(record)
         self.trained += 1
+        watch = self.fidelity.watch(candidate) if self.fidelity else None
         self._commit_if_inline()
         future = self.executor.submit(
             trial_task, self.space.stage_values(candidate.values, "train"),
             str(self.out / folder), str(self.out / preprocess_folder),
-            self.space.stage_values(candidate.values, "infer"), stop_at=self._stop_at())
+            self.space.stage_values(candidate.values, "infer"), stop_at=self._stop_at(),
+            **({"watch": watch} if watch else {}))  # early stopping (runner/intermediate.py)
         self.running[future] = _Task("trial", key, candidate)
 
     def _commit_if_inline(self) -> None:
@@ -304,7 +321,7 @@ class Driver:
         waiting = self.preprocess_waiters.pop(preprocess_key)
         self.parked -= len(waiting)
         if record.status == INTERRUPTED:
-            self.stop.request()
+            self.stop.request_for(record.reason)
             self.ready.extendleft(reversed([candidate for candidate, _ in waiting]))
             for _, key in waiting:
                 self.in_flight.pop(key, None)
@@ -325,6 +342,8 @@ class Driver:
                 result.metric
             record.start, record.end = result.start, result.end
             record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
+            if self.fidelity:
+                self.fidelity.apply_result(record, result)
             if self.deadline is not None:
                 self.deadline.record(record)
         if record.status == INTERRUPTED:
@@ -334,7 +353,7 @@ class Driver:
             self.in_flight.pop(task.key, None)
             self.preprocess_keys.pop(task.key, None)
             self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
-            self.stop.request()
+            self.stop.request_for(record.reason)
             return
         self._settled_run(candidate, task.key, record)
 
@@ -352,8 +371,11 @@ class Driver:
         if record.reused_from is None:
             self.failures += record.status == FAILED
             self.trained += replayed
-        generation = self.algorithm.tell(candidate, record.metric if record.status == OK
-                                         else None)
+        if self.fidelity:
+            generation = self.fidelity.tell(self.algorithm, candidate, record)
+        else:
+            generation = self.algorithm.tell(candidate, record.metric if record.status == OK
+                                             else None)
         if not replayed:
             record.generation = candidate.generation
             self.ledger.save_trial(record)
@@ -372,6 +394,8 @@ class Driver:
             now = time.time()
             row = summarize(generation, reused, best.metric if best else None, now,
                             now - self.experiment_start)
+            if self.fidelity:
+                row.update(self.algorithm.counts())
             self.ledger.save_generation_row(generation.number, row)
             self.session_generations += 1
         self.generations_report.add(row, generation, self.ledger.trial)
@@ -411,13 +435,12 @@ class Driver:
         if adopt is None:
             return
         for record in self.ledger.finished_in_order():
-            candidate = Candidate(record.number, record.generation, record.values, record.origin)
+            candidate = _candidate_of(record)
             adopt(candidate)
             self._conclude(candidate, record, replayed=True)
         for record in self.ledger.trials():
             if record.status == INTERRUPTED:
-                candidate = Candidate(record.number, record.generation, record.values,
-                                      record.origin)
+                candidate = _candidate_of(record)
                 adopt(candidate)
                 self.ready.append(candidate)
 
@@ -517,3 +540,8 @@ class Driver:
             say(f"inferred with the best trial {number} in {self.out / record.folder}")
         return 0
 
+
+def _candidate_of(record: TrialRecord) -> Candidate:
+    """The candidate of a trial of an earlier session (the scheduler sets its rung on adopt)."""
+    return Candidate(record.number, record.generation, record.values, record.origin,
+                     point=record.point)

@@ -29,10 +29,14 @@ from improve_hpo.experiment.setup import (LEDGER_NAME, Experiment, algorithm_for
                                           experiment_from_args, resume_problems,
                                           workers_from_args)
 from improve_hpo.ledger import FINISHED, OK
+from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damaged
+from improve_hpo.ledger.lock import holder
+from improve_hpo.ledger.reading import reading
 from improve_hpo.ledger.store import LOCK_NAME, SCHEMA_VERSION
 from improve_hpo.parallel import mpi
 from improve_hpo.runner import (WorkerContext, assign_gpu, oversubscription_warning,
                                 preprocess_command, train_command)
+from improve_hpo.space.space import number_text
 
 SHOWN_TRIALS = 3  # commands printed: enough to check the arguments, short enough to read
 
@@ -68,6 +72,7 @@ def plan(args, world_size: int, local_workers: int | None, environ) -> list[str]
     deadline = deadline_from_args(args, environ)
     lines = ["improve-hpo dry run: every check passed; nothing was started or written.",
              _space_line(experiment), _search_line(experiment),
+             *(experiment.fidelity.describe() if experiment.fidelity else []),
              _workers_line(args, world_size, workers),
              f"walltime budget: {deadline.describe() if deadline else 'none (no deadline)'}",
              f"GPU of the first worker: {gpu if gpu is not None else 'none (runs on the CPU)'}",
@@ -86,14 +91,21 @@ def _read_existing(experiment: Experiment) -> dict | None:
     path = experiment.out / LEDGER_NAME
     if not path.exists():
         return None
-    if _lock_held(path.with_name(LOCK_NAME)):
+    owner, alive = holder(experiment.out)
+    if alive or _lock_held(path.with_name(LOCK_NAME)):
+        who = f" ({owner.describe()})" if alive else ""
         raise UsageError(f"{experiment.out}: another improve-hpo run is using this output "
-                         "folder; wait for it to end or choose another --output")
+                         f"folder{who}; wait for it to end or choose another --output")
+    check_not_lost(path)
+    if path.stat().st_size == 0:
+        return None  # a run killed as it created the ledger: the real run starts afresh too
     try:
         ledger = _read_ledger(path)
-    except sqlite3.Error as error:
-        raise UsageError(f"{path}: cannot use it as the trial ledger ({error}); choose another "
-                         "--output") from None
+    except sqlite3.DatabaseError as error:
+        if isinstance(error, sqlite3.OperationalError):
+            raise UsageError(f"{path}: cannot use it as the trial ledger ({error}); choose "
+                             "another --output") from None
+        raise damaged(path, str(error)) from None
     meta = ledger["meta"]
     version = meta.get("schema_version")
     if version is not None and version != SCHEMA_VERSION:
@@ -119,29 +131,25 @@ def _lock_held(lock: Path) -> bool:
     except BlockingIOError:
         return True
     except OSError:
-        return False  # no flock on this file system: the real run skips the check too
+        return False  # no flock on this file system: the lease (holder) tells
     finally:
         handle.close()
     return False
 
 
 def _read_ledger(path: Path) -> dict:
-    mode = "mode=ro" if path.with_name(path.name + "-wal").exists() else "immutable=1"
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True, timeout=10.0)
-    try:
+    with reading(path) as (db, _):
+        check_integrity(db, path)
         meta = dict(db.execute("SELECT name, value FROM meta"))
         trials = db.execute('SELECT number, generation, "values", status FROM trials '
                             "ORDER BY number").fetchall()
         preprocess = dict(db.execute("SELECT key, status FROM preprocess"))
-    finally:
-        db.close()
     return dict(meta=meta, trials=trials, preprocess=preprocess)
 
 
 # -- the summary lines ---------------------------------------------------------------------------
 def _space_line(experiment: Experiment) -> str:
-    size = experiment.space.size()
-    points = "continuous" if size is None else f"{size} points"
+    points = experiment.space.size_text()
     return (f"space {experiment.space_file}: {len(experiment.space.parameters)} parameters, "
             f"{points}")
 
@@ -157,7 +165,7 @@ def _search_line(experiment: Experiment) -> str:
                 f"generations {search.generations}, seed {search.seed}")
     limit = ("" if search.max_evaluations is None
              else f" (stops after --max-evaluations {search.max_evaluations})")
-    return f"search: {what}: {planned_evaluations(experiment)} evaluations planned{limit}"
+    return f"search: {what}: {number_text(planned_evaluations(experiment))} evaluations planned{limit}"
 
 
 def _workers_line(args, world_size: int, workers: int) -> str:
@@ -176,7 +184,7 @@ def _output_line(experiment: Experiment, ledger: dict | None) -> str:
     finished = sum(status in FINISHED for *_, status in ledger["trials"])
     again = len(_unfinished(ledger))
     return (f"output: {experiment.out}: resumes the experiment there: {finished} of "
-            f"{planned_evaluations(experiment)} planned trials finished, {again} to run again")
+            f"{number_text(planned_evaluations(experiment))} planned trials finished, {again} to run again")
 
 
 def _warnings(experiment: Experiment, workers: int, local_workers: int, environ) -> list[str]:

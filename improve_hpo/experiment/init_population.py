@@ -25,6 +25,7 @@ from pathlib import Path
 
 from improve_hpo.errors import UsageError
 from improve_hpo.reports.columns import TRIAL_COLUMNS, parameter_columns
+from improve_hpo.reports.csv_files import read_rows
 
 FLAG = "--init-population"
 TRIALS_CSV = "trials.csv"
@@ -82,7 +83,7 @@ def _csv_of(path: str) -> Path:
 def _rows(file: Path, path: str) -> list[list[str]]:
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
+            rows = read_rows(handle)
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise UsageError(f"{FLAG} {path}: cannot read it as CSV ({error})") from None
     rows = [row for row in rows if any(cell.strip() for cell in row)]

@@ -22,7 +22,7 @@ from improve_hpo.experiment.dry_run import dry_run
 from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.experiment.setup import (algorithm_for, experiment_from_args, open_output,
                                          workers_from_args)
-from improve_hpo.experiment.signals import StopRequest
+from improve_hpo.experiment.signals import StopRequest, ending_on_storage_fault
 from improve_hpo.parallel import mpi
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
@@ -94,7 +94,7 @@ def _run_mpi(args, comm) -> int:
             driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
                              deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
-                code = driver.run()
+                code = ending_on_storage_fault(driver.run, lambda code: mpi.abort(comm, code))
         if not driver.wait_running(STOP_GRACE_SECONDS):
             mpi.abort(comm, code)  # workers busy with trials nobody waits for any more
         return code
@@ -104,7 +104,8 @@ def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=N
            where="") -> int:
     with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop,
                           deadline, where)) as driver:
-        return driver.run()
+        return ending_on_storage_fault(driver.run,
+                                       None if on_stop is None else lambda code: on_stop())
 
 
 def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,

@@ -29,6 +29,7 @@ from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ledger import Ledger
 from improve_hpo.reports.default_config import read_given
 from improve_hpo.runner import RunnerSettings, settings_from_args
+from improve_hpo.scheduling import FidelitySettings, fidelity_from_args, make_scheduler
 from improve_hpo.space import Space, load_space
 
 LEDGER_NAME = "ledger.sqlite"
@@ -45,13 +46,17 @@ class Experiment:
     initial: tuple = ()
     space_file: str = ""
     default_config: str | None = None  # --default-config (else found beside the scripts)
+    fidelity: FidelitySettings | None = None
 
     def identity(self) -> dict:
-        """What defines the experiment: a resumed run must match it (see the module doc)."""
+        """What defines the experiment: a resumed run must match it (see the module doc). The
+        fidelity settings count only when there is a fidelity, so that an experiment started
+        before they existed resumes."""
         initial = json.dumps([self.space.key(values) for values in self.initial])
         return dict(space=self.space.fingerprint(), metric=self.runner.metric,
                     init_population=hashlib.sha256(initial.encode()).hexdigest(),
-                    **self.search.fixed())
+                    **self.search.fixed(),
+                    **(self.fidelity.identity() if self.fidelity else {}))
 
 
 def workers_from_args(args, world_size: int) -> int:
@@ -71,6 +76,7 @@ def experiment_from_args(args) -> Experiment:
     space = load_space(args.space)
     runner = settings_from_args(args)
     search = SearchSettings.from_args(args, runner.mode)
+    fidelity = fidelity_from_args(args, space)
     initial = ()
     if args.init_population is not None:
         if search.algorithm == "grid":
@@ -82,7 +88,8 @@ def experiment_from_args(args) -> Experiment:
     given = getattr(args, "default_config", None)
     if given:
         read_given(given)  # a bad file is a usage error now, not after the first trial
-    return Experiment(out, space, search, runner, initial, args.space, given)
+    return Experiment(out, space, search, runner, initial, args.space, given,
+                      fidelity)
 
 
 def algorithm_for(experiment: Experiment, session: int):
@@ -91,8 +98,12 @@ def algorithm_for(experiment: Experiment, session: int):
     population, not by replay); the others replay the first session's stream."""
     search = experiment.search
     stream = session if search.algorithm == "ga" and search.strategy == "async" else 0
-    return make_algorithm(experiment.space, search, experiment.initial,
-                          make_rng(search.seed, stream))
+    rng = make_rng(search.seed, stream)
+    if experiment.fidelity is not None:  # successive halving around the algorithm
+        return make_scheduler(experiment.space, experiment.fidelity,
+                              lambda space: make_algorithm(space, search, experiment.initial,
+                                                           rng), search.mode)
+    return make_algorithm(experiment.space, search, experiment.initial, rng)
 
 
 def _check_output_usable(out: Path, given: str) -> None:

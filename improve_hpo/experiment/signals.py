@@ -1,15 +1,24 @@
-"""SIGINT/SIGTERM on the driver (rank 0): stop dispatching, then end with 128 + the signal.
+"""Why the driver (rank 0) stops early: SIGINT/SIGTERM, or a storage fault.
 
 A Slurm walltime sends SIGTERM; Ctrl-C sends SIGINT. The handler only records the signal; the
 driver loop notices it within a poll interval, marks the running trials interrupted, flushes
 the reports and ends with exit code 130 (SIGINT) or 143 (SIGTERM). When the driver also runs
 the trials itself (in-process), the runner's handler is chained so the running trial's
 processes are killed too.
+
+A worker that hits a storage fault (disk full, ...) returns its task `interrupted`; the driver
+then stops the same way, with the storage-fault exit code (errors.StorageFault, 4). A storage
+fault on rank 0 itself (the ledger or a report cannot be written) ends the run at once
+(`ending_on_storage_fault`): what was committed is kept, running trials run again on resume.
 """
 
 from __future__ import annotations
 
 import signal
+import sqlite3
+import sys
+
+from improve_hpo.errors import StorageFault, storage_fault, storage_fault_message
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -17,22 +26,37 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class StopRequest:
     def __init__(self):
         self.signum: int | None = None
+        self.fault: str | None = None  # a storage fault's description
 
     @property
     def requested(self) -> bool:
-        return self.signum is not None
+        return self.signum is not None or self.fault is not None
 
     @property
     def exit_code(self) -> int:
+        if self.signum is None and self.fault is not None:
+            return StorageFault.exit_code
         return 128 + (self.signum or signal.SIGTERM)
 
     @property
     def name(self) -> str:
+        if self.signum is None and self.fault is not None:
+            return f"a storage fault ({self.fault})"
         return signal.Signals(self.signum or signal.SIGTERM).name
 
     def request(self, signum: int = signal.SIGTERM) -> None:
-        if self.signum is None:
+        if not self.requested:
             self.signum = signum
+
+    def request_for(self, reason: str | None) -> None:
+        """Stop because a task came back interrupted with `reason`: a storage fault when the
+        reason says so (see parallel.tasks), else as SIGTERM."""
+        from improve_hpo.parallel.tasks import STORAGE_FAULT_REASON
+
+        if reason and reason.startswith(STORAGE_FAULT_REASON) and not self.requested:
+            self.fault = reason
+        else:
+            self.request()
 
     def install(self, chain_runner: bool) -> None:
         """Catch SIGINT/SIGTERM; with chain_runner, also call the handler installed before
@@ -47,3 +71,21 @@ class StopRequest:
 
         for signum in SIGNALS:
             signal.signal(signum, handler)
+
+
+def ending_on_storage_fault(run, abort=None):
+    """run() -> its result; a storage fault on this process (sqlite3 or OSError) becomes
+    StorageFault. `abort(code)` is called first to end the workers (under MPI it ends every
+    rank, so the message is printed before)."""
+    try:
+        return run()
+    except (OSError, sqlite3.Error) as error:
+        fault = storage_fault(error)
+        if fault is None:
+            raise
+        message = storage_fault_message(fault)
+        if abort is not None:
+            sys.stderr.write(f"improve-hpo run: error: {message}\n")
+            sys.stderr.flush()
+            abort(StorageFault.exit_code)
+        raise StorageFault(message) from None

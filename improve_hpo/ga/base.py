@@ -4,7 +4,7 @@ and the GAs' preference for points not asked yet."""
 from __future__ import annotations
 
 from improve_hpo.ga.candidate import Candidate, Evaluated
-from improve_hpo.ga.fitness import BestEver, evaluate
+from improve_hpo.ga.fitness import BestEver, evaluate, individual
 
 # How many times a GA draws a point again when it drew one already asked in this experiment.
 # With few genes a mutant often changes no gene ((1 - indpb) ** genes), a crossover often returns
@@ -106,3 +106,14 @@ class GeneticAlgorithm(Algorithm):
         if index < len(self.initial):
             return draw(index)
         return self._novel(lambda: draw(index))
+
+    def revise(self, number: int, metric: float | None, rung: int) -> None:
+        """A population member (by candidate number) was measured again at a higher fidelity
+        rung (improve_hpo.scheduling): it competes in selection with that result from now on.
+        A point no longer in the population is left alone."""
+        for index, member in enumerate(self._population):
+            candidate = member.evaluated.candidate
+            if candidate.number == number:
+                self._population[index] = individual(evaluate(candidate, metric, self.mode,
+                                                              rung))
+                return

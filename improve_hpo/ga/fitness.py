@@ -27,10 +27,10 @@ def loss_of(metric: float | None, mode: str) -> float:
     return metric if mode == "min" else -metric
 
 
-def evaluate(candidate: Candidate, metric: float | None, mode: str) -> Evaluated:
+def evaluate(candidate: Candidate, metric: float | None, mode: str, rung: int = 0) -> Evaluated:
     if metric is not None and not math.isfinite(metric):
         metric = None
-    return Evaluated(candidate, metric, loss_of(metric, mode))
+    return Evaluated(candidate, metric, loss_of(metric, mode), rung)
 
 
 def individual(result: Evaluated):

@@ -10,17 +10,17 @@ operators (Space.mutate, Space.crossover).
 
 from __future__ import annotations
 
-from operator import attrgetter
-
 
 def select_tournament(population: list, count: int, tournament_size: int, rng) -> list:
     """DEAP's selTournament: `count` times, draw `tournament_size` members with replacement and
-    keep the one with the best fitness (the first of equals). Members are DEAP individuals."""
+    keep the one with the best fitness (the first of equals). Members are DEAP individuals
+    (ga.fitness.individual); with a fidelity, a member measured at a higher rung wins over one
+    of a lower rung (Evaluated.standing), and without one this is the fitness order."""
     size = len(population)
     chosen = []
     for _ in range(count):
         aspirants = [population[int(i)] for i in rng.integers(0, size, tournament_size)]
-        chosen.append(max(aspirants, key=attrgetter("fitness")))
+        chosen.append(max(aspirants, key=lambda member: member.evaluated.standing))
     return chosen
 
 

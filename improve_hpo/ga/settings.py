@@ -24,6 +24,12 @@ FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "i
          "tournament_size", "seed", "grid_points", "mode")
 
 
+# Upper bounds of the flags that size what is held in memory: far above any real use (a
+# population is one generation's trials), far below what exhausts a node's memory.
+MAX_POPULATION = 100_000
+MAX_GRID_POINTS = 10_000
+
+
 @dataclass(frozen=True)
 class SearchSettings:
     algorithm: str = defaults.ALGORITHM
@@ -66,7 +72,17 @@ class SearchSettings:
             if value is not None and value < lowest:
                 problems.append(f"{flag}: must be at least {lowest}, got {value}")
 
+        def at_most(flag, value, highest, why):
+            if value is not None and value > highest:
+                problems.append(f"{flag}: must be at most {highest:,} ({why}), got {value:,}")
+
         at_least("--population", self.population, 2 if self.algorithm == "ga" else 1)
+        at_most("--population", self.population, MAX_POPULATION,
+                "a generation is held in memory and a population that large is never useful")
+        at_most("--offspring", self.offspring, MAX_POPULATION,
+                "a generation is held in memory and that many children are never useful")
+        at_most("--grid-points", self.grid_points, MAX_GRID_POINTS,
+                "the levels of every float parameter are held in memory")
         at_least("--generations", self.generations, 0)
         at_least("--offspring", self.offspring, 1)
         at_least("--tournament-size", self.tournament_size, 1)

@@ -69,7 +69,8 @@ class AsyncGA(GeneticAlgorithm):
         members = sorted(self._window, key=lambda member: member.candidate.number)
         record = Generation(self._generation, members,
                             sorted((member.evaluated for member in self._population),
-                                   key=lambda member: (member.loss, member.candidate.number)))
+                                   key=lambda member: (-member.rung, member.loss,
+                                                       member.candidate.number)))
         self._window = []
         self._generation += 1
         return record
@@ -78,10 +79,11 @@ class AsyncGA(GeneticAlgorithm):
         if len(self._population) < self.mu:
             self._population.append(member)
             return
-        worst = max(range(len(self._population)), key=lambda i: _order(self._population[i]))
-        if member.evaluated.loss < self._population[worst].evaluated.loss:
+        worst = min(range(len(self._population)), key=lambda i: _order(self._population[i]))
+        if member.evaluated.standing > self._population[worst].evaluated.standing:
             self._population[worst] = member
 
 
-def _order(member) -> tuple[float, int]:
-    return (member.evaluated.loss, member.evaluated.candidate.number)
+def _order(member) -> tuple:
+    """Smallest first: the worst standing, the latest trial among equals."""
+    return (member.evaluated.standing, -member.evaluated.candidate.number)

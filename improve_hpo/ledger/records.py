@@ -8,14 +8,18 @@ RUNNING = "running"
 OK = "ok"
 FAILED = "failed"
 INTERRUPTED = "interrupted"
-FINISHED = (OK, FAILED)
+STOPPED = "stopped"  # early stopping ended it: a result measured at the fidelity it reached
+FINISHED = (OK, FAILED, STOPPED)
 
 
 @dataclass
 class TrialRecord:
     """One trial. `reused_from` is the trial whose result this one reused (it did not run);
     `finish_seq` orders finished trials by completion (the asynchronous GA resumes in that order);
-    `attempts` counts the times it was started (an interrupted trial is started again)."""
+    `attempts` counts the times it was started (an interrupted trial is started again).
+    With a fidelity (docs/fidelity.md): `fidelity` and `rung` are those its metric was measured
+    at (for a stopped trial, where it was stopped), `point` the GA point it trains, and
+    `milestones` the values it printed at rung fidelities ({fidelity: value}); None without."""
 
     number: int
     generation: int
@@ -34,6 +38,10 @@ class TrialRecord:
     reused_from: int | None = None
     attempts: int = 0
     finish_seq: int | None = None
+    fidelity: int | None = None
+    rung: int | None = None
+    point: int | None = None
+    milestones: dict | None = None
 
     @property
     def finished(self) -> bool:

@@ -5,11 +5,12 @@ loses nothing that was committed (only a power loss could lose the last transact
 commit costs no fsync. By default every change is its own committed transaction; the driver
 instead calls batch_commits() and then commit() at its commit points (experiment/driver.py:
 every result is committed before any worker gets new work), which saves a transaction per
-write (about 115 -> 30 us per row on the development machine). Readers
-(`improve-hpo report`, sqlite3) may look at the ledger while a run writes it. A second run on
-the same output folder is refused: the writer holds an exclusive flock on ledger.lock beside
-the database for as long as it is open (where the file system has no flock, this check is
-skipped).
+write (about 115 -> 30 us per row on the development machine). Readers on the writer's host
+(`improve-hpo report`, sqlite3) may look at the ledger while a run writes it; readers on other
+hosts read the snapshot the writer publishes (ledger/snapshot.py, ledger/reading.py). A second
+run on the same output folder is refused (ledger/lock.py: flock where it works, and a lease
+with a heartbeat that works on every file system). A damaged or lost ledger is refused before
+anything runs (ledger/integrity.py).
 
 All rows are also held in memory, so that lookups by trial number or by point (Space.key) cost
 O(1) per trial, never a scan of the table.
@@ -17,17 +18,19 @@ O(1) per trial, never a scan of the table.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
 from dataclasses import fields
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damaged
+from improve_hpo.ledger.lock import LOCK_NAME, WriterLock, posix_locks_refusal
 from improve_hpo.ledger.records import INTERRUPTED, RUNNING, PreprocessRecord, TrialRecord
+from improve_hpo.ledger.snapshot import Publisher
 
 SCHEMA_VERSION = "1"
-LOCK_NAME = "ledger.lock"
+__all__ = ["Ledger", "LOCK_NAME", "SCHEMA_VERSION"]
 _TRIAL_COLUMNS = [f.name for f in fields(TrialRecord)]
 _PREPROCESS_COLUMNS = [f.name for f in fields(PreprocessRecord)]
 _SCHEMA = f"""
@@ -42,6 +45,11 @@ CREATE TABLE IF NOT EXISTS preprocess (
     reason TEXT NOT NULL, start REAL, "end" REAL, rank INTEGER, host TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
 """
+# Columns added after format 1 was released, with their SQL types: a ledger without them gets
+# them on open (ALTER TABLE, NULL in old rows), so old ledgers stay readable and resumable.
+_ADDED_TRIAL_COLUMNS = {"fidelity": "INTEGER", "rung": "INTEGER", "point": "INTEGER",
+                        "milestones": "TEXT"}
+_JSON_COLUMNS = ("values", "milestones")
 
 
 def _insert(table: str, columns: list[str]) -> str:
@@ -58,30 +66,58 @@ class Ledger:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self._lock = _lock(self.path.with_name(LOCK_NAME))
+        self._lock = WriterLock(self.path.parent).acquire()
         try:
-            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            self._open()
+        except BaseException:
+            self._lock.release()
+            raise
+        self._publisher = Publisher(self.path, lambda: self._db.total_changes).start()
+
+    def _open(self) -> None:
+        """Open, check and load the database; the lock is held (closed again on an error)."""
+        check_not_lost(self.path)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        self._db = None
+        try:
+            # check_same_thread=False: the snapshot thread reads total_changes (thread-safe).
+            self._db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None,
+                                       check_same_thread=False)
+            if existed:
+                check_integrity(self._db, self.path)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as error:
-            self._lock.close()
-            raise UsageError(f"{self.path}: cannot use it as the trial ledger ({error}); "
-                             "choose another --output") from None
+            _add_missing_columns(self._db, "trials", _ADDED_TRIAL_COLUMNS)
+            self._load()
+        except BaseException as error:
+            if self._db is not None:
+                self._db.close()
+            if isinstance(error, sqlite3.OperationalError):
+                refusal = posix_locks_refusal(self.path.parent)
+                if refusal:
+                    raise UsageError(refusal) from None
+            if isinstance(error, sqlite3.DatabaseError) and not isinstance(
+                    error, sqlite3.OperationalError):
+                raise damaged(self.path, str(error)) from None
+            if isinstance(error, (ValueError, TypeError)):  # a row that does not decode
+                raise damaged(self.path, f"a row does not decode: {error}") from None
+            raise
+
+    def _load(self) -> None:
         self._batching = False
         self._meta = dict(self._db.execute("SELECT name, value FROM meta"))
         version = self._meta.get("schema_version")
         if version is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         elif version != SCHEMA_VERSION:
-            self.close()
             raise UsageError(f"{self.path}: ledger format {version} is not supported by this "
                              f"improve-hpo (format {SCHEMA_VERSION}); use a new --output")
         self._trials: dict[int, TrialRecord] = {}
         self._unfinished_values: dict[int, str] = {}  # values JSON of trials not finished yet
         self._by_key: dict[str, int] = {}
         self._finish_seq = 0
-        for row in self._db.execute("SELECT * FROM trials ORDER BY number"):
+        for row in self._db.execute(_select("trials", _TRIAL_COLUMNS) + " ORDER BY number"):
             self._remember(_from_row(TrialRecord, row))
         self._preprocess = {row[0]: _from_row(PreprocessRecord, row)
                             for row in self._db.execute("SELECT * FROM preprocess")}
@@ -96,8 +132,9 @@ class Ledger:
 
     def close(self) -> None:
         self.commit()
+        self._publisher.stop()  # the final snapshot (committed), for readers on other hosts
         self._db.close()
-        self._lock.close()
+        self._lock.release()
 
     # -- meta ------------------------------------------------------------------------------------
     def meta(self, name: str) -> str | None:
@@ -187,33 +224,34 @@ class Ledger:
         self._generations[number] = row
 
 
-def _lock(path: Path):
-    """An open file holding an exclusive flock, or UsageError when another run holds it."""
-    try:
-        handle = open(path, "a")
-    except OSError as error:
-        raise UsageError(f"{path.parent}: cannot write there ({error.strerror}); choose "
-                         "another --output") from None
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        raise UsageError(f"{path.parent}: another improve-hpo run is using this output folder; "
-                         "wait for it to end or choose another --output") from None
-    except OSError:
-        pass  # no flock on this file system: run without the check
-    return handle
+def _add_missing_columns(db, table: str, columns: dict[str, str]) -> None:
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    for name, kind in columns.items():
+        if name not in present:
+            db.execute(f'ALTER TABLE {table} ADD COLUMN "{name}" {kind}')
+
+
+def _select(table: str, columns: list[str]) -> str:
+    return f"SELECT {', '.join(f'{chr(34)}{name}{chr(34)}' for name in columns)} FROM {table}"
 
 
 def _row(record, columns: list[str], encoded_values: str | None = None) -> tuple:
     """A record as a table row: its fields in order, the values dict as JSON (`encoded_values`
-    when the caller has it already)."""
+    when the caller has it already), other dicts (milestones) as JSON too."""
     values = json.dumps(record.values) if encoded_values is None else encoded_values
-    return tuple(values if name == "values" else getattr(record, name) for name in columns)
+    return tuple(values if name == "values" else _json_cell(getattr(record, name))
+                 if name in _JSON_COLUMNS else getattr(record, name) for name in columns)
+
+
+def _json_cell(value):
+    return None if value is None else json.dumps(value)
 
 
 def _from_row(record_class, row):
-    """A table row as a record (TrialRecord or PreprocessRecord), the values JSON decoded."""
+    """A table row as a record (TrialRecord or PreprocessRecord), the JSON columns decoded."""
     record = record_class(*row)
-    record.values = json.loads(record.values)
+    for name in _JSON_COLUMNS:
+        text = getattr(record, name, None)
+        if text is not None:
+            setattr(record, name, json.loads(text))
     return record

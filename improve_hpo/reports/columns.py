@@ -8,8 +8,11 @@ from __future__ import annotations
 
 TRIAL_COLUMNS = ("trial", "generation", "metric", "status", "reason", "origin", "reused_from",
                  "start", "end", "duration_s", "rank", "host", "gpu", "folder")
+# trials.csv of a run with a fidelity: after metric (docs/fidelity.md)
+FIDELITY_COLUMNS = ("fidelity", "rung")
 
 
 def parameter_columns(names) -> dict[str, str]:
     """Hyperparameter name -> its column name in the reports."""
-    return {name: f"hp.{name}" if name in TRIAL_COLUMNS else name for name in names}
+    fixed = (*TRIAL_COLUMNS, *FIDELITY_COLUMNS)
+    return {name: f"hp.{name}" if name in fixed else name for name in names}

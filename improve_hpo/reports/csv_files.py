@@ -11,6 +11,10 @@ import csv
 from datetime import datetime
 from pathlib import Path
 
+# The csv module refuses a field longer than 131,072 characters by default; a categorical value
+# may be longer (a path list, a JSON blob): anything a report holds must read back.
+FIELD_LIMIT = 2**31 - 1
+
 
 def cell(value) -> str:
     """How a value appears in a report: JSON-style booleans, floats that read back exactly,
@@ -61,3 +65,9 @@ def write_table(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.write(row)
     writer.close()
     partial.replace(path)
+
+
+def read_rows(handle) -> list[list[str]]:
+    """Every row of an open CSV file, whatever the length of its fields."""
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
+    return list(csv.reader(handle))

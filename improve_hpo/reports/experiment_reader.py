@@ -1,30 +1,32 @@
 """Read an experiment folder (OUT) for `improve-hpo report`, finished or still running.
 
-The ledger is opened read-only (SQLite `mode=ro` URI) and without the writer's lock: a running
-engine keeps writing while the report reads a consistent snapshot (WAL mode gives readers one).
-Trials the ledger still marks `running` have no end yet. While a run holds the ledger's lock
-they are running now; otherwise (the run was killed) they ended at the latest time the ledger
-knows of at the latest. The lock is looked up in /proc/locks, which only reads: taking the lock,
-even for a moment, could make a run starting at that moment refuse the folder. A run on another
-node of a shared file system does not show there, so its running trials end at the last event.
+The ledger is only read (ledger/reading.py): a running engine on this host keeps writing while
+the report reads a consistent snapshot (WAL mode gives readers one); a run on another host is
+read through the snapshot it publishes; a finished experiment on read-only storage is read too.
+Trials the ledger still marks `running` have no end yet. While a run holds the ledger's lease
+(ledger/lock.py, on any host) they are running now; otherwise (the run was killed) they ended
+at the latest time the ledger knows of at the latest. The lease is only read: taking the lock,
+even for a moment, could make a run starting at that moment refuse the folder.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+import sys
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 from improve_hpo.errors import SpaceError, UsageError
 from improve_hpo.ledger import PreprocessRecord, TrialRecord
+from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damaged
+from improve_hpo.ledger.lock import holder
+from improve_hpo.ledger.reading import reading
+from improve_hpo.ledger.snapshot import SNAPSHOT_SECONDS
 from improve_hpo.space import Space, load_space_data
 
 LEDGER_NAME = "ledger.sqlite"
-LOCK_NAME = "ledger.lock"
-PROC_LOCKS = Path("/proc/locks")
 SPACE_NAME = "space.json"
 BEST_NAME = "best.json"
 
@@ -67,9 +69,14 @@ def read_experiment(out) -> ExperimentSnapshot:
         raise UsageError(f"{given}: holds no {LEDGER_NAME}, so it is not an improve-hpo "
                          "experiment folder; give the folder passed as --output to "
                          "`improve-hpo run` (it appears once the run has started)")
+    check_not_lost(ledger)
     try:
         trials, preprocess, meta = _read_ledger(ledger)
-    except sqlite3.Error as error:
+    except (ValueError, TypeError) as error:  # a row that does not decode
+        raise damaged(ledger, f"a row does not decode: {error}") from None
+    except sqlite3.DatabaseError as error:
+        if not isinstance(error, sqlite3.OperationalError):
+            raise damaged(ledger, str(error)) from None
         raise UsageError(f"{ledger}: cannot read it as an improve-hpo ledger ({error}); "
                          "give the --output folder of an `improve-hpo run`") from None
     identity = json.loads(meta.get("identity") or "{}")
@@ -78,44 +85,35 @@ def read_experiment(out) -> ExperimentSnapshot:
         out=out, trials=trials, preprocess=preprocess, meta=meta, space=_read_space(out),
         metric_name=identity.get("metric") or best.get("metric_name") or "metric",
         mode=identity.get("mode") or best.get("mode") or "min", read_at=time.time(),
-        live=_locked(out / LOCK_NAME))
-
-
-def _locked(lock: Path) -> bool:
-    """True when /proc/locks lists a flock on `lock` (a run holds the folder)."""
-    try:
-        stat = lock.stat()
-        table = PROC_LOCKS.read_text()
-    except OSError:
-        return False
-    device = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
-    # e.g. "1: FLOCK  ADVISORY  WRITE 4242 fd:01:1234567 0 EOF"
-    return any(len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == device
-               for fields in (line.split() for line in table.splitlines()))
+        live=holder(out)[1])
 
 
 def _read_ledger(path: Path):
-    uri = f"{path.resolve().as_uri()}?mode=ro"
-    db = sqlite3.connect(uri, uri=True, timeout=10.0)
-    try:
+    with reading(path) as (db, where):
+        if where:  # a run on another host writes it: say how old what we show is
+            sys.stderr.write(f"improve-hpo report: read {where}; it lags the run by up to "
+                             f"{SNAPSHOT_SECONDS:g} s\n")
+        check_integrity(db, path)
         with db:  # one read transaction: the three tables come from the same moment
             db.execute("BEGIN")
             trials = _records(db, "trials", TrialRecord, "number")
             preprocess = _records(db, "preprocess", PreprocessRecord, "start")
             meta = dict(db.execute("SELECT name, value FROM meta"))
-    finally:
-        db.close()
     return trials, preprocess, meta
 
 
 def _records(db: sqlite3.Connection, table: str, record_type, order: str) -> list:
-    """Rows as records, by column name (the ledger's columns are the records' fields)."""
-    names = [f.name for f in fields(record_type)]
+    """Rows as records, by column name (the ledger's columns are the records' fields; a column
+    an older ledger lacks keeps its field's default)."""
+    present = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+    names = [f.name for f in fields(record_type) if f.name in present]
     quoted = ", ".join(f'"{name}"' for name in names)
     records = []
     for row in db.execute(f'SELECT {quoted} FROM {table} ORDER BY "{order}"'):
         record = record_type(**dict(zip(names, row)))
         record.values = json.loads(record.values)
+        if getattr(record, "milestones", None) is not None:
+            record.milestones = json.loads(record.milestones)
         records.append(record)
     return records
 

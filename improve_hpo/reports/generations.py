@@ -5,7 +5,9 @@ generations.csv columns: generation, evaluations (trials run), reused (answered 
 trial with the same values), failures, min / mean / max / std (population standard deviation) of
 the metric over the generation's successful trials (run or reused), best_so_far (the best metric
 of the experiment up to this generation), time (ISO wall-clock), elapsed_s (since the
-experiment started).
+experiment started). With a fidelity (docs/fidelity.md), up to the end of the generation:
+epochs_spent (the fidelity units all trainings used), rungs (results per rung, lowest first,
+e.g. 27/9/3/1), stopped (trials stopped early) and promoted (trainings at a higher rung).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ FOLDER = "generations"
 COLUMNS = ["generation", "evaluations", "reused", "failures", "min", "mean", "max", "std",
            "best_so_far", "time", "elapsed_s"]
 POPULATION_TAIL = ["metric", "status", "reason", "origin"]
+FIDELITY_COLUMNS = ["epochs_spent", "rungs", "stopped", "promoted"]
 
 
 def summarize(generation: Generation, reused: set[int], best: float | None, now: float,
@@ -40,10 +43,11 @@ def summarize(generation: Generation, reused: set[int], best: float | None, now:
 
 
 class GenerationsReport:
-    def __init__(self, out: Path, names, fresh: bool = False):
+    def __init__(self, out: Path, names, fresh: bool = False, fidelity: bool = False):
         self._out = Path(out)
         self._parameters = parameter_columns(names)
-        self._csv = CsvAppender(self._out / FILE_NAME, COLUMNS, fresh)
+        self._csv = CsvAppender(self._out / FILE_NAME,
+                                COLUMNS + (FIDELITY_COLUMNS if fidelity else []), fresh)
         (self._out / FOLDER).mkdir(exist_ok=True)
 
     def add(self, row: dict, generation: Generation, trial_of) -> None:

@@ -16,14 +16,14 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 
-from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, STOPPED
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
 from improve_hpo.reports.progress import duration
 from improve_hpo.reports.sessions import session_end, session_spans
 from improve_hpo.space.parameters import format_value
 
-STATUSES = (OK, FAILED, INTERRUPTED, RUNNING)
+STATUSES = (OK, FAILED, INTERRUPTED, RUNNING, STOPPED)
 # Meta key the engine may record with its number of workers; without it, the workers are the
 # distinct ranks that ran something (a worker that never got a task is then not counted).
 WORKERS_META = "workers"
@@ -46,6 +46,7 @@ def summarize(snapshot: ExperimentSnapshot) -> dict:
         best=_best(trials, snapshot.mode),
         time=_time_used(snapshot, ran),
         generations=_generations(trials, snapshot.mode),
+        fidelity=_fidelity(ran),
         sessions=int(snapshot.meta.get("sessions") or 0),
         live=snapshot.live,
     )
@@ -67,15 +68,32 @@ def better(a: float, b: float, mode: str) -> bool:
 
 
 def _best(trials, mode: str) -> dict | None:
+    """The best ok trial; with a fidelity, the best of the highest rung any trial reached."""
     best = None
     for trial in trials:
         if trial.status == OK and trial.metric is not None and trial.reused_from is None:
-            if best is None or better(trial.metric, best.metric, mode):
+            rung, best_rung = trial.rung or 0, (best.rung or 0) if best else -1
+            if rung > best_rung or rung == best_rung and better(trial.metric, best.metric, mode):
                 best = trial
     if best is None:
         return None
     return dict(trial=best.number, generation=best.generation, metric=best.metric,
                 folder=best.folder, values=best.values)
+
+
+def _fidelity(ran) -> dict | None:
+    """Results per rung, fidelity units (e.g. epochs) spent, stopped and promoted trials of a
+    run with a fidelity (docs/fidelity.md); None without one. A trial's fidelity is where its
+    metric was measured: its target, or where it was stopped; a trial that continued in its
+    point's folder (--fidelity-continue) is counted in full here."""
+    trained = [t for t in ran if t.fidelity is not None and t.status != RUNNING]
+    if not trained:
+        return None
+    per_rung: Counter = Counter(t.rung for t in trained if t.status in (OK, STOPPED))
+    return dict(epochs_spent=sum(t.fidelity for t in trained),
+                rungs=[per_rung.get(r, 0) for r in range(max(per_rung, default=0) + 1)],
+                stopped=sum(t.status == STOPPED for t in trained),
+                promoted=sum(t.origin == "promotion" for t in trained))
 
 
 def busy_span(record, until: float) -> tuple[float, float] | None:
@@ -187,7 +205,7 @@ def format_summary(summary: dict) -> str:
 
     field("trials", f"{t['total']} ({t['ran']} ran, {t['reused']} reused an earlier "
           f"result): {t[OK]} ok, {t[FAILED]} failed, {t[INTERRUPTED]} interrupted, "
-          f"{t[RUNNING]} running")
+          f"{t[RUNNING]} running" + (f", {t[STOPPED]} stopped early" if t[STOPPED] else ""))
     if t[RUNNING] and not summary["live"]:
         field("", f"{t[RUNNING]} without a result: left unfinished by a run that ended, or "
               "running on another machine (running the same command again runs them)")
@@ -218,6 +236,11 @@ def format_summary(summary: dict) -> str:
         use = time_used["utilization"]
         field("workers", f"{time_used['workers']} ({source}); utilization "
               f"{'-' if use is None else f'{use:.0%}'} (busy / (workers x wall clock))")
+    fidelity = summary["fidelity"]
+    if fidelity is not None:
+        field("fidelity", f"{fidelity['epochs_spent']} epochs spent; results per rung "
+              f"{'/'.join(map(str, fidelity['rungs']))}; {fidelity['stopped']} stopped early, "
+              f"{fidelity['promoted']} promoted")
     if summary["failures"]:
         lines.append("failures")
         for failure in summary["failures"]:

@@ -2,6 +2,12 @@
 
 Each value becomes exactly one argv element, never text for a shell: a categorical value such
 as `"; rm -rf /"` reaches the model as that one harmless string.
+
+A value that a parser could take for something else than a value (it starts with `-`, as
+`--output_dir=/elsewhere`, `--` or `-o/x` do, or with `@`, a file of arguments) is passed
+glued to its flag, `--name=value`: argparse (improvelib's and candle's parsers, their
+parse_known_args pre-scans included) reads the whole element as that flag's value. Other
+values keep the two-element form `--name value` that shell-script models parse by hand.
 """
 
 from __future__ import annotations
@@ -25,11 +31,17 @@ def format_value(value: bool | int | float | str) -> str:
 
 
 def values_to_argv(values: Mapping[str, bool | int | float | str]) -> list[str]:
-    """`{"learning_rate": 0.001}` -> `["--learning_rate", "0.001"]`, in the mapping's order."""
+    """`{"learning_rate": 0.001}` -> `["--learning_rate", "0.001"]`, in the mapping's order;
+    `{"x": -1.5}` -> `["--x=-1.5"]` (see the module's doc)."""
     argv: list[str] = []
     for name, value in values.items():
-        argv += [f"--{name}", format_value(value)]
+        text = format_value(value)
+        argv += [f"--{name}={text}"] if text.startswith(_NOT_A_VALUE) else [f"--{name}", text]
     return argv
+
+
+# First characters that argparse reads as an option (-) or a file of arguments (@).
+_NOT_A_VALUE = ("-", "@")
 
 
 def directory_argv(pairs: list[tuple[str, str]]) -> list[str]:

@@ -50,7 +50,7 @@ def read_metric(output_folder: Path, stdout_log: Path, metric: str) -> MetricRea
 def _from_scores_file(path: Path, metric: str):
     try:
         scores = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return None
     if isinstance(scores, dict) and metric in scores and not isinstance(scores[metric], bool):
         return scores[metric]

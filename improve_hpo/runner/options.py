@@ -38,6 +38,7 @@ DIRECTORY_FLAGS = (
     ("--infer-output-flag", "infer_output_flag", "output_dir",
      "infer.sh flag for its output folder (the trial's)"),
 )
+BIND_OPTIONS = ("ro", "rw")
 _FLAG_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _GPU_ID = re.compile(r"\d+|(GPU|MIG)-[A-Za-z0-9/-]+")
 
@@ -59,9 +60,9 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     container.add_argument("--data-mount", metavar="PATH", default=DEFAULT_MOUNT_POINT,
                            help="where --data-dir appears inside the container "
                            "(default: %(default)s; older images use /candle_data_dir)")
-    container.add_argument("--bind", metavar="SRC[:DST[:OPTS]]", action="append", default=[],
-                           help="an extra bind for the container, as the runtime's --bind "
-                           "(repeatable)")
+    container.add_argument("--bind", metavar="SRC[:DST[:ro|rw]]", action="append", default=[],
+                           help="an extra bind for the container, as the runtime's --bind: SRC "
+                           "an existing path, DST absolute (repeatable, one bind each)")
     container.add_argument("--no-nv", dest="nv", action="store_false",
                            help="do not pass --nv (default: --nv whenever a trial has a GPU)")
     container.add_argument("--unpack-sif", choices=("auto", "yes", "no"), default="auto",
@@ -120,6 +121,7 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     if (args.sif is None) == (args.model_dir is None):
         raise UsageError("--sif/--model-dir: give exactly one: --sif IMAGE runs the model's "
                          "container, --model-dir DIR runs its scripts without one")
+    mount_point = _mount_point(args.data_mount)  # checked with --model-dir too: a typo is a typo
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
                               ("--bind", args.bind),
@@ -135,7 +137,6 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     image = _image(args.sif)
     runtime = _runtime(args.container_runtime)
     family, version = identify_runtime(runtime)
-    mount_point = _mount_point(args.data_mount)
     binds = tuple(_bind(spec) for spec in args.bind)
     return RunnerSettings(
         launcher="container",
@@ -228,8 +229,11 @@ def _bind(spec: str) -> str:
                          "splits at; give one bind per --bind, and no ',' in its paths")
     parts = spec.split(":")
     if not parts[0] or len(parts) > 3 or any(not part for part in parts):
-        raise UsageError(f"--bind {spec}: expected SRC[:DST[:OPTS]], e.g. "
+        raise UsageError(f"--bind {spec}: expected SRC, SRC:DST or SRC:DST:ro|rw, e.g. "
                          "--bind /scratch/refs:/refs:ro")
+    if len(parts) == 3 and parts[2] not in BIND_OPTIONS:
+        raise UsageError(f"--bind {spec}: {parts[2]!r} is not a bind option; give "
+                         f"{' or '.join(BIND_OPTIONS)}, e.g. --bind /scratch/refs:/refs:ro")
     source = Path(parts[0]).expanduser()
     if not source.exists():
         raise UsageError(f"--bind {spec}: the source {parts[0]} does not exist; the runtime "

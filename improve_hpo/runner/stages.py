@@ -16,6 +16,7 @@ from pathlib import Path
 from improve_hpo.runner import metric, process
 from improve_hpo.runner.failures import failure_reason, separate_runtime_notices
 from improve_hpo.runner.flags import directory_argv, values_to_argv
+from improve_hpo.runner.intermediate import EarlyStop, ProgressWatch
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
 from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult, WorkerContext
@@ -51,17 +52,27 @@ def preprocess_command(settings: RunnerSettings, preprocess_values: Values, fold
 
 
 def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess_folder,
-              worker: WorkerContext, infer_values: Values | None = None) -> TrialResult:
+              worker: WorkerContext, infer_values: Values | None = None,
+              watch: ProgressWatch | None = None) -> TrialResult:
     """train.sh GPU IMPROVE_DATA_DIR --input_dir PREPROCESSED --output_dir FOLDER --values...,
-    then the metric; with --infer all, infer.sh too (its failure fails the trial)."""
+    then the metric; with --infer all, infer.sh too (its failure fails the trial). With a
+    `watch` (early stopping) its output is followed while it trains, and it is stopped when it
+    falls behind at a rung (runner/intermediate.py): status `stopped`, no infer."""
     start = time.time()
     folder = _prepare(folder)
     preprocess_folder = str(Path(preprocess_folder).resolve())
     (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
     _record_params(folder, "train", train_values, fresh=True)
     command = train_command(settings, train_values, folder, preprocess_folder, worker)
+    early = None if watch is None else EarlyStop(watch, folder / "train.stdout.log")
     reason, status = _run_stage(command, "train", folder, timeout=settings.trial_timeout,
-                                fresh_command_file=True)
+                                fresh_command_file=True, should_stop=early)
+    if early is not None:
+        early.finish()
+        if status == "stopped":
+            return TrialResult(metric=early.value, stopped_at=early.stopped_at,
+                               milestones=early.milestones,
+                               **_record(status, early.reason, start, worker, folder))
     value = None
     if reason is None:
         reading = metric.read_metric(folder, folder / "train.stdout.log", settings.metric)
@@ -71,6 +82,7 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
         inferred = run_infer(settings, infer_values or {}, folder, preprocess_folder, worker)
         status, reason = inferred.status, inferred.reason
     return TrialResult(metric=value if status == "ok" else None,
+                       milestones=None if early is None else early.milestones,
                        **_record(status, reason, start, worker, folder))
 
 
@@ -138,9 +150,9 @@ def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> Non
 
 
 def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None,
-               fresh_command_file: bool) -> tuple[str | None, str]:
+               fresh_command_file: bool, should_stop=None) -> tuple[str | None, str]:
     """Run `<stage>.sh`'s command in `folder`; returns (reason, status), reason None when it
-    succeeded."""
+    succeeded (status "stopped" when `should_stop` ended it)."""
     script = f"{stage}.sh"
     with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
         f.write(command.pasteable() + "\n")
@@ -151,7 +163,9 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
     stderr_log = folder / f"{stage}.stderr.log"
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
                                  command.cwd, folder / f"{stage}.stdout.log", stderr_log,
-                                 timeout)
+                                 timeout, should_stop)
+    if outcome.stopped:
+        return f"{script} stopped early", "stopped"
     notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
                if command.in_container else [])
     if outcome.interrupted:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from improve_hpo.errors import SpaceError
 from improve_hpo.space import schema as _schema
+from improve_hpo.space import structure
 from improve_hpo.space.parameters import (
     DEFAULT_STAGE,
     ELEMENT_TYPES,
@@ -38,15 +39,18 @@ from improve_hpo.space.space import Space
 
 # The keys this format knows; any other key (e.g. "comment") is kept in the file and ignored.
 KNOWN_KEYS = ("name", "type", "stage", "value", "lower", "upper", "sigma", "use_log_scale",
-              "element_type", "values")
+              "element_type", "values", "fidelity")
 USED_KEYS = {
-    "constant": {"value"},
-    "int": {"lower", "upper", "sigma", "use_log_scale"},
+    "constant": {"value", "fidelity"},
+    "int": {"lower", "upper", "sigma", "use_log_scale", "fidelity"},
     "float": {"lower", "upper", "sigma", "use_log_scale"},
     "logical": set(),
     "categorical": {"element_type", "values"},
     "ordered": {"element_type", "values", "sigma"},
 }
+# The longest string value a model can receive: Linux refuses an argument of more than
+# MAX_ARG_STRLEN = 131,072 bytes (NUL included), and "--<name>=" comes before the value.
+MAX_VALUE_BYTES = 131_072 - 1 - 2 - 256 - 1
 # Int bounds must be exactly representable as floats, so that Gaussian noise can be added to them.
 INT_LIMIT = 2**53
 
@@ -280,6 +284,27 @@ class _Checker:
             return None
         return number
 
+    def passable(self, what: str, value) -> bool:
+        """False (after an error) for a string no command line can carry: one with a NUL byte,
+        or longer than Linux lets one argument be (MAX_ARG_STRLEN, 128 KiB with the flag)."""
+        if not isinstance(value, str):
+            return True
+        if "\0" in value:
+            self.error(f"{what} holds a NUL byte (\\u0000), which cannot be passed to the model "
+                       "as a command-line argument; remove it")
+            return False
+        if value == "--":
+            self.error(f'{what} is "--", which Python\'s argparse (the parser of IMPROVE and '
+                       "CANDLE models) never reads as a value (before Python 3.12 it drops it "
+                       "even from --name=--); use another word")
+            return False
+        size = len(value.encode("utf-8", errors="surrogatepass"))
+        if size > MAX_VALUE_BYTES:
+            self.error(f"{what} is {size:,} bytes long; a command-line argument can hold at "
+                       f"most {MAX_VALUE_BYTES:,}: pass a path to a file instead")
+            return False
+        return True
+
     def sigma(self):
         """The sigma as given (a number), None when absent or after an error."""
         if "sigma" not in self.param:
@@ -310,11 +335,16 @@ class _Checker:
         name = p["name"]
         stage = p.get("stage", DEFAULT_STAGE)
         for key in KNOWN_KEYS:
-            if key in p and key not in ("name", "type", "stage") and key not in USED_KEYS[kind]:
+            if key in p and key not in ("name", "type", "stage", "fidelity") \
+                    and key not in USED_KEYS[kind]:
                 self.warn(f'"{key}" is not used by a {kind} parameter; ignored')
+        if p.get("fidelity") and not self._fidelity_ok(kind):
+            return None
         if kind == "constant":
             value = p["value"]
             if isinstance(value, float) and self.finite("value", value) is None:
+                return None
+            if not self.passable('"value"', value):
                 return None
             return Constant(name, value, stage=stage)
         if kind == "logical":
@@ -322,6 +352,23 @@ class _Checker:
         if kind in ("int", "float"):
             return self._range(kind, name, stage)
         return self._choices(kind, name, stage)
+
+    def _fidelity_ok(self, kind) -> bool:
+        """"fidelity": true marks the training budget (usually epochs) that successive halving
+        and early stopping act on (docs/fidelity.md): a whole number of at least 1 that train.sh
+        receives."""
+        p = self.param
+        value = p.get("value")
+        if kind == "int" and isinstance(p.get("lower"), (int, float)) and p["lower"] >= 1 \
+                and p.get("stage", DEFAULT_STAGE) == "train":
+            return True
+        if kind == "constant" and isinstance(value, int) and not isinstance(value, bool) \
+                and value >= 1 and p.get("stage", DEFAULT_STAGE) == "train":
+            return True
+        self.error('"fidelity": only a train-stage int parameter with lower >= 1 (or an integer '
+                   "constant >= 1), such as epochs, can be the fidelity; remove the key or "
+                   "mark the epochs parameter")
+        return False
 
     def _range(self, kind, name, stage):
         p = self.param
@@ -376,6 +423,8 @@ class _Checker:
                 if value is None:
                     continue
                 value += 0.0
+            if not self.passable(what, value):
+                continue
             key = (type(value).__name__, value)
             if key in first_seen:
                 self.error(f'"values" lists {_found(value)} more than once '
@@ -402,7 +451,7 @@ def load_space_data(data, source: str = "<space>") -> Space:
     """Validate an already-parsed JSON value and build its Space; SpaceError lists every problem."""
     source = str(source)
     by_index: dict[int | None, list[str]] = {}
-    for error in _schema.validator().iter_errors(data):
+    for error in structure.iter_errors(data):
         index, messages = _translate(error, data)
         bucket = by_index.setdefault(index, [])
         for message in messages:
@@ -417,6 +466,7 @@ def load_space_data(data, source: str = "<space>") -> Space:
     parameters = []
     seen_names: dict[str, tuple[int, str]] = {}
     seen_dests: dict[str, tuple[int, str]] = {}
+    fidelity: list[tuple[int, str]] = []  # the parameters marked "fidelity": true
     for position, param in enumerate(data):
         index = position + 1
         label = _label(source, index, param)
@@ -448,13 +498,20 @@ def load_space_data(data, source: str = "<space>") -> Space:
         parameter = None
         if index not in by_index:  # the structure is right: check the meaning
             parameter = checker.build(index)
+            if param.get("fidelity") is True:
+                if fidelity:
+                    checker.error(f'"fidelity": parameter {fidelity[0][0]} '
+                                  f"{_quote(fidelity[0][1])} is the fidelity already; mark "
+                                  "one parameter only")
+                fidelity.append((index, name))
         errors.extend(checker.errors)
         warnings.extend(checker.warnings)
         if parameter is not None:
             parameters.append(parameter)
     if errors:
         raise SpaceError(*errors)
-    return Space(parameters, warnings=warnings, source=source)
+    return Space(parameters, warnings=warnings, source=source,
+                 fidelity=fidelity[0][1] if fidelity else None)
 
 
 __all__ = ["load_space", "load_space_data", "read_json", "parse_json_text", "KNOWN_KEYS",

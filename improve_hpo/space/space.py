@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from typing import Iterable, Iterator
 
 from improve_hpo.errors import UsageError
@@ -18,18 +19,23 @@ from improve_hpo.space.parameters import STAGES, Parameter
 class Space:
     """A validated hyperparameter space. Build it with load_space / load_space_data."""
 
-    __slots__ = ("parameters", "names", "warnings", "source", "_by_name", "_fingerprint")
+    __slots__ = ("parameters", "names", "warnings", "source", "fidelity", "_by_name",
+                 "_fingerprint")
 
     def __init__(
         self,
         parameters: Iterable[Parameter],
         warnings: Iterable[str] = (),
         source: str = "<space>",
+        fidelity: str | None = None,
     ):
         self.parameters: tuple[Parameter, ...] = tuple(parameters)
         self.names: tuple[str, ...] = tuple(p.name for p in self.parameters)
         self.warnings: tuple[str, ...] = tuple(warnings)
         self.source: str = source
+        # The parameter marked "fidelity": true (docs/fidelity.md), or None; the fingerprint
+        # leaves it out (the run's fidelity settings are part of the experiment's identity).
+        self.fidelity: str | None = fidelity
         self._by_name = {p.name: p for p in self.parameters}
         if len(self._by_name) != len(self.parameters):
             raise ValueError("parameter names must be unique")
@@ -177,6 +183,12 @@ class Space:
             total *= n
         return total
 
+    def size_text(self) -> str:
+        """size() for people: "1,024 points", "about 10^4500 points" or "continuous"; never
+        the digits of a number too large to print (Python refuses above 4,300 digits)."""
+        size = self.size()
+        return "continuous" if size is None else count_text(size, "point")
+
     def grid(self, points: int) -> Iterator[dict]:
         """Every point of the grid, in lexicographic order of the parameters (file order).
 
@@ -197,3 +209,20 @@ class Space:
         for p in self.parameters:
             total *= len(p.levels(points))
         return total
+
+
+# Counts up to this many digits are printed in full; larger ones as a power of ten.
+_FULL_DIGITS = 15
+
+
+def count_text(count: int, noun: str) -> str:
+    """`count` `noun`s, in words a person reads: "12 points", "1,024 points", "about 10^4500
+    points" (exact digits of huge counts say nothing, and cost a huge string)."""
+    return f"{number_text(count)} {noun if count == 1 else noun + 's'}"
+
+
+def number_text(count: int) -> str:
+    """1,024, or about 10^4500 for a count of more than 15 digits."""
+    if count < 10 ** _FULL_DIGITS:
+        return f"{count:,}"
+    return f"about 10^{math.floor(math.log10(count))}"

@@ -1,0 +1,394 @@
+"""GPU-epochs to a good model: multi-fidelity search on real learning curves.
+
+    python -m benchmarks.fidelity_curves          # once: tabulate the curves (about 15 min)
+    nice -n 10 python -m benchmarks.fidelity [--seeds 20] [--budget 50] [--results DIR]
+
+Each problem of benchmarks/fidelity_curves.py is a table of real learning curves (validation
+loss after each of 27 epochs, for every configuration of a grid). A method searches the grid
+plus `epochs` (1..27, the fidelity) and pays one epoch for each epoch it trains; a training at
+a point and epochs it already trained costs nothing again (improve-hpo reuses results; Optuna
+and DEHB train what they propose). The budget is `--budget` full trainings' worth of epochs
+(default 50 x 27 = 1350), the same for every method. Trainings run one at a time.
+
+The regret of a method at a moment is the final (27-epoch) loss of the configuration it would
+return then, its best result measured at full fidelity, minus the best final loss in the table.
+Methods:
+- ga: improve-hpo's GA with its defaults, every training full (today's improve-hpo);
+- ga-promotion: the GA (--strategy async) inside the fidelity scheduler, successive halving
+  with asynchronous promotion (eta 3, rungs 1, 3, 9, 27; promoted trainings start over);
+- ga-early-stopping: the same GA, every training aims at 27 epochs and is stopped at a rung
+  when it is outside the best third there (--promotion off --early-stopping asha);
+- random-asha: improve-hpo's random search inside the same scheduler (ASHA);
+- tpe-hyperband / tpe-sha: Optuna's TPE sampler with its HyperbandPruner / SuccessiveHalving
+  Pruner (min 1, max 27 epochs, reduction factor 3), reporting the loss after every epoch;
+- dehb: DEHB (the `dehb` package; eta 3, fidelity 1..27), when it is installed.
+Numeric grid values are given to TPE as ordered indices and to DEHB as [0, 1) coordinates cut
+into the grid's levels; strings are categorical. Both improve-hpo spaces use ordered (numeric)
+and categorical (string) parameters.
+
+Reported per problem: the target (the plain GA's median final regret), each method's median
+epochs to reach it over the seeds (a seed that never does counts as more than the budget), the
+share of seeds that reached it, and the median final regret at the budget. Targets: >= 3x fewer
+epochs than the plain GA to the target (ga-promotion), and fewer than TPE + Hyperband and DEHB
+on at least 2 of the 3 problems.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
+from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
+from improve_hpo.runner.intermediate import falls_behind
+from improve_hpo.scheduling import FidelitySettings, make_scheduler, search_space
+from improve_hpo.space import load_space_data
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROBLEMS = ("sgd-diabetes", "mlp-digits", "example-model")
+METHODS = ("ga", "ga-promotion", "ga-early-stopping", "random-asha", "tpe-hyperband", "tpe-sha",
+           "dehb")
+ETA = 3
+GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
+# A search that asked this many points in a row it had trained already has converged on a grid
+# this small: it stops there, its budget partly unspent (its regret stays what it was).
+STALE_ASKS = 50
+
+
+# -- a problem: the table, its space, and the regret ---------------------------------------------
+class Problem:
+    def __init__(self, name: str, table: dict):
+        self.name = name
+        self.names = table["names"]
+        self.curves = table["curves"]
+        grid = [[] for _ in self.names]
+        for key in self.curves:
+            for index, value in enumerate(__import__("json").loads(key)):
+                if value not in grid[index]:
+                    grid[index].append(value)
+        self.levels = {name: sorted(values, key=lambda v: (isinstance(v, str), v))
+                       if not isinstance(values[0], str) else values
+                       for name, values in zip(self.names, grid)}
+        self.best_final = min(curve[-1] for curve in self.curves.values())
+
+    def space(self):
+        parameters = []
+        for name, values in self.levels.items():
+            if isinstance(values[0], str):
+                parameters.append(dict(name=name, type="categorical", element_type="string",
+                                       values=values))
+            else:
+                element = "int" if all(isinstance(v, int) for v in values) else "float"
+                parameters.append(dict(name=name, type="ordered", element_type=element,
+                                       values=values))
+        parameters.append(dict(name="epochs", type="int", lower=1, upper=MAX_EPOCHS,
+                               fidelity=True))
+        return load_space_data(parameters, self.name)
+
+    def curve(self, values: dict) -> list[float]:
+        return self.curves[config_key(values, self.names)]
+
+    def regret(self, values: dict) -> float:
+        return self.curve(values)[-1] - self.best_final
+
+
+@dataclass
+class Trace:
+    """Epochs spent and the regret of the method's current choice, after each training."""
+
+    problem: Problem
+    budget: int
+    spent: int = 0
+    best_loss: float = math.inf
+    regret: float = math.inf
+    points: list = field(default_factory=list)  # (epochs spent, regret)
+
+    stale: int = 0  # asks in a row that trained nothing
+
+    @property
+    def over(self) -> bool:
+        return self.spent >= self.budget or self.stale >= STALE_ASKS
+
+    def pay(self, epochs: int) -> None:
+        self.spent += epochs
+        self.stale = 0
+
+    def reused(self) -> None:
+        self.stale += 1
+
+    def full_result(self, values: dict, loss: float) -> None:
+        """A result measured at full fidelity: the method would return it if it is its best."""
+        if loss < self.best_loss:
+            self.best_loss = loss
+            self.regret = self.problem.regret(values)
+        self.points.append((self.spent, self.regret))
+
+    def epochs_to(self, target: float) -> float:
+        for spent, regret in self.points:
+            if regret <= target + 1e-12:
+                return spent
+        return math.inf
+
+
+# -- improve-hpo -------------------------------------------------------------------------------
+def _settings(algorithm="ga", strategy="generational"):
+    return SearchSettings(algorithm=algorithm, strategy=strategy, generations=GENERATIONS)
+
+
+def run_ga(problem: Problem, seed: int, budget: int) -> Trace:
+    """Today's improve-hpo: every point trains the full 27 epochs; repeats are reused."""
+    trace = Trace(problem, budget)
+    space = search_space(problem.space(), _fidelity(promotion=False))
+    algorithm = make_algorithm(space, _settings(), rng=make_rng(seed))
+    seen = {}
+    while not trace.over:
+        for candidate in algorithm.ask():
+            key = space.key(candidate.values)
+            if key not in seen and not trace.over:
+                trace.pay(MAX_EPOCHS)
+                seen[key] = problem.curve(candidate.values)[-1]
+                trace.full_result(candidate.values, seen[key])
+            elif key in seen:
+                trace.reused()
+            algorithm.tell(candidate, seen.get(key))
+    return trace
+
+
+def _fidelity(promotion=True, early_stopping="off") -> FidelitySettings:
+    return FidelitySettings("epochs", 1, MAX_EPOCHS, ETA, promotion=promotion,
+                            early_stopping=early_stopping, grace=1)
+
+
+def run_scheduled(problem: Problem, seed: int, budget: int, algorithm: str = "ga",
+                  promotion=True, early_stopping="off") -> Trace:
+    """The fidelity scheduler as the driver runs it, one training at a time: early stopping
+    compares each rung's value with the cutoffs published when the training started (one
+    worker: nothing else finishes meanwhile)."""
+    trace = Trace(problem, budget)
+    settings = _fidelity(promotion, early_stopping)
+    search = _settings(algorithm, "async")
+    scheduler = make_scheduler(problem.space(), settings,
+                               lambda space: make_algorithm(space, search, rng=make_rng(seed)),
+                               "min")
+    space = problem.space()
+    seen = {}  # (point, target epochs) -> (metric, stopped_at, progress): reused, free
+    while not trace.over and not scheduler.finished:
+        [candidate] = scheduler.ask()
+        key = space.key(candidate.values)
+        if key not in seen:
+            seen[key] = _train(problem, candidate, scheduler, trace)
+        else:
+            trace.reused()
+        metric, stopped_at, progress = seen[key]
+        scheduler.tell(candidate, metric, stopped_at=stopped_at, progress=progress)
+    return trace
+
+
+def _train(problem, candidate, scheduler, trace):
+    curve = problem.curve(candidate.values)
+    target = candidate.fidelity
+    cutoffs = scheduler.cutoffs()
+    progress = {}
+    for fidelity in scheduler.rungs[:-1]:
+        if fidelity >= target:
+            break
+        progress[fidelity] = curve[fidelity - 1]
+        limit = cutoffs.get(fidelity)
+        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
+            trace.pay(fidelity)
+            return curve[fidelity - 1], fidelity, progress
+    trace.pay(target)
+    if target == MAX_EPOCHS:
+        trace.full_result(candidate.values, curve[-1])
+    return curve[target - 1], None, progress
+
+
+# -- Optuna and DEHB -----------------------------------------------------------------------------
+def run_tpe(problem: Problem, seed: int, budget: int, pruner: str) -> Trace:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruners = dict(hyperband=optuna.pruners.HyperbandPruner,
+                   sha=optuna.pruners.SuccessiveHalvingPruner)
+    if pruner == "hyperband":
+        made = pruners[pruner](min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=ETA)
+    else:
+        made = pruners[pruner](min_resource=1, reduction_factor=ETA)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=made)
+    trace = Trace(problem, budget)
+    while not trace.over:
+        trial = study.ask()
+        values = {}
+        for name, levels in problem.levels.items():
+            if isinstance(levels[0], str):
+                values[name] = trial.suggest_categorical(name, levels)
+            else:
+                values[name] = levels[trial.suggest_int(name, 0, len(levels) - 1)]
+        curve = problem.curve(values)
+        state = None
+        for epoch in range(1, MAX_EPOCHS + 1):
+            trace.pay(1)
+            trial.report(curve[epoch - 1], epoch)
+            if trial.should_prune():
+                state = optuna.trial.TrialState.PRUNED
+                break
+            if trace.over and epoch < MAX_EPOCHS:
+                return trace
+        if state is None:
+            study.tell(trial, curve[-1])
+            trace.full_result(values, curve[-1])
+        else:
+            study.tell(trial, state=state)
+    return trace
+
+
+def run_dehb(problem: Problem, seed: int, budget: int) -> Trace:
+    from dehb import DEHB
+
+    levels = list(problem.levels.values())
+    trace = Trace(problem, budget)
+    with tempfile.TemporaryDirectory() as folder:
+        optimizer = DEHB(f=None, dimensions=len(levels), configspace=False, min_fidelity=1,
+                         max_fidelity=MAX_EPOCHS, eta=ETA, n_workers=1, seed=seed,
+                         output_path=folder, log_level="ERROR", save_freq="end")
+        while not trace.over:
+            job = optimizer.ask()
+            values = {name: grid[min(int(x * len(grid)), len(grid) - 1)]
+                      for (name, grid), x in zip(problem.levels.items(), job["config"])}
+            epochs = int(round(job["fidelity"]))
+            loss = problem.curve(values)[epochs - 1]
+            trace.pay(epochs)
+            if epochs == MAX_EPOCHS:
+                trace.full_result(values, loss)
+            optimizer.tell(job, {"fitness": loss, "cost": epochs})
+    return trace
+
+
+def run_method(method: str, problem: Problem, seed: int, budget: int) -> Trace:
+    if method == "ga":
+        return run_ga(problem, seed, budget)
+    if method == "ga-promotion":
+        return run_scheduled(problem, seed, budget)
+    if method == "ga-early-stopping":
+        return run_scheduled(problem, seed, budget, promotion=False, early_stopping="asha")
+    if method == "random-asha":
+        return run_scheduled(problem, seed, budget, algorithm="random")
+    if method.startswith("tpe-"):
+        return run_tpe(problem, seed, budget, method.split("-", 1)[1])
+    if method == "dehb":
+        return run_dehb(problem, seed, budget)
+    raise ValueError(method)
+
+
+def available(methods) -> list[str]:
+    found = []
+    for method in methods:
+        module = {"tpe-hyperband": "optuna", "tpe-sha": "optuna", "dehb": "dehb"}.get(method)
+        if module is None or importlib.util.find_spec(module) is not None:
+            found.append(method)
+    return found
+
+
+# -- the report ----------------------------------------------------------------------------------
+def summarize(traces: dict, budget: int) -> dict:
+    """traces[method] = [Trace per seed] -> per method: epochs to the target, share reaching it,
+    final regret; the target is the plain GA's median final regret."""
+    target = statistics.median(t.regret for t in traces["ga"])
+    rows = {}
+    for method, runs in traces.items():
+        to_target = [t.epochs_to(target) for t in runs]
+        rows[method] = dict(epochs_to_target=statistics.median(to_target),
+                            reached=sum(math.isfinite(e) for e in to_target) / len(runs),
+                            final_regret=statistics.median(t.regret for t in runs))
+    return dict(target=target, budget=budget, rows=rows)
+
+
+def _epochs(value: float, budget: int) -> str:
+    return f"> {budget}" if not math.isfinite(value) else f"{value:.0f}"
+
+
+def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
+            command: str) -> list[str]:
+    budget = budget_trainings * MAX_EPOCHS
+    lines = ["## Multi-fidelity: GPU-epochs to a good model (issue 14)", "",
+             f"Command: `{command}` ({seconds / 60:.0f} min on the shared 2-core machine). "
+             f"Real learning curves of benchmarks/fidelity_curves.py (scikit-learn partial_fit, "
+             f"27 epochs, tabulated once in results/fidelity_curves.json.gz); {seeds} seeds; a "
+             f"budget of {budget} epochs ({budget_trainings} full trainings) per run, one "
+             "training at a time. Target: the plain GA's median final regret. "
+             "`epochs to target`: median over the seeds (a seed that never reaches it counts "
+             "as more than the budget); `reached`: share of seeds that did; `final regret`: "
+             "median at the budget (equal epochs).", ""]
+    wins = {"tpe-hyperband": 0, "dehb": 0}
+    ratio_met = []
+    for problem, summary in results.items():
+        rows = summary["rows"]
+        lines += [f"### {problem} (target regret {summary['target']:.4g})", "",
+                  "| method | epochs to target | reached | final regret |",
+                  "|---|---:|---:|---:|"]
+        for method, row in rows.items():
+            lines.append(f"| {method} | {_epochs(row['epochs_to_target'], budget)} | "
+                         f"{row['reached']:.0%} | {row['final_regret']:.4g} |")
+        plain, promo = rows["ga"]["epochs_to_target"], rows["ga-promotion"]["epochs_to_target"]
+        ratio = plain / promo if math.isfinite(promo) and promo > 0 else 0.0
+        ratio_met.append(ratio >= 3)
+        stop = rows.get("ga-early-stopping", {}).get("epochs_to_target", math.inf)
+        lines += ["", f"ga / ga-promotion epochs to target: {ratio:.1f}x"
+                  + (f"; ga / ga-early-stopping: {plain / stop:.1f}x"
+                     if math.isfinite(stop) and stop > 0 else ""), ""]
+        for rival in wins:
+            if rival in rows and promo < rows[rival]["epochs_to_target"]:
+                wins[rival] += 1
+    lines += ["### Targets", ""]
+    lines.append(f"- {'MET' if all(ratio_met) else 'MISSED'}: >= 3x fewer total epochs than the "
+                 "plain GA to reach the plain GA's median final regret (ga-promotion, "
+                 f"{sum(ratio_met)} of {len(ratio_met)} problems)")
+    for rival, count in wins.items():
+        present = all(rival in s["rows"] for s in results.values())
+        state = ("MET" if count >= 2 else "MISSED") if present else "NOT MEASURED"
+        lines.append(f"- {state}: fewer epochs to target than {rival} on >= 2 of 3 problems "
+                     f"(ga-promotion: {count} of {len(results)})")
+    return lines
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--budget", type=int, default=50, help="full trainings' worth of epochs")
+    parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
+    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    started = time.time()
+    table = load()
+    methods = available(args.methods)
+    budget = args.budget * MAX_EPOCHS
+    results = {}
+    for name in args.problems:
+        problem = Problem(name, table[name])
+        traces = {}
+        for method in methods:
+            clock = time.time()
+            traces[method] = [run_method(method, problem, seed, budget)
+                              for seed in range(args.seeds)]
+            print(f"{name} {method}: {time.time() - clock:.0f} s", file=sys.stderr, flush=True)
+        results[name] = summarize(traces, budget)
+    command = "python -m benchmarks.fidelity" + ("" if argv is None else " " + " ".join(argv))
+    lines = section(results, args.seeds, args.budget, time.time() - started, command)
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "fidelity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

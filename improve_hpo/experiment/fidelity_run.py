@@ -1,0 +1,61 @@
+"""What the driver does differently with a fidelity (docs/fidelity.md), in one place: the
+fidelity columns of a trial's record, the watch a worker gets for early stopping, the result
+of a stopped trial, telling the scheduler, and publishing the rung cutoffs to the workers.
+
+The cutoffs live in OUT/fidelity_cutoffs.json (runner.intermediate.ThresholdsFile), rewritten
+atomically by rank 0 whenever a result changes them; workers only read it.
+"""
+
+from __future__ import annotations
+
+from improve_hpo.ledger import OK, STOPPED, TrialRecord
+from improve_hpo.runner.intermediate import ProgressWatch, ThresholdsFile
+
+CUTOFFS_NAME = "fidelity_cutoffs.json"
+
+
+class FidelityRun:
+    def __init__(self, experiment):
+        self.settings = experiment.fidelity
+        self.metric = experiment.runner.metric
+        self.mode = experiment.runner.mode
+        self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
+        self._published: dict | None = None
+
+    def record_fields(self, candidate) -> dict:
+        """The ledger's fidelity columns of a trial about to run (its target)."""
+        return dict(fidelity=candidate.fidelity, rung=candidate.rung, point=candidate.point)
+
+    def watch(self, candidate) -> ProgressWatch | None:
+        """What the worker follows to stop this trial early; None without early stopping."""
+        if self.settings.early_stopping == "off":
+            return None
+        below = tuple(f for f in self.settings.rungs if f < candidate.fidelity)
+        return ProgressWatch(str(self.cutoffs_file.path), self.metric, below,
+                             self.settings.progress_pattern)
+
+    def apply_result(self, record: TrialRecord, result) -> None:
+        """A stopped trial's record: measured at the fidelity it reached. Every watched
+        trial's record keeps its milestones (the next session rebuilds the cutoffs from them)."""
+        record.milestones = result.milestones
+        if result.status == STOPPED:
+            record.fidelity = result.stopped_at
+            record.rung = self.settings.rung_of(result.stopped_at)
+
+    def tell(self, algorithm, candidate, record: TrialRecord):
+        """Tell the scheduler a trial's result; returns its Generation record or None."""
+        metric = record.metric if record.status in (OK, STOPPED) else None
+        stopped_at = record.fidelity if record.status == STOPPED else None
+        generation = algorithm.tell(candidate, metric, stopped_at=stopped_at,
+                                    progress=record.milestones)
+        self.publish(algorithm)
+        return generation
+
+    def publish(self, algorithm) -> None:
+        """Rewrite the cutoffs file when they changed (and once at the start)."""
+        if self.settings.early_stopping == "off":
+            return
+        cutoffs = algorithm.cutoffs()
+        if cutoffs != self._published:
+            self.cutoffs_file.write(self.mode, cutoffs)
+            self._published = cutoffs

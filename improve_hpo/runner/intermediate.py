@@ -1,0 +1,191 @@
+"""Intermediate results: follow a trial's stdout log while it trains, and stop it when it falls
+behind at a rung (early stopping, docs/fidelity.md).
+
+What a model prints, one line per epoch (the documented format for new models):
+
+    IMPROVE_PROGRESS epoch=3 val_loss=0.1234
+
+`epoch` is the number of epochs done (3 after the third), then `<metric>=<value>` for the run's
+--metric (other names on the line are ignored, so a model may print several). A model that
+prints per-epoch losses in its own words works unchanged with --progress-pattern, a regular
+expression matched against each line, with a group (?P<value>...) and optionally (?P<epoch>...);
+without an epoch group the n-th matching line counts as epoch n (Keras prints `val_loss: 0.12`
+once per epoch, so `val_loss: (?P<value>[-+.\\deE]+)` is enough there).
+
+Who decides: the worker, not rank 0. A worker is inside its task while the trial runs (an
+mpi4py.futures task cannot be messaged mid-run), so rank 0 publishes the rung cutoffs in one
+small JSON file in OUT (`ThresholdsFile`, rewritten atomically whenever a result changes them)
+and each worker reads it when its trial reaches a rung's fidelity: no round trip, no message,
+nothing for rank 0 to track per running trial, and a worker whose rank 0 is busy or gone still
+decides the same way. The file holds {"mode": "min"|"max", "cutoffs": {"<fidelity>": metric}};
+a trial at or past a rung's fidelity (first report there) whose value is worse than that rung's
+cutoff is stopped: the runner ends its process tree exactly like a timeout (process.kill_group)
+and the trial's result is status `stopped`, the fidelity reached, and that value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+PROGRESS_WORD = "IMPROVE_PROGRESS"
+_PAIR = re.compile(r"(?P<name>[^\s=]+)=(?P<value>\S+)")
+READ_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class ProgressWatch:
+    """What a worker needs to follow one trial: where the cutoffs are published, the metric,
+    the rung fidelities below the trial's own target (where it records its value and may be
+    stopped), and the user's pattern (None: the documented line format)."""
+
+    thresholds: str
+    metric: str
+    milestones: tuple[int, ...]
+    pattern: str | None = None
+
+
+def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
+    """(epoch, value) of an IMPROVE_PROGRESS line that reports `metric`, else None."""
+    stripped = line.strip()
+    if not stripped.startswith(PROGRESS_WORD):
+        return None
+    pairs = {m["name"]: m["value"] for m in _PAIR.finditer(stripped[len(PROGRESS_WORD):])}
+    if metric not in pairs:
+        return None
+    try:
+        value = float(pairs[metric])
+        epoch = int(pairs["epoch"]) if "epoch" in pairs else None
+    except ValueError:
+        return None
+    return epoch, value
+
+
+class ProgressReader:
+    """Reads the lines a log has gained since the last call; (epoch, value) per report."""
+
+    def __init__(self, path: Path, metric: str, pattern: str | None = None):
+        self.path = Path(path)
+        self.metric = metric
+        self.pattern = re.compile(pattern) if pattern else None
+        self._offset = 0
+        self._partial = b""
+        self._count = 0  # reports so far: the epoch of a report without one
+
+    def poll(self) -> list[tuple[int, float]]:
+        try:
+            with open(self.path, "rb") as log:
+                log.seek(self._offset)
+                data = log.read(READ_CHUNK * 16)
+        except OSError:
+            return []
+        self._offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        found = []
+        for raw in lines:
+            report = self._parse(raw.decode("utf-8", errors="replace"))
+            if report is not None:
+                self._count += 1
+                epoch, value = report
+                found.append((self._count if epoch is None else epoch, value))
+        return found
+
+    def _parse(self, line: str) -> tuple[int | None, float] | None:
+        if self.pattern is None:
+            return parse_progress(line, self.metric)
+        match = self.pattern.search(line)
+        if match is None:
+            return None
+        try:
+            value = float(match["value"])
+            epoch = match.groupdict().get("epoch")
+            return (int(epoch) if epoch is not None else None), value
+        except (TypeError, ValueError):
+            return None
+
+
+class ThresholdsFile:
+    """The rung cutoffs rank 0 publishes and workers read (one small JSON file)."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def write(self, mode: str, cutoffs: dict[int, float]) -> None:
+        """Replace the file atomically: a reader sees the old or the new cutoffs, never half."""
+        partial = self.path.with_name(self.path.name + ".partial")
+        partial.write_text(json.dumps(dict(mode=mode, cutoffs={str(k): v for k, v
+                                                                in sorted(cutoffs.items())})),
+                           encoding="utf-8")
+        os.replace(partial, self.path)
+
+    def read(self) -> tuple[str, dict[int, float]]:
+        """(mode, cutoffs); no cutoffs when the file is missing or unreadable."""
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return data["mode"], {int(k): float(v) for k, v in data["cutoffs"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return "min", {}
+
+
+def falls_behind(value: float, limit: float, mode: str) -> bool:
+    """True when `value` is worse than the cutoff `limit` (a NaN is always worse)."""
+    if math.isnan(value):
+        return True
+    return value > limit if mode == "min" else value < limit
+
+
+class EarlyStop:
+    """The stop check the runner's wait loop calls (process.run_logged's should_stop): reads the
+    trial's new output, and at each rung fidelity below the trial's own target compares its value
+    with the published cutoff. After the trial ended, `milestones` holds the value it printed at
+    each rung fidelity it passed ({fidelity: value}), and, when it was stopped, `stopped_at`,
+    `value` and `reason` say where and why."""
+
+    def __init__(self, watch: ProgressWatch, log: Path):
+        self.watch = watch
+        self.reader = ProgressReader(log, watch.metric, watch.pattern)
+        self.thresholds = ThresholdsFile(watch.thresholds)
+        self.milestones: dict[int, float] = {}
+        self.last: tuple[int, float] | None = None
+        self.stopped_at: int | None = None
+        self.value: float | None = None
+        self.reason = ""
+
+    def __call__(self) -> bool:
+        """Called by the wait loop every 0.1 s: reads only what the log gained (nothing when it
+        did not grow), and the small cutoffs file only when a report came."""
+        return self.check()
+
+    def check(self) -> bool:
+        """Read what is new; True when the trial fell behind (it is to be stopped)."""
+        reports = self.reader.poll()
+        if not reports:
+            return False
+        mode, cutoffs = self.thresholds.read()
+        for epoch, value in reports:
+            for fidelity in self._passed(epoch, value):
+                limit = cutoffs.get(fidelity)
+                if limit is not None and falls_behind(value, limit, mode):
+                    self.stopped_at, self.value = fidelity, value
+                    self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g} "
+                                   f"is behind the rung cutoff {limit:.6g} at {fidelity}")
+                    return True
+        return False
+
+    def finish(self) -> None:
+        """Read the last lines after the trial ended (its milestones, without stopping it)."""
+        for epoch, value in self.reader.poll():
+            self._passed(epoch, value)
+
+    def _passed(self, epoch: int, value: float) -> list[int]:
+        """Record a report; the milestones it is the first report at or past."""
+        self.last = (epoch, value)
+        passed = [f for f in self.watch.milestones if f not in self.milestones and epoch >= f]
+        for fidelity in passed:
+            self.milestones[fidelity] = value
+        return passed

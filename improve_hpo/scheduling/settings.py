@@ -1,0 +1,205 @@
+"""The fidelity options of `improve-hpo run`, their checks, and the rung plan they give.
+
+A fidelity is one train-stage int parameter (usually epochs) that sets how much a trial trains:
+marked `"fidelity": true` in the hyperparameter file or named with --fidelity. Its rungs are
+min, min * eta, min * eta^2, ... below max, then max itself (Hyperband's geometric ladder):
+with the defaults (eta 3, min = max / eta^3 rounded up, at least the parameter's lower bound) a
+parameter of 1..27 epochs has rungs 1, 3, 9, 27 and one of 1..100 has 4, 12, 36, 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+from improve_hpo.errors import UsageError
+
+ETA = 3
+DEFAULT_RUNGS = 4  # rungs below and at max when --min-fidelity is not given: eta^3 apart
+STOP_RULES = ("off", "asha", "median")
+
+
+@dataclass(frozen=True)
+class FidelitySettings:
+    """What defines a multi-fidelity search (all of it is part of the experiment's identity,
+    except `progress_pattern`, which only says how to read the model's output)."""
+
+    parameter: str
+    min_fidelity: int
+    max_fidelity: int
+    eta: int = ETA
+    promotion: bool = True
+    early_stopping: str = "off"  # off | asha | median
+    grace: int = 1  # no trial is stopped before it trained this much
+    continues: bool = False  # a promoted trial continues in its lower rung's folder
+    progress_pattern: str | None = None
+
+    @property
+    def rungs(self) -> tuple[int, ...]:
+        """The fidelity of each rung, lowest first; the last is max_fidelity."""
+        values = []
+        value = self.min_fidelity
+        while value < self.max_fidelity:
+            values.append(value)
+            value *= self.eta
+        return (*values, self.max_fidelity)
+
+    def rung_of(self, fidelity: int) -> int:
+        """The rung a fidelity belongs to: the highest rung at or below it."""
+        return max(index for index, value in enumerate(self.rungs)
+                   if value <= fidelity or index == 0)
+
+    def identity(self) -> dict:
+        return dict(fidelity=self.parameter, min_fidelity=self.min_fidelity,
+                    max_fidelity=self.max_fidelity, eta=self.eta, promotion=self.promotion,
+                    early_stopping=self.early_stopping, grace_period=self.grace,
+                    fidelity_continue=self.continues)
+
+    def describe(self) -> list[str]:
+        """The rung plan, as `--dry-run` prints it."""
+        rungs = self.rungs
+        lines = [f"fidelity: {self.parameter}, rungs {', '.join(map(str, rungs))} (eta "
+                 f"{self.eta})"]
+        if self.promotion:
+            lines.append(f"  promotion: each new point trains {self.parameter}={rungs[0]}; the "
+                         f"best 1/{self.eta} of a rung train again at the next rung"
+                         + (" (continuing in their trial folder)" if self.continues
+                            else " (from scratch)"))
+        else:
+            lines.append(f"  promotion: off; every point trains {self.parameter}="
+                         f"{rungs[-1]}")
+        if self.early_stopping != "off":
+            rule = (f"outside the best 1/{self.eta}" if self.early_stopping == "asha"
+                    else "worse than the median")
+            milestones = [value for value in rungs[:-1] if value >= self.grace]
+            lines.append(f"  early stopping ({self.early_stopping}): a running trial {rule} of "
+                         f"the results at {self.parameter} "
+                         f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
+                         f"(grace period {self.grace})")
+        else:
+            lines.append("  early stopping: off")
+        return lines
+
+
+def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("multi-fidelity (docs/fidelity.md)")
+    group.add_argument("--fidelity", metavar="NAME",
+                       help="the int parameter that sets the training budget (e.g. epochs); "
+                       'the same as "fidelity": true on it in the hyperparameter file '
+                       "(default: the parameter marked there; none: every trial trains fully)")
+    group.add_argument("--min-fidelity", type=int, metavar="N",
+                       help="the lowest rung (default: max / eta^3 rounded up, at least the "
+                       "parameter's lower bound)")
+    group.add_argument("--max-fidelity", type=int, metavar="N",
+                       help="the highest rung: full training (default: the parameter's upper "
+                       "bound, or its value for a constant)")
+    group.add_argument("--eta", type=int, default=ETA,
+                       help="reduction factor: rungs are eta times apart and the best 1/eta "
+                       "of a rung is promoted (default: %(default)s)")
+    group.add_argument("--promotion", choices=("on", "off"), default="on",
+                       help="successive halving: new points train at the lowest rung and the "
+                       "best are promoted (default: %(default)s)")
+    group.add_argument("--early-stopping", choices=STOP_RULES, default="off",
+                       help="stop a running trial that falls behind at a rung, from the "
+                       "validation metric it prints each epoch: asha (outside the best 1/eta) "
+                       "or median (default: %(default)s)")
+    group.add_argument("--grace-period", type=int, metavar="N",
+                       help="early stopping: no trial is stopped before N (default: the "
+                       "lowest rung)")
+    group.add_argument("--progress-pattern", metavar="REGEX",
+                       help="early stopping, for a model that does not print "
+                       "IMPROVE_PROGRESS lines: a regular expression matching one output line "
+                       "per epoch, with a group (?P<value>...) for the validation metric and "
+                       "optionally (?P<epoch>...) for the epochs done")
+    group.add_argument("--fidelity-continue", action="store_true",
+                       help="the model continues training from the checkpoint in its "
+                       "--output_dir: a promoted trial runs in its lower rung's folder and "
+                       "trains only the extra epochs (default: promoted trials retrain)")
+
+
+def fidelity_from_args(args, space) -> FidelitySettings | None:
+    """The fidelity settings of a run, or None without a fidelity; UsageError names the flag."""
+    name = args.fidelity or space.fidelity
+    extras = [flag for flag, given in (("--min-fidelity", args.min_fidelity),
+                                       ("--max-fidelity", args.max_fidelity),
+                                       ("--grace-period", args.grace_period),
+                                       ("--progress-pattern", args.progress_pattern))
+              if given is not None]
+    if args.early_stopping != "off":
+        extras.append("--early-stopping")
+    if args.fidelity_continue:
+        extras.append("--fidelity-continue")
+    if name is None:
+        if extras:
+            raise UsageError(f"{extras[0]}: needs a fidelity; name it with --fidelity NAME or "
+                             f'mark it "fidelity": true in {space.source}')
+        return None
+    if name not in space.names:
+        raise UsageError(f"--fidelity {name}: {space.source} has no parameter {name!r} "
+                         f"(parameters: {', '.join(space.names)})")
+    parameter = space[name]
+    lower, upper = _bounds(parameter)
+    if lower is None or parameter.stage != "train":
+        raise UsageError(f"--fidelity {name}: must be a train-stage int parameter with lower >= "
+                         f"1 (or an integer constant), such as epochs; {name} is a "
+                         f"{parameter.stage}-stage {parameter.type}")
+    problems = []
+    eta = args.eta
+    if eta < 2:
+        problems.append(f"--eta: must be at least 2, got {eta}")
+        eta = ETA
+    top = upper if args.max_fidelity is None else args.max_fidelity
+    if not lower <= top <= upper:
+        problems.append(f"--max-fidelity: must lie within {name}'s range {lower}..{upper}, "
+                        f"got {top}")
+    bottom = args.min_fidelity
+    if bottom is None:
+        bottom = max(lower, min(top, math.ceil(top / eta ** (DEFAULT_RUNGS - 1))))
+    elif not lower <= bottom <= top:
+        problems.append(f"--min-fidelity: must lie within {lower}..{top} ({name}'s lower bound "
+                        f"to the max fidelity), got {bottom}")
+    grace = bottom if args.grace_period is None else args.grace_period
+    if grace < 0:
+        problems.append(f"--grace-period: must be at least 0, got {grace}")
+    pattern = args.progress_pattern
+    if pattern is not None:
+        problem = pattern_problem(pattern)
+        if problem:
+            problems.append(f"--progress-pattern {pattern!r}: {problem}")
+    if args.promotion == "on" and args.early_stopping != "off":
+        problems.append(f"--early-stopping {args.early_stopping}: with promotion every training "
+                        "already ends at its rung, and a promoted trial was measured at the "
+                        "rungs below it; add --promotion off to stop full trainings early "
+                        "instead")
+    if args.algorithm == "grid":
+        problems.append("--fidelity: grid search evaluates every point fully; use it with "
+                        "--algorithm ga or random")
+    if problems:
+        raise UsageError(*problems)
+    return FidelitySettings(name, bottom, top, eta, args.promotion == "on", args.early_stopping,
+                            grace, args.fidelity_continue, pattern)
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a --progress-pattern cannot be used, or None."""
+    import re
+
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        return f"not a regular expression: {error}"
+    if "value" not in compiled.groupindex:
+        return "needs a group (?P<value>...) around the metric's number"
+    return None
+
+
+def _bounds(parameter) -> tuple[int | None, int | None]:
+    """(lower, upper) of a parameter that can be a fidelity; (None, None) otherwise."""
+    if parameter.type == "int" and parameter.lower >= 1:
+        return parameter.lower, parameter.upper
+    if parameter.type == "constant":
+        value = parameter.value
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+            return 1, value
+    return None, None

@@ -1,0 +1,286 @@
+"""Asynchronous successive halving around a search algorithm (ASHA's promotion rule), and the
+cutoffs of early stopping.
+
+`FidelityScheduler` speaks the ask/tell protocol of improve_hpo.ga, so the driver runs it like
+any algorithm. The algorithm inside (the GA, or random search) proposes points; the scheduler
+turns each into trainings ("trials") at a fidelity:
+
+- promotion on: a new point trains at the lowest rung. Whenever a worker asks, the scheduler
+  first looks for a promotion, top rung first: a result in the best floor(n/eta) of the n
+  results of its rung whose point has not trained at the next rung yet trains there (a new
+  trial, origin "promotion"); only when there is none does it ask the algorithm for a new
+  point. No trial waits for a rung to fill (asynchronous, as in ASHA);
+- promotion off: every point trains at the top rung (early stopping alone).
+
+What the algorithm sees (selection and breeding by the fidelity each result was measured at):
+it is told a point's first result, at the fidelity that training reached, and each higher-rung
+result of the point revises its standing (GeneticAlgorithm.revise). Members compare by
+(rung, metric): a point measured at a higher rung beats any point measured only lower, and
+metrics are compared only within a rung. Promotion keeps the best of each rung moving up, so
+the population is led by the points that survived the most rungs, and breeding draws its
+parents from the highest rungs that have members, falling back to lower rungs while they are
+few. Random search ignores results.
+
+Early stopping (--early-stopping): every result and every intermediate value a training printed
+at a rung's fidelity (its "milestones") joins that rung's list; `cutoffs()` gives, per rung
+below the top, the worst metric a running trial may have when it reaches that fidelity
+(scheduling.stopping). The driver publishes them to the workers (runner.intermediate), which
+stop a trial that falls behind: that trial is a result measured at the rung it reached
+(status stopped), never a failure.
+
+The best result (`best`) is the best metric of the highest rung that has a result: the model
+to use is one trained at full fidelity once any is.
+
+Resume: adopt() + tell() in the ledger's finish order rebuild every rung exactly; the
+algorithm inside is restored by its own adopt (asynchronous GA) or by replaying its asks (the
+generational GA and random search, whose points depend only on the seed and the results).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from dataclasses import dataclass, field
+
+from improve_hpo.errors import UsageError
+from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
+from improve_hpo.ga.fitness import evaluate
+from improve_hpo.scheduling.settings import FidelitySettings
+from improve_hpo.scheduling.stopping import cutoff
+from improve_hpo.space import Space
+from improve_hpo.space.parameters import Constant
+
+
+def search_space(space: Space, settings: FidelitySettings) -> Space:
+    """The space the algorithm searches: the fidelity parameter held at its top rung (the
+    scheduler, not the GA, chooses how long a point trains)."""
+    parameters = [Constant(p.name, settings.max_fidelity, stage=p.stage)
+                  if p.name == settings.parameter else p for p in space.parameters]
+    return Space(parameters, space.warnings, space.source)
+
+
+@dataclass
+class _Point:
+    """A point of the algorithm and its trainings."""
+
+    asked: Candidate  # the algorithm's candidate (its number is the point number)
+    trials: list[int] = field(default_factory=list)  # trial numbers, in ask order
+    top_rung: int = 0  # the highest rung a training of it was asked for
+    told: bool = False  # the algorithm got its first result
+
+
+class FidelityScheduler:
+    def __init__(self, algorithm, settings: FidelitySettings, mode: str):
+        self.inner = algorithm
+        self.settings = settings
+        self.mode = mode
+        self.rungs = settings.rungs
+        self.total_generations = algorithm.total_generations
+        self.best = _RungBest()
+        self._next_number = 0
+        self._points: dict[int, _Point] = {}
+        self._new: deque[Candidate] = deque()  # the algorithm's candidates not trained yet
+        self._outstanding: dict[int, Candidate] = {}
+        self._results: dict[int, Evaluated] = {}  # trial number -> its result
+        # per rung: sorted (loss, trial) of the results measured there, and which points
+        # they are (promotion looks at the best of them)
+        self._ladder: list[list[tuple[float, int]]] = [[] for _ in self.rungs]
+        # per rung below the top: the losses measured at its fidelity, results and milestones
+        self._milestones: list[list[float]] = [[] for _ in self.rungs]
+        self._held: list[Generation] = []  # generation records not reported yet
+        self.epochs_spent = 0
+        self.stopped = 0
+        self.promoted = 0
+
+    # -- the protocol ------------------------------------------------------------------------
+    @property
+    def asked(self) -> int:
+        return self._next_number
+
+    @property
+    def finished(self) -> bool:
+        return (self.inner.finished and not self._outstanding and not self._new
+                and self._promotion() is None)
+
+    def ask(self) -> list[Candidate]:
+        promotion = self._promotion()
+        if promotion is not None:
+            point, rung = promotion
+            self.promoted += 1
+            return [self._trial(point, rung, "promotion")]
+        if not self._new:
+            self._new.extend(self.inner.ask())
+        if not self._new:
+            return []
+        asked = self._new.popleft()
+        point = self._points[asked.number] = _Point(asked)
+        return [self._trial(point, 0 if self.settings.promotion else len(self.rungs) - 1,
+                            asked.origin)]
+
+    def tell(self, candidate: Candidate, metric: float | None, stopped_at: int | None = None,
+             progress: dict | None = None) -> Generation | None:
+        """The result of a trial: its metric (None: failed), the fidelity it was stopped at
+        (None: it trained to its rung's fidelity), and the values it printed at milestones
+        ({fidelity: metric}, from the worker)."""
+        if self._outstanding.pop(candidate.number, None) is None:
+            raise ValueError(f"trial {candidate.number} was not asked or was told already")
+        point = self._points[candidate.point]
+        reached = candidate.fidelity if stopped_at is None else stopped_at
+        rung = self.settings.rung_of(reached)
+        # a training that continues from the rung below trains only the extra epochs
+        start = self.rungs[candidate.rung - 1] if candidate.continues is not None else 0
+        self.epochs_spent += max(0, reached - start)
+        self.stopped += stopped_at is not None
+        result = evaluate(candidate, metric, self.mode, rung)
+        self._results[candidate.number] = result
+        self.best.offer(result)
+        for fidelity, value in (progress or {}).items():
+            self._record_milestone(int(fidelity), evaluate(candidate, value, self.mode).loss)
+        if metric is not None:
+            self._record_milestone(reached, result.loss)
+            if stopped_at is None:
+                bisect.insort(self._ladder[rung], (result.loss, candidate.number))
+        if not point.told:
+            point.told = True
+            told = self.inner.tell(point.asked, metric)
+            if told is not None:
+                self._held.append(self._translate(told))
+        if metric is not None and rung > 0 and hasattr(self.inner, "revise"):
+            self.inner.revise(point.asked.number, metric, rung)
+        return self._release()
+
+    def _release(self) -> Generation | None:
+        """The next generation record to report. The algorithm's last generation is held until
+        the promotions after it are done too, so that its report row counts every training."""
+        if not self._held or self.inner.finished and not self.finished:
+            return None
+        return self._held.pop(0)
+
+    # -- early stopping --------------------------------------------------------------------------
+    def cutoffs(self) -> dict[int, float]:
+        """{fidelity: the worst metric a running trial may have there}, for the rungs below the
+        top at or past the grace period that have enough results (scheduling.stopping)."""
+        settings = self.settings
+        found = {}
+        for rung, fidelity in enumerate(self.rungs[:-1]):
+            if fidelity < settings.grace:
+                continue
+            loss = cutoff(self._milestones[rung], settings.early_stopping, settings.eta)
+            if loss is not None:
+                found[fidelity] = loss if self.mode == "min" else -loss
+        return found
+
+    def counts(self) -> dict:
+        """The generations.csv columns of the fidelity (cumulative)."""
+        per_rung = [0] * len(self.rungs)
+        for result in self._results.values():
+            if not result.failed:
+                per_rung[result.rung] += 1
+        return dict(epochs_spent=self.epochs_spent, rungs="/".join(map(str, per_rung)),
+                    stopped=self.stopped, promoted=self.promoted)
+
+    # -- resume ------------------------------------------------------------------------------
+    def adopt(self, candidate: Candidate) -> None:
+        """Register a trial of an earlier session (from the ledger): its point, its rung and
+        its number; its result, if it has one, follows through tell."""
+        self._next_number = max(self._next_number, candidate.number + 1)
+        target = candidate.values[self.settings.parameter]
+        candidate.fidelity = target
+        candidate.rung = self.settings.rung_of(target)
+        point = self._points.get(candidate.point)
+        if point is None:
+            point = self._points[candidate.point] = _Point(self._adopt_point(candidate))
+        else:
+            self.promoted += candidate.origin == "promotion"
+        if candidate.continues is None and self.settings.continues and point.trials:
+            candidate.continues = point.trials[0]
+        point.trials.append(candidate.number)
+        point.top_rung = max(point.top_rung, candidate.rung)
+        self._outstanding[candidate.number] = candidate
+
+    def _adopt_point(self, candidate: Candidate) -> Candidate:
+        """The algorithm's candidate of an earlier session's point."""
+        values = dict(candidate.values)
+        values[self.settings.parameter] = self.settings.max_fidelity
+        adopt = getattr(self.inner, "adopt", None)
+        if adopt is not None:
+            asked = Candidate(candidate.point, candidate.generation, values, candidate.origin)
+            adopt(asked)
+            return asked
+        # a replayable algorithm asks the same points again: ask until this one comes
+        while not any(c.number == candidate.point for c in self._new):
+            more = self.inner.ask()
+            if not more:
+                break
+            self._new.extend(more)
+        for asked in self._new:
+            if asked.number == candidate.point:
+                if asked.values != values:
+                    break
+                self._new.remove(asked)
+                return asked
+        raise UsageError(f"trial {candidate.number}: the search asks other points than the "
+                         "ledger holds, so this experiment cannot be resumed here; use a new "
+                         "--output")
+
+    # -- inside ------------------------------------------------------------------------------
+    def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
+        values = dict(point.asked.values)
+        values[self.settings.parameter] = self.rungs[rung]
+        continues = point.trials[0] if self.settings.continues and point.trials else None
+        candidate = Candidate(self._next_number, point.asked.generation, values, origin,
+                              point=point.asked.number, rung=rung, fidelity=self.rungs[rung],
+                              continues=continues)
+        self._next_number += 1
+        point.trials.append(candidate.number)
+        point.top_rung = max(point.top_rung, rung)
+        self._outstanding[candidate.number] = candidate
+        return candidate
+
+    def _promotion(self) -> tuple[_Point, int] | None:
+        """(point, rung to train it at) of the next promotion, top rung first, or None."""
+        if not self.settings.promotion:
+            return None
+        for rung in range(len(self.rungs) - 2, -1, -1):
+            ladder = self._ladder[rung]
+            for loss, number in ladder[:len(ladder) // self.settings.eta]:
+                point = self._points[self._results[number].candidate.point]
+                if point.top_rung == rung:
+                    return point, rung + 1
+        return None
+
+    def _record_milestone(self, fidelity: int, loss: float) -> None:
+        if fidelity in self.rungs[:-1]:
+            self._milestones[self.rungs.index(fidelity)].append(loss)
+
+    def _translate(self, generation: Generation) -> Generation:
+        """The algorithm's generation record in trials: each member as its first training,
+        each population member as its highest-rung result."""
+        members = [self._results[self._points[m.candidate.number].trials[0]]
+                   for m in generation.members]
+        population = [self._highest(self._points[m.candidate.number])
+                      for m in generation.population]
+        return Generation(generation.number, members, population)
+
+    def _highest(self, point: _Point) -> Evaluated:
+        results = [self._results[n] for n in point.trials if n in self._results]
+        return max(results, key=lambda r: (r.standing, -r.candidate.number))
+
+
+class _RungBest:
+    """The best result of the highest rung measured (ties: the lower trial number)."""
+
+    def __init__(self):
+        self.result: Evaluated | None = None
+
+    def offer(self, result: Evaluated) -> bool:
+        if result.failed:
+            return False
+        if self.result is None or _rank(result) < _rank(self.result):
+            self.result = result
+            return True
+        return False
+
+
+def _rank(result: Evaluated) -> tuple:
+    return (-result.rung, result.loss, result.candidate.number)

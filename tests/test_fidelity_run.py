@@ -1,0 +1,176 @@
+"""Multi-fidelity runs of the real engine on the fake model: promotion and early stopping over
+local workers and MPI, a kill -9 and resume, a model that continues from its own folder, the
+reports' fidelity columns, usage errors, and ledgers written before the fidelity columns."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+
+import pandas as pd
+import pytest
+from engine_models.harness import (BASE_SPACE, FAKE_MODEL, command, kill_job, ledger_rows, processes_under,
+                                   run, runs_log, started, wait_for, write_space)
+
+from improve_hpo import cli
+from improve_hpo.ledger import Ledger
+
+SPACE = [*BASE_SPACE[:2],
+         {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
+         {"name": "epoch_sleep", "type": "constant", "value": 0.04}]
+OPTIONS = ("--strategy", "async", "--population", 6, "--generations", 2, "--offspring", 3,
+           "--seed", 5)
+SMALL = ("--strategy", "async", "--population", 6, "--generations", 1, "--offspring", 3,
+         "--seed", 5)  # 9 points: 3 promoted to rung 1, 1 to rung 2
+
+
+def epochs_trained(tmp) -> Counter:
+    """Epochs the fake model trained, per trial folder name."""
+    return Counter(folder for stage, event, folder in runs_log(tmp)
+                   if stage == "train" and event == "epoch")
+
+
+def climbs_rung_by_rung(trials: pd.DataFrame) -> bool:
+    """Each point was trained at rungs 0, 1, ... without a gap (promotion never skips)."""
+    ledger_points = trials.groupby("point").rung.apply(sorted)
+    return all(list(r) == list(range(len(r))) for r in ledger_points)
+
+
+def test_promotion_on_local_workers(tmp_path):
+    space = write_space(tmp_path, SPACE)
+    dry = run(command(tmp_path, *SMALL, "--dry-run", space=space))
+    assert dry.returncode == 0, dry.stderr
+    assert "fidelity: epochs, rungs 1, 3, 9 (eta 3)" in dry.stdout
+    assert "--epochs 1 --epoch_sleep 0.04" in dry.stdout  # new points start at the lowest rung
+    result = run(command(tmp_path, *SMALL, "--workers", 2, space=space))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    trials = pd.read_csv(out / "trials.csv")
+    assert list(trials.columns[6:9]) == ["metric", "fidelity", "rung"]
+    assert set(trials.status) == {"ok"}
+    assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
+    assert (trials.origin == "promotion").sum() >= 3 and (trials.rung == 2).any()
+    trained = epochs_trained(tmp_path)
+    assert all(trained[f"trial_{n:06d}"] == e for n, e in zip(trials.trial, trials.epochs))
+    rows = ledger_rows(out, "SELECT number, rung, point FROM trials")
+    assert climbs_rung_by_rung(pd.DataFrame(rows, columns=["trial", "rung", "point"]))
+    generations = pd.read_csv(out / "generations.csv")
+    assert list(generations.columns[-4:]) == ["epochs_spent", "rungs", "stopped", "promoted"]
+    assert generations.epochs_spent.iloc[-1] == trials.epochs.sum()
+    assert generations.promoted.iloc[-1] == (trials.origin == "promotion").sum()
+    best = json.loads((out / "best.json").read_text())
+    assert best["values"]["epochs"] == 9  # the best model is one trained fully
+    report = run([*command(tmp_path)[:3], "report", "--no-plots", str(out)])
+    assert f"{trials.epochs.sum()} epochs spent" in report.stdout
+    assert not processes_under(tmp_path)
+
+
+def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
+    result = run(command(tmp_path, *OPTIONS, "--promotion", "off", "--early-stopping", "asha",
+                         "--workers", 2, space=write_space(tmp_path, SPACE)))
+    assert result.returncode == 0, result.stderr
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    stopped = trials[trials.status == "stopped"]
+    assert len(stopped) >= 3 and set(trials.status) == {"ok", "stopped"}
+    assert (trials.epochs == 9).all()  # every point aims at full training
+    assert (stopped.fidelity < 9).all() and stopped.reason.str.startswith("stopped at").all()
+    trained = epochs_trained(tmp_path)
+    for number, fidelity in zip(stopped.trial, stopped.fidelity):
+        assert trained[f"trial_{number:06d}"] >= fidelity  # it reached the rung it was stopped at
+    assert not processes_under(tmp_path)
+
+
+@pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"), ()],
+                         ids=["early-stopping", "promotion"])
+def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
+    slow = [*SPACE[:3], {"name": "epoch_sleep", "type": "constant", "value": 0.1}]
+    argv = command(tmp_path, *OPTIONS, *mode, space=write_space(tmp_path, slow), ranks=3)
+    out = tmp_path / "out"
+    with started(argv, tmp_path) as process:
+        wait_for(lambda: sum(stage == "train" and event == "start"
+                             for stage, event, _ in runs_log(tmp_path)) >= 8, process=process)
+        kill_job(process, tmp_path)
+    before = dict(ledger_rows(out, "SELECT number, status FROM trials"))
+    finished_before = [n for n, status in before.items() if status in ("ok", "stopped")]
+
+    resumed = run(argv)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = ledger_rows(out, "SELECT number, status, rung, point, origin FROM trials")
+    trials = pd.DataFrame(rows, columns=["trial", "status", "rung", "point", "origin"])
+    assert set(trials.status) <= {"ok", "stopped"}  # nothing failed, nothing left unfinished
+    assert all(before[n] == status for n, status in zip(trials.trial, trials.status)
+               if n in finished_before)
+    starts = Counter(f for stage, event, f in runs_log(tmp_path)
+                     if stage == "train" and event == "start")
+    assert all(starts[f"trial_{n:06d}"] == 1 for n in finished_before)  # none ran again
+    assert trials.point.nunique() == 6 + 2 * 3  # the GA's budget of points, all trained
+    if mode:
+        assert trials.point.is_unique and (trials.status == "stopped").any()
+    else:
+        assert climbs_rung_by_rung(trials) and (trials.origin == "promotion").any()
+    csv = pd.read_csv(out / "trials.csv")
+    assert sorted(csv.trial) == sorted(trials.trial)
+    assert not processes_under(tmp_path)
+
+
+def test_a_model_that_continues_from_its_folder_trains_only_the_extra_epochs(tmp_path):
+    space = [*SPACE, {"name": "can_continue", "type": "logical"}]
+    space[-1] = {"name": "can_continue", "type": "constant", "value": True}
+    result = run(command(tmp_path, *SMALL, "--fidelity-continue", "--workers", 2,
+                         space=write_space(tmp_path, space)))
+    assert result.returncode == 0, result.stderr
+    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    rows = dict(ledger_rows(tmp_path / "out", "SELECT number, point FROM trials"))
+    trials["point"] = trials.trial.map(rows)
+    first = trials[trials.rung == 0].set_index("point").folder
+    promoted = trials[trials.origin == "promotion"]
+    assert len(promoted) >= 3
+    assert (promoted.folder == promoted.point.map(first)).all()  # same folder as rung 0
+    trained = epochs_trained(tmp_path)
+    top = trials.groupby("point").epochs.max()
+    # a point's folder saw as many epochs as its highest rung, not the sum of its rungs
+    assert all(trained[first[p].split("/")[-1]] == top[p] for p in top.index)
+    generations = pd.read_csv(tmp_path / "out" / "generations.csv")
+    assert generations.epochs_spent.iloc[-1] == sum(top)
+
+
+def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
+    (tmp_path / "data").mkdir()
+    base = ["--space", str(write_space(tmp_path)), "--model-dir", str(FAKE_MODEL), "--data-dir",
+            str(tmp_path / "data"), "--output", str(tmp_path / "out")]
+    assert cli.main([*base, "--early-stopping", "median"]) == 2
+    assert "--early-stopping: needs a fidelity; name it with --fidelity NAME" in \
+        capsys.readouterr().err
+    assert cli.main([*base, "--fidelity", "x"]) == 2
+    assert "--fidelity x: must be a train-stage int parameter" in capsys.readouterr().err
+    assert cli.main([*base, "--fidelity", "n", "--progress-pattern", "(oops"]) == 2
+    err = capsys.readouterr().err
+    assert "--fidelity n: must be a train-stage int parameter" in err  # n's lower bound is 0
+    space = ["--space", str(write_space(tmp_path, SPACE))]
+    assert cli.main([*base, *space, "--early-stopping", "asha"]) == 2
+    assert "--early-stopping asha: with promotion every training already ends at its rung" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+OLD_TRIALS = """CREATE TABLE trials (
+    number INTEGER PRIMARY KEY, generation INTEGER NOT NULL, key TEXT NOT NULL,
+    "values" TEXT NOT NULL, origin TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+    metric REAL, start REAL, "end" REAL, rank INTEGER, host TEXT NOT NULL, gpu TEXT NOT NULL,
+    folder TEXT NOT NULL, reused_from INTEGER, attempts INTEGER NOT NULL, finish_seq INTEGER)"""
+
+
+def test_a_ledger_from_before_the_fidelity_columns_stays_readable(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute(OLD_TRIALS)
+        db.execute("INSERT INTO trials VALUES (0, 0, 'k', '{\"x\": 0.5}', 'initial', 'ok', '', "
+                   "0.25, 1.0, 2.0, 1, 'h', '', 'trials/trial_000000', NULL, 1, 1)")
+    with Ledger(path) as ledger:
+        [record] = ledger.trials()
+        assert (record.metric, record.fidelity, record.rung, record.milestones) == \
+            (0.25, None, None, None)
+        record.milestones = {1: 0.5}
+    columns = [row[1] for row in sqlite3.connect(path).execute("PRAGMA table_info(trials)")]
+    assert columns[-4:] == ["fidelity", "rung", "point", "milestones"]

@@ -1,0 +1,123 @@
+"""Intermediate results and early stopping in the runner: the documented IMPROVE_PROGRESS line,
+a user's pattern for a model that prints its losses in its own words, the published cutoffs,
+and a stopped trial: a result at the fidelity it reached, with its whole process tree ended."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+from runner_fixtures import CPU_WORKER, assert_all_gone, make_model, settings_for
+
+from improve_hpo.runner import run_trial
+from improve_hpo.runner.intermediate import (ProgressReader, ProgressWatch, ThresholdsFile,
+                                             falls_behind, parse_progress)
+
+# A train.sh that starts a grandchild ignoring SIGTERM, records both pids, then prints one
+# validation loss per epoch (0.2 s apart), each worse than the cutoffs below at epoch 3.
+EPOCHS_WITH_GRANDCHILD = textwrap.dedent('''
+    child = subprocess.Popen([sys.executable, "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"])
+    Path("pids.json").write_text(json.dumps([os.getpid(), child.pid]))
+    epochs = int(flag("--epochs"))
+    for epoch in range(1, epochs + 1):
+        time.sleep(0.2)
+        print(LINE.format(epoch=epoch, value=1.0 / epoch), flush=True)
+    child.kill()
+    print("IMPROVE_RESULT val_loss: %s" % (1.0 / epochs), flush=True)
+''')
+
+
+def test_the_documented_line_and_its_variants():
+    assert parse_progress("IMPROVE_PROGRESS epoch=3 val_loss=0.25", "val_loss") == (3, 0.25)
+    assert parse_progress("  IMPROVE_PROGRESS epoch=4 loss=1 val_loss=2e-3 ", "val_loss") == \
+        (4, 0.002)
+    assert parse_progress("IMPROVE_PROGRESS val_loss=0.5", "val_loss") == (None, 0.5)
+    assert parse_progress("IMPROVE_PROGRESS epoch=3 loss=0.25", "val_loss") is None
+    assert parse_progress("IMPROVE_PROGRESS epoch=x val_loss=0.25", "val_loss") is None
+    assert parse_progress("epoch=3 val_loss=0.25", "val_loss") is None
+
+
+def test_the_reader_follows_a_growing_log(tmp_path):
+    log = tmp_path / "train.stdout.log"
+    log.write_text("starting\nIMPROVE_PROGRESS epoch=1 val_loss=0.9\nIMPROVE_PROGRESS ep")
+    reader = ProgressReader(log, "val_loss")
+    assert reader.poll() == [(1, 0.9)]
+    assert reader.poll() == []
+    with open(log, "a") as handle:
+        handle.write("och=2 val_loss=0.5\n")  # the rest of a line written in two pieces
+    assert reader.poll() == [(2, 0.5)]
+
+
+def test_a_pattern_reads_a_model_that_prints_in_its_own_words(tmp_path):
+    log = tmp_path / "train.stdout.log"
+    log.write_text("Epoch 1/3\n  - loss: 0.8 - val_loss: 0.7\nEpoch 2/3\n  - loss: 0.5 - "
+                   "val_loss: 0.4\n")
+    # no epoch group: the n-th matching line is epoch n (Keras prints one per epoch)
+    assert ProgressReader(log, "val_loss", r"val_loss: (?P<value>[-+.\deE]+)").poll() == \
+        [(1, 0.7), (2, 0.4)]
+    log.write_text("[epoch 5] validation mse 0.31\n[epoch 10] validation mse 0.2\n")
+    pattern = r"\[epoch (?P<epoch>\d+)\] validation mse (?P<value>\S+)"
+    assert ProgressReader(log, "val_loss", pattern).poll() == [(5, 0.31), (10, 0.2)]
+
+
+def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
+    path = ThresholdsFile(tmp_path / "cutoffs.json")
+    assert path.read() == ("min", {})  # not published yet: no cutoff
+    path.write("max", {3: 0.5, 1: 0.25})
+    assert path.read() == ("max", {1: 0.25, 3: 0.5})
+    assert json.loads((tmp_path / "cutoffs.json").read_text())["cutoffs"] == {"1": 0.25,
+                                                                               "3": 0.5}
+    assert falls_behind(0.6, 0.5, "min") and not falls_behind(0.5, 0.5, "min")
+    assert falls_behind(0.4, 0.5, "max") and not falls_behind(0.6, 0.5, "max")
+    assert falls_behind(float("nan"), 0.5, "min")
+
+
+def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None):
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    model = make_model(tmp_path / "model", train=f"LINE = {line!r}\n" + EPOCHS_WITH_GRANDCHILD)
+    settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
+    (tmp_path / "pre").mkdir(exist_ok=True)
+    thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
+    thresholds.write("min", {1: 2.0, 3: 0.3} if cutoffs is None else cutoffs)
+    watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3, 9), pattern)
+    return run_trial(settings, {"epochs": 27}, tmp_path / "t", tmp_path / "pre", CPU_WORKER,
+                     watch=watch)
+
+
+def test_a_trial_behind_at_a_rung_is_stopped_with_its_process_tree(tmp_path):
+    result = stopping_trial(tmp_path, "IMPROVE_PROGRESS epoch={epoch} val_loss={value}")
+    # epoch 1: 1.0 is within the cutoff 2.0; epoch 3: 0.333 is behind 0.3
+    assert (result.status, result.stopped_at) == ("stopped", 3)
+    assert abs(result.metric - 1 / 3) < 1e-12
+    assert result.milestones == {1: 1.0, 3: result.metric}
+    assert result.reason.startswith("stopped at 3 epochs: val_loss 0.333333 is behind the rung "
+                                    "cutoff 0.3 at 3")
+    assert_all_gone(tmp_path / "t" / "pids.json")
+    log = (tmp_path / "t" / "train.stdout.log").read_text()
+    assert "epoch=4" not in log and "IMPROVE_RESULT" not in log  # it never went further
+
+
+def test_an_unmodified_model_is_stopped_through_the_pattern(tmp_path):
+    result = stopping_trial(tmp_path, "Epoch {epoch}/27 - val_loss: {value}",
+                            pattern=r"Epoch (?P<epoch>\d+)/\d+ - val_loss: (?P<value>\S+)")
+    assert (result.status, result.stopped_at) == ("stopped", 3)
+    assert_all_gone(tmp_path / "t" / "pids.json")
+
+
+def test_a_trial_that_keeps_up_runs_to_its_end_and_reports_its_milestones(tmp_path):
+    model_epochs = {"epochs": 4}
+    data = tmp_path / "data"
+    data.mkdir()
+    model = make_model(tmp_path / "model", train="LINE = 'IMPROVE_PROGRESS epoch={epoch} "
+                       "val_loss={value}'\n" + EPOCHS_WITH_GRANDCHILD)
+    settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
+    (tmp_path / "pre").mkdir()
+    thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
+    thresholds.write("min", {1: 2.0, 3: 0.5})
+    watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3), None)
+    result = run_trial(settings, model_epochs, tmp_path / "t", tmp_path / "pre", CPU_WORKER,
+                       watch=watch)
+    assert (result.status, result.metric, result.stopped_at) == ("ok", 0.25, None)
+    assert result.milestones == {1: 1.0, 3: 1 / 3}

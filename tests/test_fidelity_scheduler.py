@@ -1,0 +1,221 @@
+"""The fidelity scheduler in-process: the rung plan, ASHA's promotion rule, selection by the
+fidelity a result was measured at, early stopping's cutoffs, and a restore from the ledger's
+finish order that continues the rungs exactly."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from improve_hpo.errors import SpaceError, UsageError
+from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
+from improve_hpo.ga.candidate import Candidate
+from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
+                                    make_scheduler)
+from improve_hpo.scheduling.stopping import cutoff
+from improve_hpo.space import load_space_data
+
+SPACE = load_space_data([
+    {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+    {"name": "epochs", "type": "int", "lower": 1, "upper": 27, "fidelity": True},
+])
+
+
+def curve(values) -> float:
+    """A learning curve: the point's quality plus a term that shrinks with the epochs."""
+    return (values["x"] - 0.3) ** 2 + 1.0 / values["epochs"]
+
+
+def scheduler(strategy="async", algorithm="ga", **fidelity):
+    settings = FidelitySettings("epochs", 1, 27, 3, **fidelity)
+    search = SearchSettings(algorithm=algorithm, strategy=strategy, population=9, offspring=3,
+                            generations=10)
+    return make_scheduler(SPACE, settings,
+                          lambda space: make_algorithm(space, search, rng=make_rng(3)), "min")
+
+
+def fidelity_args(*argv, space=SPACE):
+    parser = argparse.ArgumentParser()
+    add_fidelity_arguments(parser)
+    parser.add_argument("--algorithm", default="ga")
+    return fidelity_from_args(parser.parse_args(list(argv)), space)
+
+
+def test_rungs_follow_eta_from_the_default_minimum():
+    assert fidelity_args().rungs == (1, 3, 9, 27)
+    space = load_space_data([{"name": "epochs", "type": "int", "lower": 1, "upper": 100}])
+    assert fidelity_args("--fidelity", "epochs", space=space).rungs == (4, 12, 36, 100)
+    assert fidelity_args("--eta", "2", "--min-fidelity", "5", "--max-fidelity", "20").rungs == \
+        (5, 10, 20)
+    constant = load_space_data([{"name": "epochs", "type": "constant", "value": 150}])
+    assert fidelity_args("--fidelity", "epochs", space=constant).rungs == (6, 18, 54, 150)
+    plain = load_space_data([{"name": "epochs", "type": "int", "lower": 1, "upper": 9}])
+    assert fidelity_args(space=plain) is None  # a file without the key means what it meant
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fidelity", "nope"], "--fidelity nope: <space> has no parameter 'nope'"),
+    (["--fidelity", "x"], "--fidelity x: must be a train-stage int parameter"),
+    (["--min-fidelity", "30"], "--min-fidelity: must lie within 1..27"),
+    (["--max-fidelity", "28"], "--max-fidelity: must lie within epochs's range 1..27, got 28"),
+    (["--eta", "1"], "--eta: must be at least 2, got 1"),
+    (["--progress-pattern", "loss (\\d+"], "not a regular expression"),
+    (["--progress-pattern", "loss (\\S+)"], "needs a group (?P<value>...)"),
+    (["--algorithm", "grid"], "grid search evaluates every point fully"),
+    (["--early-stopping", "median"], "add --promotion off to stop full trainings early"),
+])
+def test_bad_fidelity_options_name_the_flag(argv, message):
+    with pytest.raises(UsageError) as caught:
+        fidelity_args(*argv)
+    assert message in str(caught.value)
+
+
+def test_fidelity_options_without_a_fidelity_say_how_to_name_one():
+    plain = load_space_data([{"name": "epochs", "type": "int", "lower": 1, "upper": 9}])
+    with pytest.raises(UsageError) as caught:
+        fidelity_args("--early-stopping", "asha", space=plain)
+    assert "--early-stopping: needs a fidelity; name it with --fidelity NAME" in str(caught.value)
+
+
+@pytest.mark.parametrize("parameters, message", [
+    ([{"name": "lr", "type": "float", "lower": 0.1, "upper": 1, "fidelity": True}],
+     'parameter 1 "lr": "fidelity": only a train-stage int parameter'),
+    ([{"name": "epochs", "type": "int", "lower": 0, "upper": 9, "fidelity": True}],
+     'parameter 1 "epochs": "fidelity": only a train-stage int parameter with lower >= 1'),
+    ([{"name": "a", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
+      {"name": "b", "type": "int", "lower": 1, "upper": 9, "fidelity": True}],
+     'parameter 2 "b": "fidelity": parameter 1 "a" is the fidelity already'),
+    ([{"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": "yes"}],
+     '"fidelity" must be true or false'),
+])
+def test_a_bad_fidelity_key_is_a_space_error(parameters, message):
+    with pytest.raises(SpaceError) as caught:
+        load_space_data(parameters, "hp.json")
+    assert message in str(caught.value)
+
+
+def drive(sched, order_rng, workers=4, stop_after=None):
+    """Run `sched` with `workers` trials in flight, finishing a random one each step; returns
+    the finished (candidate, metric) pairs in finish order and the candidates still running."""
+    running, finished = [], []
+    while not sched.finished:
+        while len(running) < workers:
+            asked = sched.ask()
+            if not asked:
+                break
+            running += asked
+        if not running or stop_after is not None and len(finished) >= stop_after:
+            break
+        candidate = running.pop(int(order_rng.integers(len(running))))
+        metric = curve(candidate.values)
+        sched.tell(candidate, metric)
+        finished.append((candidate, metric))
+    return finished, running
+
+
+def test_promotion_takes_the_best_third_of_a_rung_asynchronously():
+    sched = scheduler()
+    order = np.random.default_rng(0)
+    told: dict[int, dict[int, float]] = {0: {}, 1: {}, 2: {}, 3: {}}  # rung -> point -> metric
+    running, finished = [], []
+    while not sched.finished:
+        while len(running) < 4:
+            asked = sched.ask()
+            if not asked:
+                break
+            for candidate in asked:
+                if candidate.origin == "promotion":
+                    # when promoted, it was in the best third of the rung below, and not
+                    # trained higher yet
+                    below = sorted(told[candidate.rung - 1].values())
+                    assert told[candidate.rung - 1][candidate.point] <= \
+                        below[len(below) // 3 - 1]
+                    assert candidate.point not in told[candidate.rung]
+            running += asked
+        candidate = running.pop(int(order.integers(len(running))))
+        metric = curve(candidate.values)
+        sched.tell(candidate, metric)
+        told[candidate.rung][candidate.point] = metric
+        finished.append((candidate, metric))
+    rungs_of_point = {}
+    for candidate, _ in finished:
+        rungs_of_point.setdefault(candidate.point, []).append(candidate.rung)
+        assert candidate.values["epochs"] == (1, 3, 9, 27)[candidate.rung]
+    # every point climbs rung by rung, never skipping one
+    assert all(sorted(r) == list(range(len(r))) for r in rungs_of_point.values())
+    counts = sched.counts()
+    assert counts["promoted"] == sum(c.origin == "promotion" for c, _ in finished)
+    per_rung = [int(n) for n in counts["rungs"].split("/")]
+    assert per_rung[0] == 39 and per_rung[0] > per_rung[1] > per_rung[2] > per_rung[3] >= 1
+    assert counts["epochs_spent"] == sum(c.values["epochs"] for c, _ in finished)
+    assert counts["epochs_spent"] < 39 * 27 / 2
+    best = sched.best.result
+    assert best.rung == 3 and best.metric == min(m for c, m in finished if c.rung == 3)
+
+
+def test_selection_compares_results_by_the_rung_they_were_measured_at():
+    sched = scheduler(strategy="async")
+    drive(sched, np.random.default_rng(1))
+    population = sched.inner._population
+    standings = [member.evaluated.standing for member in population]
+    # promoted points (measured higher) lead the population
+    assert max(s[0] for s in standings) >= 2
+    top_rung = [s for s in standings if s[0] == max(t[0] for t in standings)]
+    assert len(top_rung) >= 1
+
+
+def test_early_stopping_cutoffs_come_from_the_results_at_each_rung():
+    assert cutoff([3.0, 1.0, 2.0], "asha", 3) == 1.0
+    assert cutoff([5.0, 1.0, 2.0, 4.0, 3.0, 6.0], "asha", 3) == 2.0
+    assert cutoff([5.0, 1.0, 2.0], "median", 3) == 2.0
+    assert cutoff([1.0, 2.0], "asha", 3) is None  # too few to say
+    sched = scheduler(promotion=False, early_stopping="asha", grace=3)
+    asked = [sched.ask()[0] for _ in range(6)]
+    assert {c.values["epochs"] for c in asked} == {27}  # promotion off: full training
+    for candidate in asked:
+        progress = {f: curve({**candidate.values, "epochs": f}) for f in (1, 3, 9)}
+        sched.tell(candidate, curve(candidate.values), progress=progress)
+    cutoffs = sched.cutoffs()
+    assert set(cutoffs) == {3, 9}  # 1 is inside the grace period, 27 is the top
+    at_three = sorted(curve({**c.values, "epochs": 3}) for c in asked)
+    assert cutoffs[3] == at_three[1]  # the 2nd best of 6: the best third
+
+
+def test_a_stopped_trial_is_a_result_at_the_rung_it_reached():
+    sched = scheduler(promotion=False, early_stopping="asha")
+    [candidate] = sched.ask()
+    sched.tell(candidate, 0.9, stopped_at=3, progress={1: 1.5, 3: 0.9})
+    assert sched.counts() == dict(epochs_spent=3, rungs="0/1/0/0", stopped=1, promoted=0)
+    assert sched.best.result.rung == 1 and sched.best.result.metric == 0.9
+
+
+@pytest.mark.parametrize("strategy, algorithm", [("async", "ga"), ("generational", "ga"),
+                                                 ("generational", "random")])
+def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm):
+    """What the driver does on resume: adopt and tell the ledger's finished trials in the order
+    they finished, then adopt the interrupted ones; the rungs, counts and cutoffs are those of
+    the interrupted run, and the next promotions are the same."""
+    original = scheduler(strategy, algorithm, early_stopping="asha")
+    finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40)
+    restored = scheduler(strategy, algorithm, early_stopping="asha")
+    for candidate, metric in finished:
+        copy = Candidate(candidate.number, candidate.generation, dict(candidate.values),
+                         candidate.origin, point=candidate.point)
+        restored.adopt(copy)
+        restored.tell(copy, metric)
+    for candidate in interrupted:
+        restored.adopt(Candidate(candidate.number, candidate.generation,
+                                 dict(candidate.values), candidate.origin, point=candidate.point))
+    assert restored.counts() == original.counts()
+    assert restored.cutoffs() == original.cutoffs()
+    assert restored.best.result.candidate.number == original.best.result.candidate.number
+    assert restored.asked == original.asked
+    for _ in range(5):
+        asked, again = original.ask(), restored.ask()
+        assert len(asked) == len(again)  # both at the generational barrier, or both ask
+        for a, b in zip(asked, again):
+            assert (a.number, a.rung, a.origin) == (b.number, b.rung, b.origin)
+            if strategy == "generational" or a.origin == "promotion":
+                assert a.values == b.values and a.point == b.point
