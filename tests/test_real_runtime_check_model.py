@@ -4,12 +4,16 @@ passes, a broken one fails with a message that names the cause."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 from container_images import (RUNTIME, base_sandbox, image_with, model_scripts,  # noqa: F401
                               needs_runtime, runtime_env)
+from runner_fixtures import EXAMPLE_DIR
 
 pytestmark = needs_runtime
 SPACE = [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0}]
@@ -82,3 +86,29 @@ def test_a_python_broken_by_the_host_environment_is_named(tmp_path, image, host_
             f"{variable} and check again") in lines
     assert lines[-1].startswith(f"FAILED: preprocess.sh: preprocess.sh exited with code 1: {said}"
                                 "; the files are kept in"), lines[-1]
+
+
+def example_image(base: Path, dest: Path) -> Path:
+    """The example model's image as containers/example/example.def builds it (%files into
+    /opt/example, %post links the scripts into /usr/local/bin), without its pip install: the
+    test environment's site-packages are bound in instead (same Python 3.11)."""
+    image = image_with(base, dest, {})
+    shutil.copytree(EXAMPLE_DIR, image / "opt" / "example", ignore=shutil.ignore_patterns("data"))
+    for script in ("preprocess.sh", "train.sh", "infer.sh"):
+        (image / "usr" / "local" / "bin" / script).symlink_to(f"/opt/example/{script}")
+    return image
+
+
+def test_the_example_model_passes_check_model_in_the_real_runtime(tmp_path,
+                                                                 base_sandbox):  # noqa: F811
+    image = example_image(base_sandbox, tmp_path / "image")
+    site = Path(sysconfig.get_paths()["purelib"])
+    done = subprocess.run(
+        [sys.executable, "-m", "improve_hpo", "check-model", "--sif", str(image), "--data-dir",
+         str(EXAMPLE_DIR / "data"), "--space", str(EXAMPLE_DIR / "hp.json"), "--set",
+         "epochs=3", "--output", str(tmp_path / "check"), "--container-runtime", str(RUNTIME),
+         "--bind", str(site), "--env", f"PYTHONPATH={site}"],
+        capture_output=True, text=True, env=runtime_env(), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED: val_loss came back" in done.stdout
+    assert (tmp_path / "check" / "trial" / "test_y_data_predicted.csv").exists()  # infer.sh
