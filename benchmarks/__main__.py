@@ -15,32 +15,41 @@ import time
 from pathlib import Path
 
 from benchmarks import overhead, quality, report, utilization
-from benchmarks.problems import PROBLEMS
+from benchmarks import ask_cost
+from benchmarks.methods import parse_method
+from benchmarks.problems import PROBLEMS, REPORT, TUNING
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RUNTIME = Path(__file__).resolve().parent.parent / ".." / "shared" / "runtime"  # make-image.sh
 BENCHMARKS = ("utilization", "quality", "overhead")
-# The GA's defaults before the benchmark chose population 10 and indpb 0.3 (the legacy values;
-# see improve_hpo/ga/defaults.py), compared side by side with the current defaults.
-PREVIOUS_GA = "ga[population=20,indpb=0.5]"
+ASK_COST_TRIALS = 5000
 
 
-def plans(quick: bool) -> dict:
+def plans(quick: bool, problems=None, seeds: int = 20, chosen_methods=None) -> dict:
     has_optuna = importlib.util.find_spec("optuna") is not None
-    methods = ["ga", "ga-async", PREVIOUS_GA, "legacy", "random"] + (["tpe"] if has_optuna else [])
+    has_nevergrad = importlib.util.find_spec("nevergrad") is not None
+    # ga-old: the defaults before issue 13 (classic operators); see benchmarks/methods.py
+    methods = (["ga", "ga-gen", "ga-old", "legacy", "random"]
+               + (["tpe", "cmaes"] if has_optuna else []) + (["ngopt"] if has_nevergrad else []))
+    methods = list(chosen_methods or methods)
     if quick:
         return dict(
             quality=quality.QualityPlan(("branin", "mixed", "surrogate-IGTD-GDSCv2"),
-                                        tuple(m for m in methods if m != "ga-async"), (100,), 3),
-            utilization=dict(runs=("IGTD-GDSCv2",), workers=(4,), deadline_workers=(4,),
-                             interval=0.02),
+                                        tuple(m for m in methods if m not in (
+                                            "ga-gen", "ngopt")), (40, 100), 3),
+            ask_cost=(500,),
+            utilization=dict(runs=("IGTD-GDSCv2",), workers=(4,), legacy_workers=(4,),
+                             deadline_workers=(4,), interval=0.02),
             overhead=dict(ranks=(4,), trials=(1000,), profile=None, workers=(2,),
                           subprocess_trials=40, rounds=1, container=False),
             has_optuna=has_optuna)
     return dict(
-        quality=quality.QualityPlan(PROBLEMS, tuple(methods), (100, 300), 20),
+        quality=quality.QualityPlan(tuple(problems or (*TUNING, *REPORT)), tuple(methods),
+                                    (40, 100, 300), seeds),
+        ask_cost=(ASK_COST_TRIALS,),
         utilization=dict(runs=("IGTD-GDSCv2", "GraphDRP-CTRPv2"),
-                         workers=(8, 32, 64, 128, 256), deadline_workers=(8, 64), interval=0.02),
+                         workers=(8, 32, 64, 128, 256), legacy_workers=(8, 64),
+                         deadline_workers=(8, 64), interval=0.05),
         overhead=dict(ranks=(8,), trials=(1000, 10000, 100000), profile=(8, 10000),
                       workers=(2, 4, 8), subprocess_trials=200, rounds=3, container=True),
         has_optuna=has_optuna)
@@ -51,6 +60,8 @@ def run_utilization(plan: dict, say) -> list[str]:
     for run in plan["runs"]:
         for workers in plan["workers"]:
             for setting in ("legacy", "defaults"):
+                if setting == "legacy" and workers not in plan["legacy_workers"]:
+                    continue  # the barrier's makespan grows with the workers: a reference only
                 replays.append(utilization.replay(run, setting, workers, plan["interval"]))
                 say(f"utilization: {replays[-1]}")
         for workers in plan["deadline_workers"]:
@@ -71,14 +82,24 @@ def run_utilization(plan: dict, say) -> list[str]:
                                       plan["interval"])
 
 
-def run_quality(plan: quality.QualityPlan, results: Path, has_optuna: bool, say) -> list[str]:
+def run_quality(plan: quality.QualityPlan, results: Path, has_optuna: bool, say,
+                ask_trials=()) -> list[str]:
     curves = quality.run_quality(plan)
+    say("quality: searches done")
     table = quality.summarize(curves, plan)
-    budget = max(plan.budgets)
-    checks = {ga: quality.check_targets(table, ga, budget)
-              for ga in plan.methods if ga.startswith("ga")}
+    won = quality.wins(curves, plan)
+    reached = quality.reach(curves, plan)
+    report_set = [name for name in plan.problems if name in REPORT]
+    learning = quality.learning_targets(table, won, report_set)
+    costs = [ask_cost.measure(trials, strategy) for trials in ask_trials
+             for strategy in ("generational", "async")]
+    learning += [(f"engine cost per ask < 50 ms at {c.trials} trials with model-guided "
+                  f"breeding ({c.strategy})", c.last_tenth_ms < 50.0,
+                  f"{c.last_tenth_ms:.2f} ms") for c in costs]
+    checks = {"ga": quality.check_targets(table, "ga", max(plan.budgets))}
     quality.plot(curves, results / "quality.png")
-    lines = report.quality_section(table, checks, plan)
+    sets = {**dict.fromkeys(TUNING, "tuning"), **dict.fromkeys(REPORT, "report")}
+    lines = report.quality_section(table, checks, plan, won, reached, learning, costs, sets)
     if not has_optuna:
         lines.insert(2, "Optuna is not installed: the TPE column is missing "
                         "(pip install 'improve-hpo[bench]').\n")
@@ -137,9 +158,22 @@ def main(argv=None) -> int:
                         help="run only these benchmarks (default: all)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder for RESULTS.md and the plots (default: %(default)s)")
+    parser.add_argument("--problems", nargs="+", choices=PROBLEMS, default=None,
+                        help="search quality: these problems only (default: the tuning and "
+                             "the report set)")
+    parser.add_argument("--seeds", type=int, default=20,
+                        help="search quality: seeds per problem and method (default: 20)")
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="search quality: these methods only (names of "
+                             "benchmarks/methods.py; default: all that are installed)")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
-    chosen = plans(args.quick)
+    for method in args.methods or ():
+        try:
+            parse_method(method)
+        except ValueError as error:
+            parser.error(f"--methods: {error}")
+    chosen = plans(args.quick, args.problems, args.seeds, args.methods)
 
     def say(line):
         print(f"benchmarks: {line}", file=sys.stderr, flush=True)
@@ -150,9 +184,15 @@ def main(argv=None) -> int:
     if "utilization" in args.only:
         sections += run_utilization({**chosen["utilization"], "results": args.results}, say)
     if "quality" in args.only:
-        sections += run_quality(chosen["quality"], args.results, chosen["has_optuna"], say)
+        sections += run_quality(chosen["quality"], args.results, chosen["has_optuna"], say,
+                                chosen["ask_cost"])
     if "overhead" in args.only:
         sections += run_overhead(chosen["overhead"], args.results, say)
+    # The multi-fidelity section is measured on its own (python -m benchmarks.fidelity, about
+    # 30 minutes): its last results are kept in RESULTS.md when the others are regenerated.
+    fidelity = args.results / "fidelity.md"
+    if fidelity.exists():
+        sections += ["", *fidelity.read_text(encoding="utf-8").splitlines()]
     lines = report.header(info, report.command_line(), time.time() - started) + sections
     report.write(args.results / "RESULTS.md", lines)
     say(f"wrote {args.results / 'RESULTS.md'} in {time.time() - started:.0f} s")

@@ -28,7 +28,9 @@ and categorical (string) parameters.
 
 Reported per problem: the target (the plain GA's median final regret), each method's median
 epochs to reach it over the seeds (a seed that never does counts as more than the budget), the
-share of seeds that reached it, and the median final regret at the budget. Targets: >= 3x fewer
+share of seeds that reached it, and the median final regret at the budget (epochs to target are
+the lower median, the 10th of 20 sorted seeds, so that a method whose seeds reach the target half
+the time, as the plain GA's do by construction, has a finite figure). Targets: >= 3x fewer
 epochs than the plain GA to the target (ga-promotion), and fewer than TPE + Hyperband and DEHB
 on at least 2 of the 3 problems.
 """
@@ -61,7 +63,7 @@ ETA = 3
 GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
 # A search that asked this many points in a row it had trained already has converged on a grid
 # this small: it stops there, its budget partly unspent (its regret stays what it was).
-STALE_ASKS = 50
+STALE_ASKS = 10
 
 
 # -- a problem: the table, its space, and the regret ---------------------------------------------
@@ -306,7 +308,7 @@ def summarize(traces: dict, budget: int) -> dict:
     rows = {}
     for method, runs in traces.items():
         to_target = [t.epochs_to(target) for t in runs]
-        rows[method] = dict(epochs_to_target=statistics.median(to_target),
+        rows[method] = dict(epochs_to_target=statistics.median_low(to_target),
                             reached=sum(math.isfinite(e) for e in to_target) / len(runs),
                             final_regret=statistics.median(t.regret for t in runs))
     return dict(target=target, budget=budget, rows=rows)
@@ -325,8 +327,8 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
              f"27 epochs, tabulated once in results/fidelity_curves.json.gz); {seeds} seeds; a "
              f"budget of {budget} epochs ({budget_trainings} full trainings) per run, one "
              "training at a time. Target: the plain GA's median final regret. "
-             "`epochs to target`: median over the seeds (a seed that never reaches it counts "
-             "as more than the budget); `reached`: share of seeds that did; `final regret`: "
+             "`epochs to target`: lower median over the seeds (a seed that never reaches it "
+             "counts as more than the budget); `reached`: share of seeds that did; `final regret`: "
              "median at the budget (equal epochs).", ""]
     wins = {"tpe-hyperband": 0, "dehb": 0}
     ratio_met = []

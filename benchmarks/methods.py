@@ -1,11 +1,19 @@
 """One search: a method on a problem with a seed -> the best value it reports after each training.
 
 Methods (METHODS; a method name may carry GA settings, e.g. "ga[population=10,indpb=0.2]"):
-- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (generational, mu 10,
-  lambda 5, indpb 0.3); ga-async: the same settings with --strategy async;
+- ga: improve-hpo's GA with the defaults of improve_hpo/ga/defaults.py (asynchronous, mu 10,
+  lambda 5, indpb 0.3, adaptive operators); ga-async: the same with --strategy async (the
+  default); ga-gen: the same with --strategy generational;
+- ga-old: the GA's defaults before issue 13 (ga[operators=classic]);
 - random: improve-hpo's random search;
 - legacy: the legacy GA (benchmarks/legacy_ga.py);
-- tpe: Optuna's TPE sampler with its defaults (a benchmark-only dependency).
+- tpe: Optuna's TPESampler(multivariate=True), tpe-univariate: its default
+  TPESampler(); cmaes: Optuna's CmaEsSampler (categorical and logical parameters from its
+  independent sampler, random); ngopt: nevergrad's NGOpt (benchmark-only dependencies).
+
+Every peer gets the best form of each parameter type: log-scale floats and ints on a log
+scale (log=True, ng.p.Log), ints as ints, an ordered parameter as the integer index of its
+values (so a model sees the order), categorical and logical values as categories.
 
 Budgets count trainings, as each tool would pay for them: improve-hpo trains a point once and
 reuses its result when the GA asks for it again (as the engine's driver does, like
@@ -19,16 +27,21 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import replace
+
+import numpy as np
 
 from benchmarks.legacy_ga import legacy_search
 from benchmarks.problems import problem
 from improve_hpo.ga import SearchSettings, defaults, make_algorithm
 
-METHODS = ("ga", "ga-async", "legacy", "random", "tpe")
+METHODS = ("ga", "ga-async", "ga-gen", "ga-old", "legacy", "random", "tpe", "tpe-univariate", "cmaes",
+           "ngopt")
+PEERS = ("tpe", "tpe-univariate", "cmaes", "ngopt")
 _SETTING = re.compile(r"^(?P<base>[a-z-]+)(?:\[(?P<settings>[^\]]*)\])?$")
 _TYPES = dict(population=int, offspring=int, cxpb=float, mutpb=float, indpb=float,
-              tournament_size=int, strategy=str)
+              tournament_size=int, strategy=str, operators=str, candidates=int)
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -52,8 +65,14 @@ def search(method: str, problem_name: str, budget: int, seed: int) -> list[float
     target = problem(problem_name)
     if base == "legacy":
         return _legacy_curve(target, budget, seed)
-    if base == "tpe":
-        return _optuna_curve(target, budget, seed)
+    if base == "ngopt":
+        return _nevergrad_curve(target, budget, seed)
+    if base in PEERS:
+        return _optuna_curve(target, base, budget, seed)
+    if base == "ga-old":
+        base, settings = "ga", {"operators": "classic", **settings}
+    if base == "ga-gen":
+        base, settings = "ga", {"strategy": "generational", **settings}
     return _engine_curve(target, _engine_settings(base, settings, budget, seed), budget)
 
 
@@ -107,12 +126,22 @@ def _legacy_curve(target, budget: int, seed: int) -> list[float]:
     return curve
 
 
-def _optuna_curve(target, budget: int, seed: int) -> list[float]:
+def _optuna_sampler(name: str, seed: int):
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if name == "tpe-univariate":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def _optuna_curve(target, name: str, budget: int, seed: int) -> list[float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="minimize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = optuna.create_study(direction="minimize", sampler=_optuna_sampler(name, seed))
     space = target.space
     curve, best = [], math.inf
     for _ in range(budget):
@@ -129,8 +158,9 @@ def _optuna_curve(target, budget: int, seed: int) -> list[float]:
 
 
 def _suggest(trial, parameter):
-    """Optuna's equivalent of one improve-hpo parameter: log=True for log-scale floats and ints,
-    suggest_categorical for categorical, ordered and logical values."""
+    """Optuna's best form of one improve-hpo parameter: log=True for log-scale floats and ints,
+    an ordered parameter as the integer index of its value, suggest_categorical for categorical
+    and logical values."""
     kind = parameter.type
     if kind == "constant" or (kind in ("int", "float") and parameter.lower == parameter.upper):
         return parameter.sample(None) if kind == "constant" else parameter.lower
@@ -142,4 +172,55 @@ def _suggest(trial, parameter):
                                  log=parameter.use_log_scale)
     if kind == "logical":
         return trial.suggest_categorical(parameter.name, [False, True])
+    if kind == "ordered":
+        if len(parameter.values) == 1:
+            return parameter.values[0]
+        return parameter.values[trial.suggest_int(parameter.name, 0, len(parameter.values) - 1)]
     return trial.suggest_categorical(parameter.name, list(parameter.values))
+
+
+def _nevergrad_curve(target, budget: int, seed: int) -> list[float]:
+    """nevergrad's NGOpt (its own choice of optimizer for the space and budget) by ask/tell."""
+    import nevergrad as ng
+
+    space = target.space
+    parametrization = ng.p.Dict(**{p.name: _nevergrad_parameter(ng, p)
+                                   for p in space.parameters})
+    parametrization.random_state = np.random.RandomState(seed)
+    optimizer = ng.optimizers.NGOpt(parametrization=parametrization, budget=budget)
+    curve, best = [], math.inf
+    for _ in range(budget):
+        proposal = optimizer.ask()
+        values = {p.name: _from_nevergrad(p, proposal.value[p.name]) for p in space.parameters}
+        metric = target.objective(values)
+        # nevergrad has no failed state: a failure is told as a very bad value
+        optimizer.tell(proposal, metric if math.isfinite(metric) else 1e12)
+        if math.isfinite(metric):
+            best = min(best, metric)
+        curve.append(best if math.isfinite(best) else math.nan)
+    return curve
+
+
+def _nevergrad_parameter(ng, parameter):
+    kind = parameter.type
+    if kind == "constant" or parameter.fixed:
+        return parameter.sample(None) if kind == "constant" else parameter.levels(1)[0]
+    if kind in ("int", "float"):
+        make = ng.p.Log if parameter.use_log_scale else ng.p.Scalar
+        variable = make(lower=parameter.lower, upper=parameter.upper)
+        return variable.set_integer_casting() if kind == "int" else variable
+    if kind == "logical":
+        return ng.p.Choice([False, True])
+    if kind == "ordered":
+        return ng.p.TransitionChoice(list(range(len(parameter.values))))
+    return ng.p.Choice(list(parameter.values))
+
+
+def _from_nevergrad(parameter, value):
+    if parameter.type == "ordered" and not parameter.fixed:
+        return parameter.values[int(value)]
+    if parameter.type == "int":
+        return min(parameter.upper, max(parameter.lower, int(round(value))))
+    if parameter.type == "float":
+        return min(parameter.upper, max(parameter.lower, float(value)))
+    return value

@@ -9,6 +9,14 @@
 - example: the bundled example model (containers/example), trained in process: the same data
   files, scaling, MLPRegressor settings and validation MSE as its preprocess and train scripts
   (their improvelib argument parsing and file writing are skipped). Optimum unknown.
+- sk-gbr-diabetes, sk-sgd-cancer: tables of real scikit-learn trainings over mixed spaces
+  (benchmarks/sklearn_tables.py); the optimum is the table's best.
+- switch, mixed10: synthetic mixed problems (benchmarks/mixed_problems.py): a categorical that
+  switches the landscape, and ten parameters of every type with interactions.
+
+TUNING and REPORT split them: the GA's defaults are chosen on TUNING only (benchmarks/tuning.py);
+REPORT is never used to choose anything. `real` problems (real runs and real trainings) are
+also read as the share of runs within 1% of the best known value.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks import halloffame
+from benchmarks import halloffame, mixed_problems, sklearn_tables
 from improve_hpo.space import Space, load_space_data
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "containers" / "example"
@@ -34,6 +42,7 @@ class Problem:
     space_json: list  # the hyperparameter file's content
     objective: Callable[[dict], float]  # values -> metric (lower is better)
     optimum: float | None  # None when unknown
+    real: bool = False  # a real run or real trainings: read as "within 1% of the best"
 
     @property
     def space(self) -> Space:
@@ -167,7 +176,7 @@ def _surrogate(run: str) -> Problem:
     model = halloffame.model_of(run)
     return Problem(f"surrogate-{run}", model.space(),
                    lambda values: model.result(values["batch_size"], values["learning_rate"]),
-                   model.optimum)
+                   model.optimum, real=True)
 
 
 def _example() -> Problem:
@@ -189,8 +198,17 @@ def problem(name: str) -> Problem:
         return _example()
     if name.startswith("surrogate-") and name[len("surrogate-"):] in halloffame.run_names():
         return _surrogate(name[len("surrogate-"):])
+    if name in sklearn_tables.TABLES:
+        table = sklearn_tables.TABLES[name]
+        return Problem(name, table.space_json, sklearn_tables.objective(name),
+                       sklearn_tables.best_known(name), real=True)
+    if name == "switch":
+        return Problem(name, mixed_problems.SWITCH_SPACE, mixed_problems.switch_objective, 0.0)
+    if name == "mixed10":
+        return Problem(name, mixed_problems.MIXED10_SPACE, mixed_problems.mixed10_objective, 0.0)
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
 
 
-PROBLEMS = ("branin", "hartmann6", "mixed", *(f"surrogate-{run}" for run in SURROGATE_RUNS),
-            "example")
+TUNING = ("branin", "hartmann6", "mixed", *(f"surrogate-{run}" for run in SURROGATE_RUNS))
+REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
+PROBLEMS = (*TUNING, *REPORT, "example")

@@ -94,24 +94,68 @@ def utilization_section(replays, waste: dict, checks, interval: float) -> list[s
     return lines
 
 
-def quality_section(table: dict, checks, plan) -> list[str]:
+def quality_section(table: dict, checks, plan, won=None, reached=None, learning=(),
+                    ask_costs=(), sets=None) -> list[str]:
+    """Search quality: per problem the median [IQR] table, the default GA's share of seed pairs
+    won against each method, and for real problems the share of runs within 1% of the best
+    known value; then issue 13's targets and the cost of an ask."""
+    seeds = f"{plan.seeds} seeds" + "".join(
+        f" ({method}: {few} seeds, one run per budget up to {cap})"
+        for method, (cap, few) in plan.capped if method in plan.methods)
     lines = ["## 2. Search quality at equal budgets", "",
              f"Median [interquartile range] over seeds of the regret (best value found minus the "
-             f"optimum) or, where the optimum is unknown (example), of the best validation MSE. "
-             f"Lower is better. {plan.seeds} seeds; the example model "
-             f"{plan.expensive_seeds} seeds, budget {plan.expensive_budget} only.", ""]
+             f"optimum or the best known value); lower is better. {seeds}."
+             + (f" The example model: {plan.expensive_seeds} seeds, budget "
+                f"{plan.expensive_budget} only." if "example" in plan.problems else ""),
+             "Wins: the share of seed pairs (every run of `ga` against every run of the other "
+             "method, ties half) in which `ga` ends lower.", ""]
     for name, budgets in table.items():
-        methods = list(next(iter(budgets.values())))
-        lines += [f"### {name}", "", "| budget | " + " | ".join(methods) + " |",
-                  "|---:|" + "---:|" * len(methods)]
+        where = (sets or {}).get(name, "")
+        methods = list(next(reversed(budgets.values())))
+        for cells in budgets.values():
+            methods += [m for m in cells if m not in methods]
+        lines += [f"### {name}" + (f" ({where} set)" if where else ""), "",
+                  "| budget | " + " | ".join(methods) + " |", "|---:|" + "---:|" * len(methods)]
         for budget, cells in budgets.items():
-            row = [f"{_number(c.median)} [{_number(c.q25)}, {_number(c.q75)}]"
-                   for c in cells.values()]
+            row = [f"{_number(c.median)} [{_number(c.q25)}, {_number(c.q75)}]" if (
+                c := cells.get(m)) else "-" for m in methods]
             lines.append(f"| {budget} | " + " | ".join(row) + " |")
+        if won and name in won:
+            others = [m for m in methods if m != "ga"]
+            lines += ["", "`ga` wins against: | " + " | ".join(others) + " |",
+                      "|---:|" + "---:|" * len(others)]
+            for budget, shares in won[name].items():
+                lines.append(f"| {budget} | " + " | ".join(
+                    f"{shares[m]:.0%}" if m in shares else "-" for m in others) + " |")
+        if reached and name in reached:
+            budgets_here = list(budgets)
+            lines += ["", "Within 1% of the best known value: share of runs at "
+                      + ", ".join(map(str, budgets_here)) + " trainings; median trainings "
+                      "to get there (never: fewer than half of the runs got there)", "",
+                      "| method | " + " | ".join(f"at {b}" for b in budgets_here)
+                      + " | trainings needed |", "|---|" + "---:|" * (len(budgets_here) + 1)]
+            for method, got in reached[name].items():
+                need = got.trainings
+                need = "-" if need != need else ("never" if need == float("inf")
+                                                 else f"{need:.0f}")
+                lines.append(f"| {method} | " + " | ".join(
+                    f"{got.share[b]:.0%}" if b in got.share else "-" for b in budgets_here)
+                    + f" | {need} |")
         lines.append("")
     lines += ["![search quality](quality.png)", ""]
+    if learning:
+        lines.append("Targets of issue 13 (default GA `ga`; report set only, except the last "
+                     "one, on every problem and budget):")
+        _targets(lines, learning)
+    for cost in ask_costs:
+        lines.append(f"- Engine cost per ask, {cost.operators} operators, {cost.strategy}: "
+                     f"{cost.last_tenth_ms:.2f} ms per candidate over the last tenth of "
+                     f"{cost.trials} trials (mean {cost.mean_ms:.2f} ms)")
+    if ask_costs:
+        lines.append("")
     for ga, ga_checks in checks.items():
-        lines.append(f"Targets at {max(plan.budgets)} trainings for `{ga}`:")
+        lines.append(f"Targets of the first search-quality issue at {max(plan.budgets)} "
+                     f"trainings for `{ga}`:")
         _targets(lines, ga_checks)
     return lines
 

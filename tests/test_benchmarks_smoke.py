@@ -15,12 +15,14 @@ from benchmarks.methods import parse_method, search
 from benchmarks.problems import mixed_objective, problem
 
 HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
+HAS_CMAES = importlib.util.find_spec("cmaes") is not None
 # The real IMPROVE runs live beside the checkout (../shared), as they do in CI.
 needs_halloffame = pytest.mark.skipif(not halloffame.HALLOFFAME.is_dir(),
                                       reason=f"{halloffame.HALLOFFAME} is absent")
-METHODS = ["ga", "ga-async", "ga[population=10,indpb=0.3]", "legacy", "random",
-           pytest.param("tpe", marks=pytest.mark.skipif(
-               not HAS_OPTUNA, reason="optuna is a benchmark-only dependency (extra 'bench')"))]
+_BENCH_ONLY = "a benchmark-only dependency (extra 'bench')"
+METHODS = ["ga", "ga-async", "ga-old", "ga[population=10,indpb=0.3]", "legacy", "random",
+           pytest.param("tpe", marks=pytest.mark.skipif(not HAS_OPTUNA, reason=_BENCH_ONLY)),
+           pytest.param("cmaes", marks=pytest.mark.skipif(not HAS_CMAES, reason=_BENCH_ONLY))]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -76,17 +78,57 @@ def test_legacy_barrier_waste_is_computed_per_run():
 
 
 def test_quality_pipeline_produces_a_table_and_targets(tmp_path):
-    plan = quality.QualityPlan(("branin", "mixed"), ("ga", "legacy", "random"), (30,), 2)
+    plan = quality.QualityPlan(("branin", "mixed", "sk-sgd-cancer"),
+                               ("ga", "ga-old", "legacy", "random"), (20, 30), 2)
     curves = quality.run_quality(plan, processes=1)
     table = quality.summarize(curves, plan)
-    assert set(table) == {"branin", "mixed"} and set(table["mixed"][30]) == {
-        "ga", "legacy", "random"}
+    assert set(table) == {"branin", "mixed", "sk-sgd-cancer"} and set(table["mixed"][30]) == {
+        "ga", "ga-old", "legacy", "random"}
     checks = quality.check_targets(table, "ga", 30)
     assert any("half of random" in text for text, _, _ in checks)
+    won = quality.wins(curves, plan)
+    assert set(won["mixed"][30]) == {"ga-old", "legacy", "random"}
+    assert all(0.0 <= share <= 1.0 for share in won["mixed"][30].values())
+    reached = quality.reach(curves, plan)
+    assert set(reached) == {"sk-sgd-cancer"}  # real trainings only
+    assert set(reached["sk-sgd-cancer"]["ga"].share) == {20, 30}
+    learning = quality.learning_targets(table, won, ["sk-sgd-cancer"])
+    assert any("no worse than ga-old" in text for text, _, _ in learning)
     quality.plot(curves, tmp_path / "quality.png")
     assert (tmp_path / "quality.png").stat().st_size > 0
-    assert any("### mixed" in line for line in report.quality_section(table, {"ga": checks},
-                                                                      plan))
+    lines = report.quality_section(table, {"ga": checks}, plan, won, reached, learning,
+                                   sets={"mixed": "tuning"})
+    assert "### mixed (tuning set)" in lines and any("Within 1%" in line for line in lines)
+
+
+def test_seed_pairs_count_every_run_against_every_run_with_ties_half():
+    import numpy as np
+
+    assert quality.pair_wins(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+    assert quality.pair_wins(np.array([1.0]), np.array([1.0, 2.0])) == 0.75
+
+
+def test_the_new_problems_have_their_documented_optima():
+    from benchmarks import mixed_problems, sklearn_tables
+
+    switch = problem("switch")
+    best = dict(family="net", x=0.3, rate=10 ** -3.5, width=128, level=4, scaled=False)
+    assert switch.objective(best) == pytest.approx(0.0) and switch.space.contains(best)
+    assert switch.objective(dict(best, family="linear")) > 0.3
+    ten = problem("mixed10")
+    best = dict(learning_rate=1e-4, weight_decay=1e-4, dropout=0.3, momentum=0.5, units=128,
+                layers=3, batch_size=64, optimizer="adam", activation="elu", batch_norm=True)
+    assert len(ten.space) == 10 and ten.space.contains(best)
+    assert mixed_problems.mixed10_objective(best) == pytest.approx(0.0)
+    for name, table in sklearn_tables.TABLES.items():
+        target = problem(name)
+        types = {p.type for p in target.space.parameters}
+        assert types == {"float", "int", "ordered", "categorical", "logical", "constant"}
+        results = sklearn_tables.results(name)
+        assert len(results) == len(list(table.points()))  # every point was trained
+        rng = __import__("numpy").random.default_rng(0)
+        values = [target.objective(target.space.sample(rng)) for _ in range(50)]
+        assert all(v >= target.optimum or math.isnan(v) for v in values)
 
 
 @needs_halloffame

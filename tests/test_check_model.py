@@ -89,17 +89,25 @@ def test_the_example_model_passes_through_the_container_standin(tmp_path):
         *values_to_argv(space.stage_values(values, "train"))]
 
 
-@pytest.mark.parametrize("body, reason, log_line", [
+@pytest.mark.parametrize("body, reason, log_line, hint", [
     ('print("starting"); sys.stderr.write("Traceback: boom\\n"); sys.exit(1)\n',
-     "train.sh exited with code 1: Traceback: boom", "Traceback: boom"),
+     "train.sh exited with code 1: Traceback: boom", "Traceback: boom", None),
     ('print("trained, but said nothing")\n',
-     "no metric val_loss in val_scores.json or output", "trained, but said nothing"),
+     "no metric val_loss in val_scores.json or output", "trained, but said nothing",
+     "hint: train.sh must print a line `IMPROVE_RESULT val_loss: <value>`"),
     ('print("IMPROVE_RESULT val_loss: garbage")\n',
      "metric val_loss in the IMPROVE_RESULT line is not a number: 'garbage'",
-     "IMPROVE_RESULT val_loss: garbage"),
+     "IMPROVE_RESULT val_loss: garbage", "hint: train.sh printed val_loss as 'garbage'"),
+    # the hint never asks for the line the model already prints
+    ('print("IMPROVE_RESULT val_loss:\\tnan")\n', "metric val_loss is nan",
+     "IMPROVE_RESULT val_loss:\tnan", "hint: train.sh did print its result (IMPROVE_RESULT "
+     "val_loss: nan), and the value itself is nan"),
+    ('print("IMPROVE_RESULT RMSE:\\t0.5")\n', "no metric val_loss in val_scores.json or output",
+     "IMPROVE_RESULT RMSE:\t0.5", "hint: train.sh prints IMPROVE_RESULT for RMSE but not for "
+     "val_loss: pass --metric RMSE"),
 ])
 def test_a_broken_train_fails_with_its_command_and_log_tail(tmp_path, space, data, body, reason,
-                                                           log_line):
+                                                           log_line, hint):
     model = make_model(tmp_path / "model", train=body)
     out = tmp_path / "check"
     done = check_model("--model-dir", model, "--data-dir", data, "--space", space,
@@ -112,7 +120,8 @@ def test_a_broken_train_fails_with_its_command_and_log_tail(tmp_path, space, dat
     assert f"{model}/train.sh -1 {data}" in command
     assert f"  | {log_line}" in lines
     assert lines[-1] == f"FAILED: train.sh: {reason}; the files are kept in {out}"
-    assert ("hint: train.sh must print" in done.stdout) == reason.startswith(("no ", "metric"))
+    hints = [line for line in lines if line.startswith("hint: ")]
+    assert [line[:len(hint)] for line in hints] == ([hint] if hint else [])
 
 
 def test_only_the_last_lines_of_a_long_log_are_shown(tmp_path, space, data):

@@ -96,7 +96,7 @@ def test_a_trial_behind_at_a_rung_is_stopped_with_its_process_tree(tmp_path):
                                     "cutoff 0.3 at 3")
     assert_all_gone(tmp_path / "t" / "pids.json")
     log = (tmp_path / "t" / "train.stdout.log").read_text()
-    assert "epoch=4" not in log and "IMPROVE_RESULT" not in log  # it never went further
+    assert "IMPROVE_RESULT" not in log  # it was stopped long before its 27 epochs
 
 
 def test_an_unmodified_model_is_stopped_through_the_pattern(tmp_path):

@@ -38,7 +38,9 @@ def drive(algorithm, metric=objective, order=lambda batch: batch):
 
 
 def settings(**changes):
-    return SearchSettings(**{"population": 8, "generations": 5, "offspring": 4, **changes})
+    """The generational GA unless a test asks for another strategy (the default is async)."""
+    return SearchSettings(**{"population": 8, "generations": 5, "offspring": 4,
+                             "strategy": "generational", **changes})
 
 
 def test_generational_ga_has_the_mu_plus_lambda_structure():

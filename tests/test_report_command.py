@@ -60,10 +60,6 @@ def experiment(tmp_path_factory) -> Path:
     return out
 
 
-# A failed trial's reason ends with the last line the test model wrote to stderr.
-DIVERGED = "train.sh exited with code 1: diverged"
-
-
 def report(*argv, block_matplotlib=False):
     """`improve-hpo report` in a subprocess; optionally with `import matplotlib` failing."""
     block = "sys.modules['matplotlib'] = None; " if block_matplotlib else ""
@@ -91,7 +87,7 @@ def test_the_json_summary_agrees_with_the_engines_reports(experiment, tmp_path):
     assert counts["failed"] == sum(row["status"] == "failed" for row in ran) > 0
     assert counts["running"] == counts["interrupted"] == 0
     failed = sorted(int(row["trial"]) for row in ran if row["status"] == "failed")
-    assert summary["failures"] == [dict(reason=DIVERGED,
+    assert summary["failures"] == [dict(reason="train.sh exited with code 1: diverged",
                                         count=len(failed), trials=failed)]
     best = json.loads((experiment / "best.json").read_text())
     assert {k: summary["best"][k] for k in ("trial", "metric", "folder", "values")} == {
@@ -127,7 +123,8 @@ def test_the_table_and_the_plots(experiment, tmp_path):
     best = summary["best"]
     assert (f"  best        val_loss = {best['metric']:.6g}, trial {best['trial']} "
             f"(generation {best['generation']}), folder {best['folder']}") in lines
-    assert f"{counts['failed']:>6} x {DIVERGED} (trial " in "\n".join(lines)
+    failures = f"{counts['failed']:>6} x train.sh exited with code 1: diverged (trial "
+    assert failures in "\n".join(lines)
     assert any(line.startswith("  workers     2 (recorded by the run); utilization ")
                for line in lines)
     header = lines.index("generations") + 1

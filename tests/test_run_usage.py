@@ -39,6 +39,7 @@ def usage_error(capsys, argv) -> str:
     (["--grid-points", "1"], "--grid-points: must be at least 2, got 1"),
     (["--max-evaluations", "0"], "--max-evaluations: must be at least 1, got 0"),
     (["--max-failures", "0"], "--max-failures: must be at least 1, got 0"),
+    (["--candidates", "0"], "--candidates: must be at least 1, got 0"),
     (["--workers", "0"], "--workers: must be at least 1, got 0"),
 ])
 def test_bad_search_options(base, tmp_path, capsys, options, message):

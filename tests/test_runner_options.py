@@ -85,7 +85,8 @@ def test_infer_sh_is_needed_only_when_infer_runs(model, data):
 def test_model_dir_script_not_executable(model, data):
     (model / "preprocess.sh").chmod(0o644)
     message = usage_error("--model-dir", str(model), "--data-dir", str(data))
-    assert "preprocess.sh is not executable; run chmod +x" in message
+    assert "preprocess.sh is not executable; run chmod a+x" in message
+    assert "--script-interpreter bash" in message
 
 
 def test_container_options_are_refused_with_model_dir(model, data):

@@ -42,11 +42,15 @@ def run(args) -> int:
         print(json.dumps({
             "file": str(definition.path),
             "passed": not failed,
+            "unknown": sum(r.status == "UNKNOWN" for r in results),
             "checks": [{"status": r.status, "check": r.check, "message": r.message,
                         "lines": list(r.lines)} for r in results],
         }, indent=2))
     else:
         for result in results:
             print(result.render())
-        print(f"{definition.path}: " + ("failed" if failed else "passed"))
+        unknown = sum(result.status == "UNKNOWN" for result in results)
+        print(f"{definition.path}: " + ("failed" if failed else "passed")
+              + (f"; {unknown} check(s) UNKNOWN: the file alone cannot tell, check those by hand"
+                 if unknown else ""))
     return 1 if failed else 0

@@ -97,7 +97,11 @@ def run(args) -> int:
     for line in failure_details(failed, args.tail):
         show(line)
     if failed.stage == "train" and (failed.reason or "").startswith(("no metric", "metric ")):
-        show(f"hint: {metric_hint(check.metric_name)}")
+        hint = metric_hint(check.metric_name, failed.folder / "train.stdout.log", failed.reason)
+        show(f"hint: {hint}")
+    if failed.stage == "infer":
+        show("hint: `improve-hpo run` records an infer.sh failure and goes on (the search is "
+             "kept); pass --infer none to search without inference")
     for passed in risky:
         name = passed.split("=", 1)[0]
         show(f"hint: {name} is set in this shell and reaches the container as "

@@ -13,7 +13,8 @@ from improve_hpo.scheduling import add_fidelity_arguments
 
 EPILOG = """\
 exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
-3 stopped at --max-failures; 75 stopped at the walltime budget (--time-limit, --deadline or
+3 stopped at --max-failures or because nothing succeeded
+(--max-initial-failures); 75 stopped at the walltime budget (--time-limit, --deadline or
 the Slurm/PBS job's end) with trials left; 130/143 stopped by SIGINT/SIGTERM. After 75, 130
 or 143, run the same command again to continue. Running the same command on the same --output
 resumes the experiment."""

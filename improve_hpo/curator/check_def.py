@@ -7,12 +7,22 @@ rules, in the words the curator documentation uses (docs/curator.md):
   before the first section.
 - <script> on PATH: %files or %post (cp, mv, ln, install, or a git clone into the folder)
   puts preprocess.sh, train.sh and infer.sh into a PATH folder: /usr/local/bin, /usr/bin, ... or
-  one that %environment adds to PATH. Sources are compared by name, so `cp *.sh` counts.
+  one that %environment adds to PATH. A script named explicitly passes (the build fails
+  otherwise); one that only a pattern (`cp *.sh`) or a cloned folder on PATH would deliver is
+  UNKNOWN: whether the repository has it cannot be known from the file (HiDRA release_00 has no
+  infer.sh; LGBM never had one).
 - <script> executable: a chmod in %post that lets every user run it (a+x, +x, o+x, 755; u+x is
   not enough because the image belongs to root), `install` (mode 0755), or a %files source
-  that is executable on the host (looked up beside the definition file).
-- data mount point: %post creates the folder the runtime binds the data to (--data-mount).
-- GPU base image: a warning only, when the From image does not look like a CUDA image.
+  that is executable on the host (looked up beside the definition file). Without a chmod, a
+  script from a git clone is UNKNOWN: git keeps the mode the repository committed.
+- data mount point: %post creates the folder the runtime binds the data to (--data-mount); a
+  root folder named like a data mount (/candle_data_dir, /improve_data_dir) is named with the
+  --data-mount that uses it.
+- GPU base image: a warning only, when the From image does not look like a CUDA image
+  (pytorch/pytorch, nvidia/*, nvcr.io, tensorflow/*-gpu, rapidsai, rocm count as CUDA images).
+- template: a placeholder left from a template ({{IMAGE}}, MyModel, Your Name) fails outside
+  %labels and %help, and warns inside them.
+UNKNOWN results neither pass nor fail: the summary names them so the curator checks by hand.
 - sections: an unknown section fails (Apptainer refuses it); a valid section spython does not
   parse is named as not checked.
 """
@@ -49,7 +59,15 @@ CHECKED_SECTIONS = set(FIELDS)
 IGNORED_SECTIONS = {"labels", "runscript", "test"}
 UNPARSED_SECTIONS = {"help", "setup", "startscript", "arguments", "appinstall", "appfiles",
                      "appenv", "apphelp", "apprun", "applabels", "apptest", "appstart"}
-GPU_IMAGE = re.compile(r"cuda|nvidia|nvcr\.io|rapidsai|rocm|gpu", re.IGNORECASE)
+GPU_IMAGE = re.compile(r"cuda|nvidia|nvcr\.io|rapidsai|rocm|gpu|(^|/)pytorch/pytorch(:|$)",
+                       re.IGNORECASE)
+# A root folder named like a data mount point (older images, typos in case).
+DATA_MOUNT_NAME = re.compile(r"/[^/]*data_dir[^/]*", re.IGNORECASE)
+# Placeholders of the bundled template (containers/templates/model.def) and of the IMPROVE
+# Singularity repository's templates (src/templates/*.def: {{IMAGE}}, {{MODEL_URL}}).
+PLACEHOLDER = re.compile(r"\{\{\s*\w+\s*\}\}|\bMyModel\b|\bYour Name\b|you@example\.org")
+LOOSE_SECTIONS = {"labels", "help"}  # a placeholder there changes nothing the image does
+PATTERN = re.compile(r"[*?\[]")
 
 
 @dataclass(frozen=True)
@@ -86,7 +104,7 @@ def check_definition(definition: Definition, data_mount: str) -> list[Result]:
         results.append(_executable(image, script))
     results.append(_mount_point(image, data_mount))
     results.append(_gpu_image(stage))
-    return results + _sections(stage)
+    return results + _sections(stage) + _placeholders(definition)
 
 
 def _at(numbers) -> str:
@@ -237,25 +255,55 @@ def _describe(image: _Image, placement: Placement, where: str) -> str:
     return text + (f", on PATH by %environment ({_at([added])})" if added else "")
 
 
+def _explicit(placement: Placement) -> bool:
+    """Whether the placement names its files (a pattern or a clone delivers whatever exists)."""
+    return placement.how != "git clone" and not any(PATTERN.search(posixpath.basename(source))
+                                                    for source in placement.sources)
+
+
+def _origin(image: _Image, placement: Placement) -> str:
+    """Where a pattern's files come from, as far as the file says."""
+    clone = image.post.clone_holding(placement.folder if placement.how == "git clone"
+                                     else next(iter(placement.sources), None))
+    if clone is None:
+        return "the folder it copies from"
+    return f"the clone of {clone.url}" + (f" at {clone.ref}" if clone.ref else "") + \
+        f" ({_at([clone.line])})"
+
+
 def _on_path(image: _Image, script: str) -> Result:
     check = f"{script} on PATH"
-    for placement in _placements(image):
-        where = _lands_on_path(image, placement, script)
-        if where is not None:
+    landing = [(p, where) for p in _placements(image)
+               if (where := _lands_on_path(image, p, script)) is not None]
+    for placement, where in landing:
+        if _explicit(placement) or placement.how == "%files":
             return Result("PASS", check, _describe(image, placement, where), (placement.line,))
+    for placement, where in landing:
+        return Result("UNKNOWN", check, f"{_describe(image, placement, where)} only if "
+                      f"{_origin(image, placement)} has {script}: that cannot be known from "
+                      f"this file; check the repository at the ref it checks out, or name "
+                      f"{script} explicitly (the build then fails when it is missing)",
+                      (placement.line,))
     elsewhere = [p for p in _placements(image) if _names(p, script) and p.how != "git clone"]
     if elsewhere:
         placement = elsewhere[0]
         return Result("FAIL", check, f"{_describe(image, placement, placement.folder)}, which "
                       f"is not on PATH; copy it to /usr/local/bin, or add that folder to PATH "
                       "in %environment", (placement.line,))
-    return Result("FAIL", check, "not copied to a PATH directory in %files or %post; add "
-                  f"'cp {script} /usr/local/bin/' to %post")
+    add = f"add 'cp {script} /usr/local/bin/' to %post"
+    if script == "train.sh":
+        return Result("FAIL", check, f"not copied to a PATH directory in %files or %post; {add}")
+    flag = "--no-preprocess (the data prepared in advance)" if script == "preprocess.sh" \
+        else "--infer none"
+    return Result("WARN", check, f"not copied to a PATH directory in %files or %post, so the "
+                  f"image has none: run improve-hpo with {flag}, or {add}")
 
 
 def _executable(image: _Image, script: str) -> Result:
     check = f"{script} executable"
     installed = [p for p in _placements(image) if _lands_on_path(image, p, script)]
+    if not installed:
+        return Result("INFO", check, f"not checked: {script} is not put on PATH")
     for placement in installed:
         if placement.executable:
             return Result("PASS", check, f"install in %post gives mode 0755 "
@@ -273,6 +321,16 @@ def _executable(image: _Image, script: str) -> Result:
     host = [p for p in installed if p.how == "%files"]
     if host:
         return _host_mode(image, host[0], script)
+    # install sets the mode itself; cp, mv, ln and a clone keep the repository's.
+    cloned = [p for p in installed
+              if p.how != "install" and _origin(image, p) != "the folder it copies from"]
+    if cloned:
+        placement = cloned[0]
+        return Result("UNKNOWN", check, f"no chmod in %post, and it comes from "
+                      f"{_origin(image, placement)}: git keeps the mode the repository "
+                      f"committed (`git ls-files -s {script}` shows 100755 when it is "
+                      f"executable); add 'chmod a+x /usr/local/bin/{script}' to %post to be "
+                      "sure", (placement.line,))
     return Result("FAIL", check, "no chmod that makes it executable in %post; add "
                   f"'chmod a+x /usr/local/bin/{script}' to %post")
 
@@ -309,15 +367,17 @@ def _host_mode(image: _Image, placement: Placement, script: str) -> Result:
 def _mount_point(image: _Image, data_mount: str) -> Result:
     check = "data mount point"
     mount = posixpath.normpath(data_mount)
-    for wanted in (mount, LEGACY_MOUNT_POINT):
-        for folder, number in image.post.created:
-            if folder == wanted or folder.startswith(wanted + "/"):
-                if wanted == mount:
-                    return Result("PASS", check, f"%post creates {mount} ({_at([number])})",
-                                  (number,))
-                return Result("WARN", check, f"%post creates the older mount point {wanted} "
-                              f"({_at([number])}), not {mount}: run improve-hpo with "
-                              f"--data-mount {wanted}, and check with it too", (number,))
+    for folder, number in image.post.created:
+        if folder == mount or folder.startswith(mount + "/"):
+            return Result("PASS", check, f"%post creates {mount} ({_at([number])})", (number,))
+    for folder, number in image.post.created:
+        root = "/" + folder.lstrip("/").split("/", 1)[0]
+        if root == LEGACY_MOUNT_POINT or DATA_MOUNT_NAME.fullmatch(root):
+            older = "the older mount point " if root == LEGACY_MOUNT_POINT else ""
+            return Result("WARN", check, f"%post creates {older}{root} ({_at([number])}), "
+                          f"not {mount}: run improve-hpo with --data-mount {root}"
+                          + (" (or --convention candle)" if older else "")
+                          + ", and check with it too", (number,))
     return Result("FAIL", check, f"%post does not create {mount}, where the data folder is "
                   f"bound; add 'mkdir -p {mount}' to %post (or give --data-mount if the "
                   "image uses another mount point)")
@@ -335,8 +395,33 @@ def _gpu_image(stage: Stage) -> Result:
     if GPU_IMAGE.search(image):
         return Result("PASS", check, f"{image} ({_at([number])})", (number,))
     return Result("WARN", check, f"{image} ({_at([number])}) does not look like a CUDA image "
-                  "(no cuda, nvidia, nvcr.io, rapidsai, rocm or gpu in its name); trials "
+                  "(not pytorch/pytorch, and no cuda, nvidia, nvcr.io, rapidsai, rocm or gpu in "
+                  "its name); trials "
                   "will use the CPU unless %post installs CUDA", (number,))
+
+
+def _placeholders(definition: Definition) -> list[Result]:
+    """Template placeholders left in the file: FAIL where they change the image, WARN in
+    %labels and %help; nothing when there are none."""
+    section = None
+    hard, soft = [], []
+    for number, text in enumerate(definition.lines, 1):
+        stripped = text.strip()
+        if stripped.startswith("%"):
+            section = stripped[1:].split()[0].lower() if len(stripped) > 1 else None
+            continue
+        if stripped.startswith("#"):
+            continue
+        for found in PLACEHOLDER.findall(text.split(" #", 1)[0]):
+            (soft if section in LOOSE_SECTIONS else hard).append((number, found))
+    results = []
+    for status, found in (("FAIL", hard), ("WARN", soft)):
+        if found:
+            named = ", ".join(f"{text!r} ({_at([number])})" for number, text in found[:6])
+            where = "in %labels/%help: " if status == "WARN" else ""
+            results.append(Result(status, "template", f"{where}{named} left from a template: "
+                                  "put in the model's own values", tuple(n for n, _ in found)))
+    return results
 
 
 def _sections(stage: Stage) -> list[Result]:

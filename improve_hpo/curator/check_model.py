@@ -19,6 +19,7 @@ import numpy
 from improve_hpo.errors import UsageError
 from improve_hpo.runner import (RunnerSettings, WorkerContext, run_infer, run_preprocess,
                                 run_trial)
+from improve_hpo.runner import metric as result_lines
 from improve_hpo.runner.failures import strip_ansi
 from improve_hpo.runner.stages import COMMAND_FILE
 from improve_hpo.space import Space
@@ -185,7 +186,26 @@ def failure_details(check: StageCheck, tail_lines: int) -> list[str]:
     return lines
 
 
-def metric_hint(metric_name: str) -> str:
-    return (f"train.sh must print a last line `IMPROVE_RESULT {metric_name}: <value>` or write "
-            f"val_scores.json with the key {metric_name} into its --output_dir; --metric "
-            "chooses the name")
+def metric_hint(metric_name: str, stdout_log: Path, reason: str) -> str:
+    """What to do when train.sh's metric did not come back, from what it did print: never
+    the advice to print a line it already prints."""
+    printed = result_lines.printed_results(stdout_log)
+    lines = [result for result in printed if result.label == metric_name]
+    if reason.startswith(f"metric {metric_name} is ") and printed:
+        shown = lines[-1] if lines else printed[-1]
+        return (f"train.sh did print its result ({result_lines.MARKER} "
+                f"{shown.label + ': ' if shown.label else ''}{shown.value}), and the value "
+                f"itself is {reason.rsplit(' ', 1)[-1]}: the training diverged or had no "
+                "validation data; look at its log for why, the result line is fine")
+    if reason.startswith(f"metric {metric_name} in"):
+        return (f"train.sh printed {metric_name} as {lines[-1].value!r} if any, which is "
+                "not a number; print the value as a plain number (1.5e-05, 0.25)"
+                if lines else f"the value of {metric_name} is not a number")
+    others = sorted({result.label for result in printed if result.label})
+    if others:
+        return (f"train.sh prints {result_lines.MARKER} for {', '.join(others)} but not for "
+                f"{metric_name}: pass --metric {others[0]}"
+                + (" (or another of those)" if len(others) > 1 else ""))
+    return (f"train.sh must print a line `{result_lines.MARKER} {metric_name}: <value>` (or "
+            f"`{result_lines.MARKER} <value>`) or write val_scores.json with the key {metric_name} "
+            "into its output folder; --metric chooses the name")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from improve_hpo.curator.recipe_scan import Line
 
@@ -53,11 +53,35 @@ class Chmod:
     line: int
 
 
+@dataclass(frozen=True)
+class Clone:
+    """A `git clone URL [FOLDER]` (with the branch or tag of -b, or of a later `git checkout`
+    run inside FOLDER): its files and their modes are the repository's, unknown here."""
+
+    url: str
+    folder: str
+    ref: str | None
+    line: int
+
+
 @dataclass
 class PostFacts:
     placements: list[Placement]
     chmods: list[Chmod]
     created: list[tuple[str, int]]  # (folder, line) from mkdir / install -d
+    clones: list[Clone] = field(default_factory=list)
+
+    def clone_holding(self, path: str | None) -> Clone | None:
+        """The clone whose folder holds `path` (or is it), else None."""
+        for clone in self.clones:
+            if not path:
+                continue
+            if path == clone.folder or path.startswith(clone.folder + "/"):
+                return clone
+            relative = not clone.folder.startswith("/")  # cloned where `cd` lost track
+            if relative and (f"/{clone.folder}/" in path or path.endswith(f"/{clone.folder}")):
+                return clone
+        return None
 
 
 def commands(lines: list[Line]) -> list[tuple[list[str], int]]:
@@ -133,6 +157,8 @@ def _command(facts: PostFacts, words: list[str], cwd: str | None, number: int) -
         _copy(facts, name, args, cwd, number)
     elif name == "git" and args[:1] == ["clone"]:
         _clone(facts, args[1:], cwd, number)
+    elif name == "git" and args[:1] == ["checkout"] and len(args) > 1:
+        _checkout(facts, args[-1], cwd)
     elif name == "chmod":
         _chmod(facts, args, cwd, number)
     elif name == "mkdir":
@@ -209,6 +235,15 @@ def _clone(facts: PostFacts, args: list[str], cwd: str | None, number: int) -> N
     folder = positionals[1] if len(positionals) > 1 else posixpath.basename(url)
     folder = folder[:-4] if len(positionals) == 1 and folder.endswith(".git") else folder
     facts.placements.append(Placement(("*",), _resolve(cwd, folder), None, "git clone", number))
+    branch = _option_value(args, "-b", "--branch")
+    facts.clones.append(Clone(url, _resolve(cwd, folder), branch, number))
+
+
+def _checkout(facts: PostFacts, ref: str, cwd: str | None) -> None:
+    """`git checkout REF` inside a clone's folder pins that clone to REF."""
+    for index, clone in enumerate(facts.clones):
+        if cwd is not None and cwd == clone.folder:
+            facts.clones[index] = replace(clone, ref=ref)
 
 
 def _chmod(facts: PostFacts, args: list[str], cwd: str | None, number: int) -> None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from improve_hpo.errors import TooManyFailures, UsageError
 from improve_hpo.experiment.fidelity_run import FidelityRun
 from improve_hpo.experiment.deadline import DEADLINE_EXIT, utilization
+from improve_hpo.experiment.nothing_succeeds import FailureWatch
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
@@ -106,6 +107,7 @@ class Driver:
         self.parked = 0  # candidates waiting for their preprocessing
         self.trained = 0
         self.failures = 0
+        self.watch = FailureWatch.for_experiment(experiment)
         self.session_start = time.time()
         self.session_generations = 0
         self.best_written: int | None = None
@@ -133,11 +135,13 @@ class Driver:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
+        """Run the search to its end; returns the exit code (0; 128 + signal when stopped by one;
+        deadline.DEADLINE_EXIT at the walltime budget).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
         self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
-            say(f"trial {record.number} did not finish in an earlier run; it runs again")
+            self.progress.say(f"improve-hpo: trial {record.number} did not finish in an earlier "
+                              "run; it runs again")  # above the bar, as every line of the run
         self._rebuild_trials_report()
         self._restore_async()
         if self.fidelity:
@@ -166,7 +170,7 @@ class Driver:
         return all(future.done() for future in self.running)
 
     def _may_dispatch(self) -> bool:
-        if self.stop.requested or self._too_many_failures():
+        if self.stop.requested or self._too_many_failures() or self.watch.tripped:
             return False
         limit = self.search.max_evaluations
         return (limit is None or self.trained < limit) and len(self.running) < self.workers \
@@ -233,6 +237,9 @@ class Driver:
             return True
         if not self._may_dispatch():
             return False
+        if self.deadline is not None and not self.deadline.fits(time.time(), candidate.values):
+            # predicted to end after the deadline: the asynchronous GA breeds another instead
+            return hasattr(self.algorithm, "adopt")
         preprocess_key, values = self._preprocess_key(candidate.values)
         preprocessed = self.ledger.preprocess(preprocess_key)
         self.in_flight[key] = candidate.number
@@ -371,6 +378,8 @@ class Driver:
         if record.reused_from is None:
             self.failures += record.status == FAILED
             self.trained += replayed
+            if not replayed:
+                self.watch.observe(record)
         if self.fidelity:
             generation = self.fidelity.tell(self.algorithm, candidate, record)
         else:
@@ -487,6 +496,9 @@ class Driver:
                 f"{self.failures} trials failed (--max-failures {self.search.max_failures}); "
                 f"the reasons are in {self.out / 'trials.csv'}. Fix the model or raise "
                 "--max-failures, then run the same command again to continue")
+        if self.watch.tripped or (self.algorithm.best.result is None and self.watch.reasons):
+            self.close()
+            raise self.watch.error()
         best = self.algorithm.best.result
         if self.algorithm.finished:
             if self.runner.infer == "best" and best is not None:

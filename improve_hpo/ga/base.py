@@ -3,8 +3,10 @@ and the GAs' preference for points not asked yet."""
 
 from __future__ import annotations
 
+from improve_hpo.ga.adaptive import AdaptiveBreeder
 from improve_hpo.ga.candidate import Candidate, Evaluated
 from improve_hpo.ga.fitness import BestEver, evaluate, individual
+from improve_hpo.ga.operators import vary_or
 
 # How many times a GA draws a point again when it drew one already asked in this experiment.
 # With few genes a mutant often changes no gene ((1 - indpb) ** genes), a crossover often returns
@@ -69,26 +71,66 @@ class Algorithm:
 
 class GeneticAlgorithm(Algorithm):
     """What both GAs share: mu, lambda, the variation probabilities and the tournament size,
-    and asking only points not asked yet where they can (random and grid search are left as
-    they are: baselines). A complete run asks mu + generations * lambda candidates."""
+    the operators (adaptive: ga/adaptive.py; classic: ga/operators.py's vary_or), and asking
+    only points not asked yet where they can (random and grid search are left as they are:
+    baselines). A complete run asks mu + generations * lambda candidates."""
 
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
-                 cxpb: float, mutpb: float, indpb: float, tournament_size: int, initial=()):
+                 cxpb: float, mutpb: float, indpb: float, tournament_size: int,
+                 operators: str = "classic", candidates: int = 1, initial=(),
+                 cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
+        self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
+                                        candidates=candidates)
+                        if operators == "adaptive" else None)
         self.mu = population
         self.lam = offspring
         self.generations = generations
         self.budget = population + generations * offspring
         self.total_generations = generations + 1
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
+        # Per-gene probabilities of crossover and mutation (Supervisor's CX_INDPB, MUT_INDPB).
+        self.cx_indpb = indpb if cx_indpb is None else cx_indpb
+        self.mut_indpb = indpb if mut_indpb is None else mut_indpb
         self.tournament_size = tournament_size
         self._population = []  # DEAP individuals
         self._generation = 0
-        self._asked_keys: set = set()  # Space.key of every candidate asked (or adopted on resume)
+        self._asked_keys: set = set()  # point_key of every candidate asked (or adopted on resume)
 
-    def _new_candidate(self, values: dict, generation: int, origin: str) -> Candidate:
-        self._asked_keys.add(self.space.key(values))
-        return super()._new_candidate(values, generation, origin)
+    def _new_candidate(self, values: dict, generation: int, origin: str,
+                       lineage: tuple | None = None) -> Candidate:
+        self._asked_keys.add(self.point_key(values))
+        candidate = super()._new_candidate(values, generation, origin)
+        if self.breeder is not None:
+            self.breeder.asked(candidate.number, lineage)
+        return candidate
+
+    def _record(self, candidate: Candidate, metric: float | None) -> Evaluated:
+        result = super()._record(candidate, metric)
+        if self.breeder is not None:
+            self.breeder.observe(candidate.number, candidate.values, result.loss)
+        return result
+
+    def _child(self, parents) -> tuple[dict, str, tuple | None]:
+        """(values, origin, lineage) of one bred child not asked yet (where one can be found);
+        `parents()` gives the members to breed from. The lineage is what the adaptive
+        operators learn from (AdaptiveBreeder.asked); None for classic operators."""
+        if self.breeder is None:
+            values, origin = self._novel(lambda: vary_or(
+                parents(), self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng,
+                cx_indpb=self.cx_indpb, mut_indpb=self.mut_indpb)[0])
+            return values, origin, None
+        return self.breeder.child(parents, self.rng, self._is_new, self.point_key, NOVELTY_TRIES)
+
+    def _is_new(self, key: tuple) -> bool:
+        return key not in self._asked_keys
+
+    def point_key(self, values: dict) -> tuple:
+        """The values in space order: equal exactly when the points' Space.key are (numbers
+        compare by value, so 3 and 3.0 or 0.0 and -0.0 are the same point, as Space.key's
+        normalization makes them; an element type is fixed per parameter), at a fraction of
+        Space.key's cost, which matters when each slot breeds several candidates."""
+        return tuple(values[name] for name in self.space.names)
 
     def _novel(self, draw) -> tuple[dict, str]:
         """draw() -> (values, origin), repeated up to NOVELTY_TRIES times until its values were
@@ -96,7 +138,7 @@ class GeneticAlgorithm(Algorithm):
         Deterministic: the draws come from self.rng, and the asked keys follow the asks."""
         for _ in range(NOVELTY_TRIES):
             values, origin = draw()
-            if self.space.key(values) not in self._asked_keys:
+            if self.point_key(values) not in self._asked_keys:
                 break
         return values, origin
 

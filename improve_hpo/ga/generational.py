@@ -13,7 +13,7 @@ from __future__ import annotations
 from improve_hpo.ga.base import GeneticAlgorithm
 from improve_hpo.ga.candidate import Candidate, Generation
 from improve_hpo.ga.fitness import individual
-from improve_hpo.ga.operators import select_tournament, vary_or
+from improve_hpo.ga.operators import select_tournament
 
 
 class GenerationalGA(GeneticAlgorithm):
@@ -34,17 +34,15 @@ class GenerationalGA(GeneticAlgorithm):
         batch = []
         for index in range(self.mu if self._generation == 0 else self.lam):
             # one at a time: a child must also differ from its siblings asked before it
-            values, origin = (self._initial_point(index) if self._generation == 0
-                              else self._novel(self._breed))
-            batch.append(self._new_candidate(values, self._generation, origin))
+            if self._generation == 0:
+                values, origin = self._initial_point(index)
+                lineage = None
+            else:
+                values, origin, lineage = self._child(lambda: self._population)
+            batch.append(self._new_candidate(values, self._generation, origin, lineage))
         self._outstanding = {candidate.number: candidate for candidate in batch}
         self._asked_generation = self._generation
         return batch
-
-    def _breed(self) -> tuple[dict, str]:
-        [child] = vary_or(self._population, self.space, 1, self.cxpb, self.mutpb, self.indpb,
-                          self.rng)
-        return child
 
     def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:
         if self._outstanding.pop(candidate.number, None) is None:

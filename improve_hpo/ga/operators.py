@@ -25,13 +25,18 @@ def select_tournament(population: list, count: int, tournament_size: int, rng) -
 
 
 def vary_or(population: list, space, count: int, cxpb: float, mutpb: float, indpb: float,
-            rng) -> list[tuple[dict, str]]:
+            rng, cx_indpb: float | None = None,
+            mut_indpb: float | None = None) -> list[tuple[dict, str]]:
     """DEAP's varOr: `count` children, each made by crossover (probability cxpb; two distinct
     parents, the first child kept), else mutation (mutpb), else reproduction (a copy).
 
     Returns (values, origin) pairs. Parents are dicts of values (DEAP individuals are dicts).
     A reproduced child has the values of an evaluated parent: the engine reuses its result.
+    `cx_indpb`/`mut_indpb`, when given, replace `indpb` for crossover/mutation (Supervisor's
+    CX_INDPB and MUT_INDPB).
     """
+    cx_indpb = indpb if cx_indpb is None else cx_indpb
+    mut_indpb = indpb if mut_indpb is None else mut_indpb
     size = len(population)
     children = []
     for _ in range(count):
@@ -39,11 +44,11 @@ def vary_or(population: list, space, count: int, cxpb: float, mutpb: float, indp
         if choice < cxpb and size >= 2:
             first, second = rng.choice(size, 2, replace=False)
             child, _ = space.crossover(dict(population[int(first)]),
-                                       dict(population[int(second)]), indpb, rng)
+                                       dict(population[int(second)]), cx_indpb, rng)
             children.append((child, "crossover"))
         elif choice < cxpb + mutpb:
             parent = population[int(rng.integers(0, size))]
-            children.append((space.mutate(dict(parent), indpb, rng), "mutation"))
+            children.append((space.mutate(dict(parent), mut_indpb, rng), "mutation"))
         else:
             parent = population[int(rng.integers(0, size))]
             children.append((dict(parent), "reproduction"))

@@ -16,12 +16,14 @@ from improve_hpo.errors import UsageError
 from improve_hpo.ga import defaults
 from improve_hpo.ga.baselines import GridSearch, RandomSearch
 from improve_hpo.ga.generational import GenerationalGA
+from improve_hpo.ga.simple import SimpleGA
 from improve_hpo.ga.steady_state import AsyncGA
 
 # Settings that define the experiment: a resumed run must use the same ones. The others
 # (generations, max_evaluations, max_failures) may change to extend or cut a run.
 FIXED = ("algorithm", "strategy", "population", "offspring", "cxpb", "mutpb", "indpb",
-         "tournament_size", "seed", "grid_points", "mode")
+         "tournament_size", "seed", "grid_points", "mode", "operators", "candidates",
+         "cx_indpb", "mut_indpb")
 
 
 # Upper bounds of the flags that size what is held in memory: far above any real use (a
@@ -46,6 +48,14 @@ class SearchSettings:
     max_evaluations: int | None = None
     max_failures: int | None = None
     mode: str = "min"
+    operators: str = defaults.OPERATORS
+    candidates: int = defaults.CANDIDATES
+    # Stop when the first N trials of a run all failed (None: the population size; 0: never).
+    max_initial_failures: int | None = None
+    # Per-gene probabilities of crossover and mutation (None: --indpb), as Supervisor's
+    # CX_INDPB and MUT_INDPB.
+    cx_indpb: float | None = None
+    mut_indpb: float | None = None
 
     @classmethod
     def from_args(cls, args, mode: str) -> "SearchSettings":
@@ -58,9 +68,15 @@ class SearchSettings:
             raise UsageError(f"--strategy {args.strategy}: applies to --algorithm ga only; "
                              f"--algorithm {args.algorithm} already sends a new trial whenever "
                              "a worker is free, so leave --strategy out")
+        if strategy == "simple":
+            offspring = args.population  # eaSimple: mu children a generation
         settings = cls(args.algorithm, strategy, args.population, args.generations,
                        offspring, args.cxpb, args.mutpb, args.indpb, args.tournament_size,
-                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode)
+                       args.seed, args.grid_points, args.max_evaluations, args.max_failures, mode,
+                       args.operators, args.candidates,
+                       max_initial_failures=getattr(args, "max_initial_failures", None),
+                       cx_indpb=getattr(args, "cx_indpb", None),
+                       mut_indpb=getattr(args, "mut_indpb", None))
         settings.check()
         return settings
 
@@ -90,11 +106,22 @@ class SearchSettings:
         at_least("--grid-points", self.grid_points, 2)
         at_least("--max-evaluations", self.max_evaluations, 1)
         at_least("--max-failures", self.max_failures, 1)
+        at_least("--max-initial-failures", self.max_initial_failures, 0)
+        at_least("--candidates", self.candidates, 1)
+        if self.operators not in defaults.OPERATOR_CHOICES:
+            problems.append(f"--operators: must be one of {', '.join(defaults.OPERATOR_CHOICES)}"
+                            f", got {self.operators!r}")
         for flag, value in (("--cxpb", self.cxpb), ("--mutpb", self.mutpb),
-                            ("--indpb", self.indpb)):
-            if not 0.0 <= value <= 1.0:
+                            ("--indpb", self.indpb), ("--cx-indpb", self.cx_indpb),
+                            ("--mut-indpb", self.mut_indpb)):
+            if value is not None and not 0.0 <= value <= 1.0:
                 problems.append(f"{flag}: must be a probability between 0 and 1, got {value}")
-        if self.cxpb + self.mutpb > 1.0 + 1e-12:
+        if (self.cx_indpb is not None or self.mut_indpb is not None) \
+                and self.operators == "adaptive" and self.strategy != "simple" \
+                and self.algorithm == "ga":
+            problems.append("--cx-indpb/--mut-indpb: apply to the classic operators (Supervisor's "
+                            "GA); add --operators classic, or give --indpb")
+        if self.cxpb + self.mutpb > 1.0 + 1e-12 and self.strategy != "simple":
             problems.append(f"--cxpb/--mutpb: cxpb + mutpb must be at most 1 (each child is made "
                             f"by crossover or mutation or copied), got {self.cxpb} + {self.mutpb}")
         if problems:
@@ -113,8 +140,10 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
                        "(default: %(default)s)")
     group.add_argument("--strategy", choices=defaults.STRATEGIES, default=None,
                        help="GA only: async (steady state: a new child whenever a worker is "
-                       "free, so every worker stays busy) or generational (mu + lambda, a "
-                       "barrier per generation, reproducible from the seed) "
+                       "free, so every worker stays busy), generational (mu + lambda, a "
+                       "barrier per generation, reproducible from the seed) or simple (DEAP's "
+                       "eaSimple, Supervisor's STRATEGY=simple: each generation replaces the "
+                       "population with mu children; --offspring is not used) "
                        f"(default: {defaults.STRATEGY})")
     group.add_argument("--population", type=int, default=defaults.POPULATION, metavar="MU",
                        help="population size mu; also the size of generation 0 "
@@ -132,17 +161,37 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--indpb", type=float, default=defaults.INDPB,
                        help="per-parameter probability in crossover and mutation "
                        "(default: %(default)s)")
+    group.add_argument("--cx-indpb", type=float, default=None, metavar="P",
+                       help="per-parameter probability in crossover (Supervisor's CX_INDPB; "
+                       "default: --indpb)")
+    group.add_argument("--mut-indpb", type=float, default=None, metavar="P",
+                       help="per-parameter probability in mutation (Supervisor's MUT_INDPB; "
+                       "default: --indpb)")
     group.add_argument("--tournament-size", type=int, default=defaults.TOURNAMENT_SIZE,
                        metavar="K", help="tournament size of selection (default: %(default)s)")
     group.add_argument("--seed", type=int, default=defaults.SEED,
                        help="seed of the search's random numbers (default: %(default)s)")
     group.add_argument("--grid-points", type=int, default=defaults.GRID_POINTS, metavar="N",
                        help="grid search: levels per float parameter (default: %(default)s)")
+    group.add_argument("--operators", choices=defaults.OPERATOR_CHOICES,
+                       default=defaults.OPERATORS,
+                       help="GA only: adaptive (self-adaptive mutation steps, categorical "
+                       "mutation that learns, model-guided breeding) or classic (the legacy "
+                       "operators, the behaviour before adaptive ones existed) "
+                       "(default: %(default)s)")
+    group.add_argument("--candidates", type=int, default=defaults.CANDIDATES, metavar="K",
+                       help="GA with adaptive operators: children bred per slot, of which the "
+                       "model of the results so far sends the best; 1 turns the model off "
+                       "(default: %(default)s)")
     group.add_argument("--max-evaluations", type=int, default=None, metavar="N",
                        help="stop after N trained trials (reused results not counted) "
                        "(default: no limit)")
     group.add_argument("--max-failures", type=int, default=None, metavar="N",
                        help="stop with exit code 3 after N failed trials (default: no limit)")
+    group.add_argument("--max-initial-failures", type=int, default=None, metavar="N",
+                       help="stop with exit code 3 when the first N trials of a run all failed, "
+                       "with the reasons counted (default: the population size, i.e. all of "
+                       "generation 0; 0: never)")
 
 
 def make_rng(seed: int, stream: int = 0) -> np.random.Generator:
@@ -160,7 +209,9 @@ def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
     if settings.algorithm == "random":
         return RandomSearch(space, settings.mode, rng, generations=settings.generations,
                             initial=initial, **common)
-    kind = AsyncGA if settings.strategy == "async" else GenerationalGA
+    kind = {"async": AsyncGA, "simple": SimpleGA}.get(settings.strategy, GenerationalGA)
     return kind(space, settings.mode, rng, generations=settings.generations, cxpb=settings.cxpb,
                 mutpb=settings.mutpb, indpb=settings.indpb,
-                tournament_size=settings.tournament_size, initial=initial, **common)
+                tournament_size=settings.tournament_size, operators=settings.operators,
+                candidates=settings.candidates, initial=initial,
+                cx_indpb=settings.cx_indpb, mut_indpb=settings.mut_indpb, **common)

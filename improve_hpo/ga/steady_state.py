@@ -17,7 +17,7 @@ from __future__ import annotations
 from improve_hpo.ga.base import GeneticAlgorithm
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
 from improve_hpo.ga.fitness import individual
-from improve_hpo.ga.operators import select_tournament, vary_or
+from improve_hpo.ga.operators import select_tournament
 
 
 class AsyncGA(GeneticAlgorithm):
@@ -34,24 +34,23 @@ class AsyncGA(GeneticAlgorithm):
     def ask(self) -> list[Candidate]:
         if self.asked >= self.budget:
             return []
+        lineage = None
         if self._told < self.mu:
             values, origin = self._initial_point(self.asked)
         else:
-            values, origin = self._novel(self._breed)
-        candidate = self._new_candidate(values, self._generation, origin)
+            values, origin, lineage = self._child(self._parents)
+        candidate = self._new_candidate(values, self._generation, origin, lineage)
         self._outstanding.add(candidate.number)
         return [candidate]
 
-    def _breed(self) -> tuple[dict, str]:
-        parents = select_tournament(self._population, 2, self.tournament_size, self.rng)
-        [child] = vary_or(parents, self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng)
-        return child
+    def _parents(self) -> list:
+        return select_tournament(self._population, 2, self.tournament_size, self.rng)
 
     def adopt(self, candidate: Candidate) -> None:
         """Register a candidate asked by an earlier session (resume): it counts as asked and
         its result is expected through tell."""
         self._next_number = max(self._next_number, candidate.number + 1)
-        self._asked_keys.add(self.space.key(candidate.values))
+        self._asked_keys.add(self.point_key(candidate.values))
         self._outstanding.add(candidate.number)
 
     def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:

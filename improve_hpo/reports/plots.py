@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy
 
-from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, STOPPED
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
 from improve_hpo.reports.summary import busy_span
 from improve_hpo.space.parameters import format_value
@@ -23,7 +23,8 @@ PLOTS_HINT = "install matplotlib (pip install 'improve-hpo[plots]') for plots"
 GENERATIONS_PNG = "generations.png"
 PARAMETERS_PNG = "parameters.png"
 TIMELINE_PNG = "timeline.png"
-STATUS_COLORS = {OK: "#2ca02c", FAILED: "#d62728", INTERRUPTED: "#ff7f0e", RUNNING: "#1f77b4"}
+STATUS_COLORS = {OK: "#2ca02c", FAILED: "#d62728", INTERRUPTED: "#ff7f0e", RUNNING: "#1f77b4",
+                 STOPPED: "#9467bd"}
 PREPROCESS_COLOR = "#9467bd"
 FAILED_MARK_Y = 0.96  # failed trials have no metric: drawn at this height (axes fraction)
 NUMERIC_TYPES = ("int", "float")
@@ -263,7 +264,8 @@ def _timeline(pyplot, snapshot: ExperimentSnapshot, summary: dict):
     use = summary["time"]["utilization"]
     axes.set_title(f"{_title(snapshot)}: tasks per worker"
                    + ("" if use is None else f", utilization {use:.0%}"))
-    legend = [Patch(color=STATUS_COLORS[s], label=s) for s in (OK, FAILED, INTERRUPTED, RUNNING)]
+    legend = [Patch(color=STATUS_COLORS[s], label=s)
+              for s in (OK, FAILED, INTERRUPTED, RUNNING, STOPPED)]
     legend.append(Patch(color=PREPROCESS_COLOR, label="preprocess"))
     axes.legend(handles=legend, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return figure

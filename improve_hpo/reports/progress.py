@@ -86,17 +86,14 @@ class Progress:
     `planned`: trials the run plans (the algorithm's budget, cut by --max-evaluations), None when
     unknown; `finished`: trials already finished when this session starts (a resumed run)."""
 
-    def __init__(self, metric_name: str, planned: int | None, finished: int = 0,
-                 stream=None, bar: bool | None = None):
+    def __init__(self, metric_name: str, planned: int | None, finished: int = 0, stream=None):
         self.metric_name = metric_name
         self.planned = planned
         self.done = finished
         self.stream = sys.stderr if stream is None else stream
         self.session_start = time.time()
         self.session_runs = 0
-        self.best = None
-        self._bar = self._make_bar(finished) if (self._is_terminal() if bar is None else bar) \
-            else None
+        self._bar = self._make_bar(finished) if self._is_terminal() else None
 
     def _is_terminal(self) -> bool:
         isatty = getattr(self.stream, "isatty", None)
@@ -120,21 +117,14 @@ class Progress:
         for line in lines:
             self.say(PREFIX + line)
 
-    def offer_best(self, record) -> None:
-        """Remember the best so far (a trial replayed or adopted from the ledger on resume)."""
-        self.best = record
-
-    def trial_done(self, record, best, count: bool = True) -> None:
+    def trial_done(self, record, best) -> None:
         """A trial finished (ran, failed or reused). `best`: the best TrialRecord so far."""
-        self.best = best
-        if count:
-            self.done += 1
-            self.session_runs += record.reused_from is None
+        self.done += 1
+        self.session_runs += record.reused_from is None
         self.say(trial_line(record, self.metric_name, best, self.done, self.planned,
                             self._left()))
         if self._bar is not None:
-            if count:
-                self._bar.update(1)
+            self._bar.update(1)
             if best is not None:
                 self._bar.set_postfix_str(f"best {self.metric_name} {_number(best.metric)}",
                                           refresh=True)

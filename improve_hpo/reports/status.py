@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING
+from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, STOPPED
 from improve_hpo.reports.csv_files import iso_time
 from improve_hpo.reports.experiment_reader import ExperimentSnapshot
 from improve_hpo.reports.progress import clock, duration
@@ -50,7 +50,7 @@ def status_of(snapshot: ExperimentSnapshot, last: int) -> dict:
             gpu=(mark or {}).get("gpu"), since=iso_time(since),
             for_s=None if since is None else round(snapshot.read_at - since, 1),
             values=trial.values, started=mark is not None))
-    ended = sorted((t for t in trials if t.status in (OK, FAILED, INTERRUPTED)
+    ended = sorted((t for t in trials if t.status in (OK, FAILED, INTERRUPTED, STOPPED)
                     and t.end is not None), key=lambda t: t.end)
     best = None
     for trial in finished:

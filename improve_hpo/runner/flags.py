@@ -12,7 +12,7 @@ values keep the two-element form `--name value` that shell-script models parse b
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 
 
 def format_value(value: bool | int | float | str) -> str:
@@ -44,11 +44,14 @@ def values_to_argv(values: Mapping[str, bool | int | float | str]) -> list[str]:
 _NOT_A_VALUE = ("-", "@")
 
 
-def directory_argv(pairs: list[tuple[str, str]]) -> list[str]:
-    """[(flag name, folder)] -> ["--flag", folder, ...]; a pair whose flag name is empty is left
-    out (the user turned that flag off)."""
+def directory_argv(pairs: list[tuple[str, str]], given: Container[str] = ()) -> list[str]:
+    """[(flag names, folder)] -> ["--flag", folder, ...]. Flag names may be several separated
+    by commas (each gets the folder); an empty one is left out (the user turned that flag off),
+    and so is a flag the stage's values already give (a constant of the space names the folder,
+    as Supervisor-era spaces do: the space wins, and the model never sees the flag twice)."""
     argv: list[str] = []
-    for flag, folder in pairs:
-        if flag:
-            argv += [f"--{flag}", folder]
+    for flags, folder in pairs:
+        for flag in filter(None, flags.split(",")):
+            if flag not in given:
+                argv += [f"--{flag}", folder]
     return argv

@@ -66,9 +66,10 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     folder; a container gets each bound at the same path, so every path on the command line
     means the same inside and outside.
     """
+    interpreter = [settings.script_interpreter] if settings.script_interpreter else []
     if settings.launcher == "native":
         env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)), *settings.env)
-        return Command((f"{settings.model_dir}/{script}", *args), env, cwd)
+        return Command((*interpreter, f"{settings.model_dir}/{script}", *args), env, cwd)
     env = container_variables(settings.runtime_family, gpu_argument(gpu), settings.env)
     argv = [settings.runtime, "exec", "--cleanenv"]
     if settings.nv and gpu is not None:
@@ -78,5 +79,6 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     binds += [*settings.link_binds, *settings.binds]
     for bind in binds:
         argv += ["--bind", bind]
-    argv += [settings.sandbox or settings.image, script, *args]
+    # `bash train.sh` finds train.sh on the image's PATH even without its exec bit.
+    argv += [settings.sandbox or settings.image, *interpreter, script, *args]
     return Command(tuple(argv), env, cwd, tuple(bind.split(":")[0] for bind in binds))

@@ -1,8 +1,21 @@
-"""Read a trial's metric back: val_scores.json first, else the last IMPROVE_RESULT line.
+"""Read a trial's metric back: val_scores.json first, else the IMPROVE_RESULT lines of train.sh.
 
 improvelib 0.1.0 writes val_scores.json without a val_loss key (mse, rmse, pcc, scc, r2) and
 prints `IMPROVE_RESULT val_loss:\t<mse>`, so the default metric comes from the printed line,
 while `--metric r2` (for instance) comes from the file.
+
+Result lines are read the way the ecosystem prints them (docs/compat.md has the examples):
+
+    IMPROVE_RESULT val_loss:\t0.0123      labelled (improvelib, the IMPROVE models)
+    IMPROVE_RESULT val_loss 1.5e-05       labelled, no colon (Supervisor's "LABEL 123.456")
+    IMPROVE_RESULT: 0.5                   unlabelled (Supervisor's test models)
+    IMPROVE_RESULT 0.5                    unlabelled (Supervisor's model_runner, Comparator)
+
+The marker may follow other text on the line (a logger's prefix); a `:` or `=` may separate
+the label and the value; tabs and spaces are alike; values are Python floats (scientific
+notation, nan, inf). The value is the first number after the label; more numbers on the same
+line are ignored. The last line labelled with --metric wins; when no line carries that label,
+the last unlabelled line is the value (a model that prints one bare result means that one).
 """
 
 from __future__ import annotations
@@ -14,9 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCORES_FILE = "val_scores.json"
+MARKER = "IMPROVE_RESULT"
 # Only the end of the stdout log is read: the result line comes last, and logs can be huge.
 TAIL_BYTES = 1 << 20
-_RESULT_LINE = re.compile(r"^\s*IMPROVE_RESULT\s+(?P<name>[^\s:]+)\s*:\s*(?P<value>\S+)\s*$")
+_MARKER = re.compile(r"(?<![A-Za-z0-9_])IMPROVE_RESULT(?![A-Za-z0-9_])")
 
 
 @dataclass(frozen=True)
@@ -27,13 +41,56 @@ class MetricReading:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class ResultLine:
+    """One IMPROVE_RESULT line: its label (None when unlabelled) and its value as printed
+    ("" when the line has none)."""
+
+    label: str | None
+    value: str
+
+
+def parse_result_line(line: str) -> ResultLine | None:
+    """The result a line prints, or None when it is not a result line (see the module doc)."""
+    found = _MARKER.search(line)
+    if found is None:
+        return None
+    words = [word.strip("'\",;") for word in re.sub(r"[:=]", " ", line[found.end():]).split()]
+    words = [word for word in words if word]
+    if not words:
+        return ResultLine(None, "")
+    if _is_number(words[0]):
+        return ResultLine(None, words[0])
+    return ResultLine(words[0], words[1] if len(words) > 1 else "")
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def printed_results(stdout_log: Path) -> list[ResultLine]:
+    """Every result line at the end of a stdout log, in order ([] when it cannot be read)."""
+    try:
+        with open(stdout_log, "rb") as log:
+            log.seek(0, 2)
+            log.seek(max(0, log.tell() - TAIL_BYTES))
+            tail = log.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return [result for line in tail.splitlines() if (result := parse_result_line(line))]
+
+
 def read_metric(output_folder: Path, stdout_log: Path, metric: str) -> MetricReading:
     """The finite value of `metric`, or a reason: missing, not a number, NaN or infinite."""
     raw = _from_scores_file(output_folder / SCORES_FILE, metric)
     where = SCORES_FILE
     if raw is None:
-        raw = _from_result_lines(stdout_log, metric)
-        where = "the IMPROVE_RESULT line"
+        raw = _from_result_lines(printed_results(stdout_log), metric)
+        where = f"the {MARKER} line"
     if raw is None:
         return MetricReading(None, f"no metric {metric} in {SCORES_FILE} or output")
     try:
@@ -57,17 +114,9 @@ def _from_scores_file(path: Path, metric: str):
     return None
 
 
-def _from_result_lines(stdout_log: Path, metric: str) -> str | None:
-    try:
-        with open(stdout_log, "rb") as log:
-            log.seek(0, 2)
-            log.seek(max(0, log.tell() - TAIL_BYTES))
-            tail = log.read().decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    found = None
-    for line in tail.splitlines():
-        match = _RESULT_LINE.match(line)
-        if match and match["name"] == metric:
-            found = match["value"]
-    return found
+def _from_result_lines(results: list[ResultLine], metric: str) -> str | None:
+    """The last value labelled `metric`, else the last unlabelled value, else None."""
+    labelled = [result.value for result in results if result.label == metric]
+    unlabelled = [result.value for result in results if result.label is None]
+    chosen = labelled or unlabelled
+    return chosen[-1] if chosen else None

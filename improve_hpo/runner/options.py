@@ -13,11 +13,12 @@ import shutil
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.runner import model_scripts
 from improve_hpo.runner.container_env import identify_runtime, parse_env_options
+from improve_hpo.runner.conventions import CONVENTIONS, DEFAULT_CONVENTION
 from improve_hpo.runner.data_links import link_binds
-from improve_hpo.runner.settings import DEFAULT_MOUNT_POINT, RunnerSettings
+from improve_hpo.runner.settings import RunnerSettings
 
-SCRIPTS = ("preprocess.sh", "train.sh", "infer.sh")
 # Tried in this order when --container-runtime is not given: Apptainer is the maintained
 # project, and where both are installed `singularity` is often Apptainer's compatibility link.
 RUNTIMES = ("apptainer", "singularity")
@@ -57,9 +58,10 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
     container.add_argument("--container-runtime", metavar="PROGRAM",
                            help="apptainer or singularity, a name on PATH or a path "
                            "(default: apptainer if on PATH, else singularity)")
-    container.add_argument("--data-mount", metavar="PATH", default=DEFAULT_MOUNT_POINT,
-                           help="where --data-dir appears inside the container "
-                           "(default: %(default)s; older images use /candle_data_dir)")
+    container.add_argument("--data-mount", metavar="PATH", default=None,
+                           help="where --data-dir appears inside the container (default: the "
+                           "--convention's: /IMPROVE_DATA_DIR, or /candle_data_dir for "
+                           "improve-beta and candle)")
     container.add_argument("--bind", metavar="SRC[:DST[:ro|rw]]", action="append", default=[],
                            help="an extra bind for the container, as the runtime's --bind: SRC "
                            "an existing path, DST absolute (repeatable, one bind each)")
@@ -94,19 +96,43 @@ def add_runner_arguments(parser: argparse.ArgumentParser) -> None:
                       "(default: CUDA_VISIBLE_DEVICES; none: run on the CPU)")
     gpus.add_argument("--trials-per-gpu", metavar="K", default="1",
                       help="trials that run at once on one GPU (default: %(default)s)")
+    scripts = parser.add_argument_group("calling convention (docs/compat.md)")
+    scripts.add_argument("--convention", choices=tuple(CONVENTIONS), default=DEFAULT_CONVENTION,
+                         help="how the model's scripts take their folders: sets the directory "
+                         "flags, the mount point and preprocess.sh's positionals together; "
+                         "improvelib (improvelib 0.1.0 models), flags-only (the same without "
+                         "positional arguments: PathDSP), improve-beta (v0.0.3-beta tags), "
+                         "candle (Supervisor-era v0.6 images: no directory flags) "
+                         "(default: %(default)s)")
+    scripts.add_argument("--no-preprocess", dest="preprocess", action="store_false",
+                         help="the data were prepared in advance: run no preprocess.sh; "
+                         "train.sh and infer.sh get --data-dir as their input folder, or the "
+                         "folders the space names as constants (as under Supervisor)")
+    scripts.add_argument("--script-interpreter", metavar="PROGRAM",
+                         help="run each script as `PROGRAM SCRIPT ARGS` (e.g. bash): for "
+                         "scripts without an exec bit or a #! line (default: run them "
+                         "directly)")
     flags = parser.add_argument_group(
-        "directory flags (flag names without --; give '' to not pass one)")
+        "directory flags (flag names without --, several separated by commas; give '' to not "
+        "pass one; default: the --convention's)")
     for option, _, default, meaning in DIRECTORY_FLAGS:
-        flags.add_argument(option, metavar="NAME", default=default,
-                           help=f"{meaning} (default: %(default)s)")
+        flags.add_argument(option, metavar="NAME", default=None,
+                           help=f"{meaning} (improvelib: {default})")
 
 
 def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
     """Check every runner option and build the settings; UsageError names the flag at fault."""
     data_dir = _existing_folder(args.data_dir, "--data-dir",
                                 "give the folder that holds the model's input data")
+    convention = CONVENTIONS[args.convention]
+    interpreter = _interpreter(args.script_interpreter)
     common = dict(
         data_dir=data_dir,
+        convention=convention.name,
+        preprocess=args.preprocess,
+        preprocess_gpu_arg=convention.preprocess_gpu_arg,
+        positionals=convention.positionals,
+        script_interpreter=interpreter,
         metric=_metric(args.metric),
         mode=args.mode,
         trial_timeout=_trial_timeout(args.trial_timeout),
@@ -115,13 +141,14 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
         gpus=_gpus(args.gpus),
         trials_per_gpu=_trials_per_gpu(args.trials_per_gpu),
         env=parse_env_options(args.env, os.environ),
-        **{field: _flag_name(getattr(args, field), option)
+        **{field: _flag_names(convention.flags[field] if getattr(args, field) is None
+                              else getattr(args, field), option)
            for option, field, _, _ in DIRECTORY_FLAGS},
     )
     if (args.sif is None) == (args.model_dir is None):
         raise UsageError("--sif/--model-dir: give exactly one: --sif IMAGE runs the model's "
                          "container, --model-dir DIR runs its scripts without one")
-    mount_point = _mount_point(args.data_mount)  # checked with --model-dir too: a typo is a typo
+    mount_point = _mount_point(args.data_mount or convention.mount_point)  # --model-dir too
     if args.model_dir is not None:
         for option, given in (("--container-runtime", args.container_runtime),
                               ("--bind", args.bind),
@@ -129,12 +156,18 @@ def settings_from_args(args: argparse.Namespace) -> RunnerSettings:
             if given:
                 raise UsageError(f"{option}: applies only to a container (--sif); "
                                  "leave it out with --model-dir")
-        return RunnerSettings(launcher="native", model_dir=_model_dir(args.model_dir, args.infer),
-                              **common)
+        folder = _existing_folder(args.model_dir, "--model-dir", "give the folder that holds "
+                                  "preprocess.sh, train.sh and infer.sh")
+        model_scripts.check_model_dir(folder, args.model_dir, args.preprocess, args.infer,
+                                      interpreter)
+        if interpreter is not None:  # run without a shell: the keeper needs its full path
+            common["script_interpreter"] = _native_program(interpreter)
+        return RunnerSettings(launcher="native", model_dir=folder, **common)
     _bindable(data_dir, "--data-dir", args.data_dir)
     if getattr(args, "output", None):
         _bindable(str(Path(args.output).expanduser().resolve()), "--output", args.output)
     image = _image(args.sif)
+    model_scripts.check_sandbox(image, args.sif, args.preprocess, args.infer, interpreter)
     runtime = _runtime(args.container_runtime)
     family, version = identify_runtime(runtime)
     binds = tuple(_bind(spec) for spec in args.bind)
@@ -160,21 +193,6 @@ def _existing_folder(path: str, option: str, what_to_do: str) -> str:
         problem = "is not a folder" if folder.exists() else "no such folder"
         raise UsageError(f"{option} {path}: {problem}; {what_to_do}")
     return str(folder.resolve())
-
-
-def _model_dir(path: str, infer: str) -> str:
-    folder = _existing_folder(path, "--model-dir",
-                              "give the folder that holds preprocess.sh, train.sh and infer.sh")
-    needed = SCRIPTS if infer != "none" else SCRIPTS[:2]
-    for script in needed:
-        script_path = Path(folder) / script
-        if not script_path.is_file():
-            raise UsageError(f"--model-dir {path}: {script} is missing; the folder must hold "
-                             f"{', '.join(needed)}")
-        if not os.access(script_path, os.X_OK):
-            raise UsageError(f"--model-dir {path}: {script} is not executable; "
-                             f"run chmod +x {script_path}")
-    return folder
 
 
 def _image(path: str) -> str:
@@ -283,9 +301,30 @@ def _trials_per_gpu(text: str) -> int:
     return int(text)
 
 
-def _flag_name(name: str, option: str) -> str:
-    name = name.lstrip("-") if name.startswith("--") else name
-    if name and not _FLAG_NAME.fullmatch(name):
-        raise UsageError(f"{option} {name}: give a flag name such as output_dir (without --), "
-                         "or '' to not pass the flag")
-    return name
+def _flag_names(text: str, option: str) -> str:
+    """A flag name, several separated by commas, or '' (none); leading -- are dropped."""
+    names = [name.strip() for name in text.split(",")] if text.strip() else []
+    names = [name[2:] if name.startswith("--") else name for name in names]
+    if not all(_FLAG_NAME.fullmatch(name) for name in names):
+        raise UsageError(f"{option} {text}: give a flag name such as output_dir (without --), "
+                         "several separated by commas, or '' to not pass the flag")
+    return ",".join(names)
+
+
+def _native_program(program: str) -> str:
+    found = shutil.which(program)
+    if found is None:
+        raise UsageError(f"--script-interpreter {program}: not found on PATH or not "
+                         "executable; give a program such as bash, or its full path")
+    return found
+
+
+def _interpreter(program: str | None) -> str | None:
+    if program is None:
+        return None
+    if "/" in program:
+        return program  # a path inside the container need not exist on this host
+    if not program or any(ch.isspace() for ch in program):
+        raise UsageError(f"--script-interpreter {program!r}: give one program name or path, "
+                         "e.g. bash")
+    return program

@@ -55,7 +55,6 @@ class Outcome:
     interrupted: bool = False
     start_error: str | None = None  # the OS refused to start it (not executable, ...)
     stopped: bool = False  # should_stop said so (early stopping): killed like a timeout
-    stopped: bool = False  # should_stop said so (early stopping): killed like a timeout
 
 
 def install_interrupt_handlers() -> None:

@@ -20,8 +20,9 @@ NO_GPU = "-1"
 class RunnerSettings:
     """How to run the model's three scripts; made by `settings_from_args`.
 
-    Directory-flag fields hold flag names without the leading `--`; an empty string means
-    "do not pass this flag" (older models take their folders as constant hyperparameters).
+    Directory-flag fields hold flag names without the leading `--`, several separated by
+    commas (each gets the same folder); an empty string means "do not pass this flag" (older
+    models take their folders as constant hyperparameters).
     """
 
     launcher: str  # "native" (model_dir) or "container" (image + runtime)
@@ -57,6 +58,12 @@ class RunnerSettings:
     infer: str = "best"  # none | all | best
     gpus: tuple[str, ...] | None = None  # None: take them from CUDA_VISIBLE_DEVICES
     trials_per_gpu: int = 1
+    # Calling conventions (runner/conventions.py, docs/compat.md).
+    convention: str = "improvelib"
+    preprocess: bool = True  # False: --no-preprocess, the data were prepared in advance
+    preprocess_gpu_arg: bool = False  # preprocess.sh takes the GPU id before the data folder
+    positionals: bool = True  # False: scripts take --flags only (--convention flags-only)
+    script_interpreter: str | None = None  # run each script as `INTERPRETER script args`
 
 
 @dataclass(frozen=True)

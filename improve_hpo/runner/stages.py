@@ -13,7 +13,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from improve_hpo.runner import metric, process
+from improve_hpo.runner import diagnose, metric, process
+from improve_hpo.runner.conventions import STAGE_FIELDS
 from improve_hpo.runner.failures import failure_reason, separate_runtime_notices
 from improve_hpo.runner.flags import directory_argv, values_to_argv
 from improve_hpo.runner.intermediate import EarlyStop, ProgressWatch
@@ -24,18 +25,24 @@ from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult
 Values = Mapping[str, "bool | int | float | str"]
 COMMAND_FILE = "command.txt"
 PARAMS_FILE = "params.json"
+# What improvelib's infer writes into its output folder (the IMPROVE contract).
+INFER_OUTPUT = "test_y_data_predicted.csv"
 
 
 def run_preprocess(settings: RunnerSettings, preprocess_values: Values, folder,
                    worker: WorkerContext) -> StageResult:
     """preprocess.sh IMPROVE_DATA_DIR --input_dir DATA --output_dir FOLDER --values...
-    (no time limit: real preprocessing can take hours)."""
+    (no time limit: real preprocessing can take hours). With --no-preprocess nothing runs
+    and nothing is written: the stage succeeds at once."""
     start = time.time()
+    if not settings.preprocess:
+        return StageResult(stage="preprocess", **_record("ok", None, start, worker,
+                                                         Path(folder).resolve()))
     folder = _prepare(folder)
     _record_params(folder, "preprocess", preprocess_values, fresh=True)
     command = preprocess_command(settings, preprocess_values, folder, worker)
     reason, status = _run_stage(command, "preprocess", folder, timeout=None,
-                                fresh_command_file=True)
+                                fresh_command_file=True, settings=settings)
     return StageResult(stage="preprocess", **_record(status, reason, start, worker, folder))
 
 
@@ -45,8 +52,11 @@ def preprocess_command(settings: RunnerSettings, preprocess_values: Values, fold
     (`improve-hpo run --dry-run` prints it)."""
     folder = str(Path(folder).resolve())
     data_dir = data_dir_for_scripts(settings)
-    args = [data_dir, *directory_argv([(settings.preprocess_input_flag, data_dir),
-                                       (settings.preprocess_output_flag, folder)]),
+    positionals = [gpu_argument(worker.gpu), data_dir] if settings.preprocess_gpu_arg \
+        else [data_dir]
+    args = [*(positionals if settings.positionals else []), *directory_argv([(settings.preprocess_input_flag, data_dir),
+                                           (settings.preprocess_output_flag, folder)],
+                                          preprocess_values),
             *values_to_argv(preprocess_values)]
     return build_command(settings, "preprocess.sh", args, worker.gpu, [folder], cwd=folder)
 
@@ -55,18 +65,19 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
               worker: WorkerContext, infer_values: Values | None = None,
               watch: ProgressWatch | None = None) -> TrialResult:
     """train.sh GPU IMPROVE_DATA_DIR --input_dir PREPROCESSED --output_dir FOLDER --values...,
-    then the metric; with --infer all, infer.sh too (its failure fails the trial). With a
-    `watch` (early stopping) its output is followed while it trains, and it is stopped when it
-    falls behind at a rung (runner/intermediate.py): status `stopped`, no infer."""
+    then the metric; with --infer all, infer.sh too (its failure is recorded in the trial's
+    reason; the trial keeps its metric). With a `watch` (early stopping) its output is followed
+    while it trains, and it is stopped when it falls behind at a rung (runner/intermediate.py):
+    status `stopped`, no infer."""
     start = time.time()
     folder = _prepare(folder)
-    preprocess_folder = str(Path(preprocess_folder).resolve())
     (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
     _record_params(folder, "train", train_values, fresh=True)
     command = train_command(settings, train_values, folder, preprocess_folder, worker)
     early = None if watch is None else EarlyStop(watch, folder / "train.stdout.log")
     reason, status = _run_stage(command, "train", folder, timeout=settings.trial_timeout,
-                                fresh_command_file=True, should_stop=early)
+                                fresh_command_file=True, settings=settings,
+                                should_stop=early)
     if early is not None:
         early.finish()
         if status == "stopped":
@@ -80,7 +91,10 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
         status = "ok" if reason is None else "failed"
     if reason is None and settings.infer == "all":
         inferred = run_infer(settings, infer_values or {}, folder, preprocess_folder, worker)
-        status, reason = inferred.status, inferred.reason
+        if inferred.status == "interrupted":
+            status, reason = inferred.status, inferred.reason
+        elif inferred.reason:
+            reason = f"trained; infer: {inferred.reason}"
     return TrialResult(metric=value if status == "ok" else None,
                        milestones=None if early is None else early.milestones,
                        **_record(status, reason, start, worker, folder))
@@ -91,36 +105,72 @@ def train_command(settings: RunnerSettings, train_values: Values, folder, prepro
     """The train.sh command run_trial runs in `folder`; building it starts and writes nothing
     (`improve-hpo run --dry-run` prints it)."""
     folder = str(Path(folder).resolve())
-    preprocess_folder = str(Path(preprocess_folder).resolve())
-    args = [gpu_argument(worker.gpu), data_dir_for_scripts(settings),
-            *directory_argv([(settings.train_input_flag, preprocess_folder),
-                             (settings.train_output_flag, folder)]),
+    inputs, binds = _input_folder(settings, preprocess_folder)
+    positionals = [gpu_argument(worker.gpu), data_dir_for_scripts(settings)]
+    args = [*(positionals if settings.positionals else []),
+            *directory_argv([(settings.train_input_flag, inputs),
+                             (settings.train_output_flag, folder)], train_values),
             *values_to_argv(train_values)]
-    return build_command(settings, "train.sh", args, worker.gpu, [preprocess_folder, folder],
-                         cwd=folder)
+    return build_command(settings, "train.sh", args, worker.gpu, [*binds, folder], cwd=folder)
+
+
+def _input_folder(settings: RunnerSettings, preprocess_folder) -> tuple[str, list[str]]:
+    """(the folder train.sh and infer.sh read their data from, host folders to bind): the
+    preprocess output, or with --no-preprocess the data folder as the scripts see it."""
+    if not settings.preprocess:
+        return data_dir_for_scripts(settings), []
+    folder = str(Path(preprocess_folder).resolve())
+    return folder, [folder]
 
 
 def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, preprocess_folder,
               worker: WorkerContext) -> StageResult:
     """infer.sh GPU IMPROVE_DATA_DIR --input_data_dir PREPROCESSED --input_model_dir TRIAL
-    --output_dir TRIAL --values... (older images: no GPU argument)."""
+    --output_dir TRIAL --values... (older images: no GPU argument).
+
+    Judged by its outputs: with an output flag, infer.sh must write a file into the trial's
+    folder (improvelib writes test_y_data_predicted.csv); exiting 0 alone is not enough (a
+    script that ignores its arguments exits 0 too)."""
     start = time.time()
     folder = _prepare(trial_folder)
-    preprocess_folder = str(Path(preprocess_folder).resolve())
+    inputs, binds = _input_folder(settings, preprocess_folder)
     _record_params(folder, "infer", infer_values, fresh=False)
     positionals = [data_dir_for_scripts(settings)]
     if not settings.infer_legacy_args:
         positionals.insert(0, gpu_argument(worker.gpu))
-    args = [*positionals,
-            *directory_argv([(settings.infer_data_flag, preprocess_folder),
+    args = [*(positionals if settings.positionals else []),
+            *directory_argv([(settings.infer_data_flag, inputs),
                              (settings.infer_model_flag, str(folder)),
-                             (settings.infer_output_flag, str(folder))]),
+                             (settings.infer_output_flag, str(folder))], infer_values),
             *values_to_argv(infer_values)]
-    command = build_command(settings, "infer.sh", args, worker.gpu,
-                            [preprocess_folder, str(folder)], cwd=str(folder))
+    command = build_command(settings, "infer.sh", args, worker.gpu, [*binds, str(folder)],
+                            cwd=str(folder))
+    before = _outputs(folder)
     reason, status = _run_stage(command, "infer", folder, timeout=settings.trial_timeout,
-                                fresh_command_file=False)
+                                fresh_command_file=False, settings=settings)
+    if reason is None and settings.infer_output_flag and _outputs(folder) == before:
+        output_flag = settings.infer_output_flag.split(",")[0]
+        reason, status = (f"infer.sh exited 0 but wrote nothing into its --{output_flag} "
+                          f"(improvelib writes {INFER_OUTPUT} there); does it read its "
+                          "arguments?"), "failed"
     return StageResult(stage="infer", **_record(status, reason, start, worker, folder))
+
+
+def _outputs(folder: Path) -> dict[str, int]:
+    """Files under `folder` that a stage may have written (not the runner's own command,
+    parameters and logs), with their modification times."""
+    found = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            if name in (COMMAND_FILE, PARAMS_FILE) or name.endswith((".stdout.log",
+                                                                      ".stderr.log")):
+                continue
+            path = os.path.join(parent, name)
+            try:
+                found[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                continue
+    return found
 
 
 def _record(status: str, reason: str | None, start: float, worker: WorkerContext,
@@ -150,9 +200,11 @@ def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> Non
 
 
 def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None,
-               fresh_command_file: bool, should_stop=None) -> tuple[str | None, str]:
+               fresh_command_file: bool, settings: RunnerSettings,
+               should_stop=None) -> tuple[str | None, str]:
     """Run `<stage>.sh`'s command in `folder`; returns (reason, status), reason None when it
-    succeeded (status "stopped" when `should_stop` ended it)."""
+    succeeded (status "stopped" when `should_stop` ended it). A failure's reason names the fix
+    when the logs show one (runner/diagnose)."""
     script = f"{stage}.sh"
     with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
         f.write(command.pasteable() + "\n")
@@ -172,4 +224,36 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
         return f"{script} interrupted by a signal to the worker; killed", "interrupted"
     reason = failure_reason(script, outcome, command.in_container, notices, stderr_log,
                             timeout)
+    if reason is not None:
+        reason = _with_fix(reason, stage, outcome, stderr_log, settings)
     return reason, "ok" if reason is None else "failed"
+
+
+def _with_fix(reason: str, stage: str, outcome, stderr_log: Path,
+              settings: RunnerSettings) -> str:
+    """The failure's reason with the improve-hpo option that fixes it, when the logs show one:
+    a strict parser that rejected the directory flags or the positionals, a script missing from
+    the image, not executable, or without a #! line (runner/diagnose.py)."""
+    script = f"{stage}.sh"
+    if outcome.start_error is not None:
+        hint = diagnose.start_hint(outcome.start_error)
+        return f"{reason}; {hint}" if hint else reason
+    text = diagnose.tail(stderr_log)
+    rejected = diagnose.rejected_flags(text)
+    ours = {flag[2:] for flag in rejected} & directory_flag_names(settings, stage)
+    exited = f"{script} exited with code {outcome.returncode}"
+    if settings.positionals and not ours and diagnose.rejects_positionals(text):
+        return (f"{exited}: its parser rejected the positional arguments (GPU id, data "
+                "folder); the script hands them to a strict parser: use --convention flags-only")
+    if rejected:
+        hint = diagnose.unrecognized_hint(stage, rejected, directory_flag_names(settings, stage),
+                                          settings.convention, text)
+        return f"{exited}: its parser rejected {' '.join(rejected)}; {hint}"
+    hint = diagnose.failure_hint(stage, reason, text)
+    return f"{reason}; {hint}" if hint else reason
+
+
+def directory_flag_names(settings: RunnerSettings, stage: str) -> set[str]:
+    """The directory flags the runner passes to `stage`.sh."""
+    return {name for field in STAGE_FIELDS[stage]
+            for name in getattr(settings, field).split(",") if name}

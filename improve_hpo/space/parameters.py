@@ -10,6 +10,7 @@ before it builds them. The exact semantics are documented in docs/space.md.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -86,8 +87,14 @@ class Parameter:
     def sample(self, rng) -> Any:
         raise NotImplementedError
 
-    def mutate(self, value, rng) -> Any:
-        """A new value near `value`; it differs from `value` whenever the domain allows it."""
+    def mutate(self, value, rng, scale: float = 1.0, weights=None) -> Any:
+        """A new value near `value`; it differs from `value` whenever the domain allows it.
+
+        `scale` multiplies the mutation step (sigma) of int, float and ordered parameters;
+        `weights` (one per value) make a categorical mutation prefer some values. The GA's
+        adaptive operators (improve_hpo/ga/adaptive.py) set them; with the defaults the draws
+        are those of the classic operators.
+        """
         raise NotImplementedError
 
     def contains(self, value) -> bool:
@@ -157,7 +164,7 @@ class Constant(Parameter):
     def sample(self, rng):
         return self.value
 
-    def mutate(self, value, rng):
+    def mutate(self, value, rng, scale=1.0, weights=None):
         return self.value
 
     def contains(self, value) -> bool:
@@ -275,11 +282,12 @@ class Int(_Range):
         x = 10.0 ** float(rng.uniform(math.log10(lo), math.log10(hi + 1)))
         return min(hi, max(lo, int(math.floor(x))))
 
-    def mutate(self, value, rng):
+    def mutate(self, value, rng, scale=1.0, weights=None):
         lo, hi = self.lower, self.upper
         if lo == hi:
             return lo
-        noise = float(rng.normal(0.0, self.sigma)) if self.sigma > 0 else 0.0
+        sigma = self.sigma * scale
+        noise = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
         if self.use_log_scale:
             y = min(self._hi, max(self._lo, math.log10(value) + noise))
             step = int(round(10.0**y)) - value
@@ -340,11 +348,12 @@ class Float(_Range):
             x = 10.0**x
         return min(hi, max(lo, x)) + 0.0
 
-    def mutate(self, value, rng):
+    def mutate(self, value, rng, scale=1.0, weights=None):
         lo, hi = self.lower, self.upper
         if lo == hi:
             return lo
-        noise = float(rng.normal(0.0, self.sigma)) if self.sigma > 0 else 0.0
+        sigma = self.sigma * scale
+        noise = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
         if self.use_log_scale:
             x = 10.0 ** min(self._hi, max(self._lo, math.log10(value) + noise))
         else:
@@ -381,7 +390,7 @@ class Logical(Parameter):
     def sample(self, rng):
         return bool(rng.random() < 0.5)
 
-    def mutate(self, value, rng):
+    def mutate(self, value, rng, scale=1.0, weights=None):
         return not value
 
     def contains(self, value):
@@ -414,7 +423,8 @@ def _element_ok(element_type: str, value) -> bool:
 
 
 class Categorical(Parameter):
-    """One of `values`: uniform choice; mutation picks a different value uniformly."""
+    """One of `values`: uniform choice; mutation picks a different value uniformly (or in
+    proportion to the weights the GA's adaptive operators learned)."""
 
     __slots__ = ("element_type", "values", "_index")
     type = "categorical"
@@ -439,17 +449,26 @@ class Categorical(Parameter):
     def sample(self, rng):
         return self.values[int(rng.integers(len(self.values)))]
 
-    def mutate(self, value, rng):
+    def mutate(self, value, rng, scale=1.0, weights=None):
         if len(self.values) == 1:
             return self.values[0]
         try:
             i = self.index(value)
         except ValueError:
             return self.sample(rng)
-        return self.values[self._moved_index(i, rng)]
+        return self.values[self._moved_index(i, rng, scale, weights)]
 
-    def _moved_index(self, i, rng) -> int:
-        """Any other index, each equally likely."""
+    def _moved_index(self, i, rng, scale=1.0, weights=None) -> int:
+        """Any other index: each equally likely, or in proportion to `weights`."""
+        if weights is not None:
+            others = [w if j != i else 0.0 for j, w in enumerate(weights)]
+            total = sum(others)
+            if total > 0:
+                cumulative = itertools.accumulate(w / total for w in others)
+                draw = float(rng.random())
+                last = max(j for j, w in enumerate(others) if w > 0)
+                return next((j for j, c in enumerate(cumulative) if draw < c and others[j] > 0),
+                            last)
         j = int(rng.integers(len(self.values) - 1))
         return j + 1 if j >= i else j
 
@@ -488,7 +507,7 @@ class Categorical(Parameter):
 class Ordered(Categorical):
     """One of `values`, in order: uniform choice; mutation moves the index by n steps.
 
-    n is drawn uniformly from 1..max(1, floor(sigma)), the direction is a fair coin, and the index
+    n is drawn uniformly from 1..max(1, floor(sigma * scale)), the direction is a fair coin, and the index
     is clipped at the ends; when clipping leaves the value unchanged (it sat on the end it was
     pushed towards), the step goes the other way.
     """
@@ -502,9 +521,10 @@ class Ordered(Categorical):
         self.sigma = 1 if sigma is None else sigma
         self._steps = max(1, int(self.sigma))
 
-    def _moved_index(self, i, rng) -> int:
+    def _moved_index(self, i, rng, scale=1.0, weights=None) -> int:
         last = len(self.values) - 1
-        steps = int(rng.integers(1, self._steps + 1)) if self._steps > 1 else 1
+        most = self._steps if scale == 1.0 else max(1, int(self.sigma * scale))
+        steps = int(rng.integers(1, most + 1)) if most > 1 else 1
         if rng.random() < 0.5:
             steps = -steps
         j = min(last, max(0, i + steps))

@@ -1,0 +1,255 @@
+"""Tables of real trainings: scikit-learn models on data sets that ship with scikit-learn, every
+point of a mixed grid trained once and cached in benchmarks/tables/, so that a search of 300
+trainings costs a lookup per training and 20 seeds of 8 methods stay affordable on 2 cores.
+
+Each table has a mixed space with every parameter type (log-scale float, int, ordered,
+categorical, logical, constant). Floats and ints are searched over their whole range; the
+objective snaps a value to the nearest trained level (on the log scale where the parameter has
+one), so a method sees a real, piecewise-constant validation loss. The best value of a table
+is its minimum: the optimum is known exactly.
+
+Precompute (once; about 5 minutes of one core; the tables are committed):
+
+    nice -n 10 .venv/bin/python -m benchmarks.sklearn_tables           # every table
+    nice -n 10 .venv/bin/python -m benchmarks.sklearn_tables sk-sgd-cancer
+
+- sk-gbr-diabetes: GradientBoostingRegressor on load_diabetes (442 rows, 10 features), fixed
+  70/30 split, validation MSE of the standardized target. 1,080 trainings.
+- sk-sgd-cancer: SGDClassifier (logistic loss) on load_breast_cancer (569 rows, 30 features,
+  standardized), fixed 75/25 split, validation log loss; power_t matters only with the
+  invscaling schedule and eta0 not with the optimal one (conditional parameters, as in real
+  spaces); a diverged training is a failure (NaN), as a real run would report it.
+  4,320 trainings.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import math
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+TABLE_DIR = Path(__file__).resolve().parent / "tables"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    space_json: list  # the hyperparameter file; constants are passed to `train` as they are
+    levels: dict  # searched parameter -> the trained values, ascending for numbers
+    train: Callable[[dict], float]  # values (levels) -> validation loss, NaN when it diverged
+
+    @property
+    def path(self) -> Path:
+        return TABLE_DIR / f"{self.name}.csv.gz"
+
+    def points(self):
+        names = list(self.levels)
+        constants = {p["name"]: p["value"] for p in self.space_json if p["type"] == "constant"}
+        for combo in itertools.product(*(self.levels[name] for name in names)):
+            yield {**constants, **dict(zip(names, combo))}
+
+
+def _log_levels(low: float, high: float, count: int) -> list[float]:
+    return [float(f"{v:.6g}") for v in np.logspace(math.log10(low), math.log10(high), count)]
+
+
+# -- sk-gbr-diabetes -------------------------------------------------------------------------
+GBR_SPACE = [
+    {"name": "learning_rate", "type": "float", "lower": 0.01, "upper": 1.0,
+     "use_log_scale": True},
+    {"name": "n_estimators", "type": "int", "lower": 10, "upper": 100, "use_log_scale": True},
+    {"name": "max_depth", "type": "int", "lower": 1, "upper": 4},
+    {"name": "subsample", "type": "ordered", "element_type": "float",
+     "values": [0.5, 0.75, 1.0]},
+    {"name": "loss", "type": "categorical", "element_type": "string",
+     "values": ["squared_error", "absolute_error", "huber"]},
+    {"name": "sqrt_features", "type": "logical"},
+    {"name": "random_state", "type": "constant", "value": 0},
+]
+GBR_LEVELS = {"learning_rate": _log_levels(0.01, 1.0, 5), "n_estimators": [10, 30, 100],
+              "max_depth": [1, 2, 3, 4], "subsample": [0.5, 0.75, 1.0],
+              "loss": ["squared_error", "absolute_error", "huber"],
+              "sqrt_features": [False, True]}
+
+
+@lru_cache(maxsize=None)
+def _diabetes():
+    from sklearn.datasets import load_diabetes
+
+    x, y = load_diabetes(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    cut = int(0.7 * len(y))
+    y = (y - y[order[:cut]].mean()) / y[order[:cut]].std()
+    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+
+
+def train_gbr(values: dict) -> float:
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    x_train, y_train, x_val, y_val = _diabetes()
+    model = GradientBoostingRegressor(
+        learning_rate=values["learning_rate"], n_estimators=values["n_estimators"],
+        max_depth=values["max_depth"], subsample=values["subsample"], loss=values["loss"],
+        max_features="sqrt" if values["sqrt_features"] else None,
+        random_state=values["random_state"])
+    model.fit(x_train, y_train)
+    return float(np.mean((model.predict(x_val) - y_val) ** 2))
+
+
+# -- sk-sgd-cancer -----------------------------------------------------------------------------
+SGD_SPACE = [
+    {"name": "alpha", "type": "float", "lower": 1e-6, "upper": 1e-2, "use_log_scale": True},
+    {"name": "eta0", "type": "float", "lower": 1e-3, "upper": 1.0, "use_log_scale": True},
+    {"name": "learning_rate", "type": "categorical", "element_type": "string",
+     "values": ["optimal", "constant", "invscaling", "adaptive"]},
+    {"name": "penalty", "type": "categorical", "element_type": "string",
+     "values": ["l2", "l1", "elasticnet"]},
+    {"name": "max_iter", "type": "int", "lower": 5, "upper": 50, "use_log_scale": True},
+    {"name": "power_t", "type": "ordered", "element_type": "float", "values": [0.1, 0.25, 0.5]},
+    {"name": "average", "type": "logical"},
+    {"name": "loss", "type": "constant", "value": "log_loss"},
+]
+SGD_LEVELS = {"alpha": _log_levels(1e-6, 1e-2, 5), "eta0": _log_levels(1e-3, 1.0, 4),
+              "learning_rate": ["optimal", "constant", "invscaling", "adaptive"],
+              "penalty": ["l2", "l1", "elasticnet"], "max_iter": [5, 15, 50],
+              "power_t": [0.1, 0.25, 0.5], "average": [False, True]}
+
+
+@lru_cache(maxsize=None)
+def _breast_cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    cut = int(0.75 * len(y))
+    train, val = order[:cut], order[cut:]
+    mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
+    return (x[train] - mean) / std, y[train], (x[val] - mean) / std, y[val]
+
+
+def train_sgd(values: dict) -> float:
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import SGDClassifier
+
+    x_train, y_train, x_val, y_val = _breast_cancer()
+    model = SGDClassifier(
+        loss=values["loss"], alpha=values["alpha"], eta0=values["eta0"],
+        learning_rate=values["learning_rate"], penalty=values["penalty"],
+        max_iter=values["max_iter"], power_t=values["power_t"], average=values["average"],
+        random_state=0)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(x_train, y_train)
+        probabilities = model.predict_proba(x_val)
+    picked = probabilities[np.arange(len(y_val)), np.searchsorted(model.classes_, y_val)]
+    loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    return loss if math.isfinite(loss) and np.isfinite(probabilities).all() else math.nan
+
+
+TABLES = {
+    "sk-gbr-diabetes": Table("sk-gbr-diabetes", GBR_SPACE, GBR_LEVELS, train_gbr),
+    "sk-sgd-cancer": Table("sk-sgd-cancer", SGD_SPACE, SGD_LEVELS, train_sgd),
+}
+
+
+# -- the cached results and the lookup ---------------------------------------------------------
+def precompute(table: Table, say=print) -> None:
+    """Train every point of the grid and write the table (gzip CSV, one row per training)."""
+    names = list(table.levels)
+    started = time.time()
+    rows = []
+    for count, values in enumerate(table.points(), start=1):
+        rows.append([values[name] for name in names] + [table.train(values)])
+        if count % 500 == 0:
+            say(f"{table.name}: {count} trainings, {time.time() - started:.0f} s")
+    TABLE_DIR.mkdir(exist_ok=True)
+    with gzip.open(table.path, "wt", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(names + ["val_loss"])
+        writer.writerows(rows)
+    say(f"{table.name}: wrote {len(rows)} trainings to {table.path} "
+        f"in {time.time() - started:.0f} s")
+
+
+@lru_cache(maxsize=None)
+def results(name: str) -> dict:
+    """{tuple of levels in `levels` order: validation loss (NaN: diverged)} of a table."""
+    table = TABLES[name]
+    if not table.path.exists():
+        raise FileNotFoundError(f"{table.path} is missing: run "
+                                f"`python -m benchmarks.sklearn_tables {name}` once")
+    names = list(table.levels)
+    kinds = {p["name"]: p for p in table.space_json}
+    out = {}
+    with gzip.open(table.path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        if header[:-1] != names:
+            raise ValueError(f"{table.path}: columns {header} do not match the table; "
+                             "precompute it again")
+        for row in reader:
+            key = tuple(_parse(kinds[n], text) for n, text in zip(names, row))
+            out[key] = float(row[-1])
+    return out
+
+
+def _parse(parameter: dict, text: str):
+    kind = parameter["type"]
+    if kind == "logical":
+        return text == "True"
+    if kind == "int":
+        return int(text)
+    if kind == "float" or (kind in ("ordered", "categorical")
+                           and parameter["element_type"] == "float"):
+        return float(text)
+    return text
+
+
+def _snap(parameter: dict, levels: list, value):
+    """The trained level nearest to `value` (log distance on a log scale)."""
+    if parameter["type"] not in ("int", "float"):
+        return value
+    if parameter.get("use_log_scale"):
+        return min(levels, key=lambda level: abs(math.log(level) - math.log(value)))
+    return min(levels, key=lambda level: abs(level - value))
+
+
+def objective(name: str) -> Callable[[dict], float]:
+    table = TABLES[name]
+    kinds = {p["name"]: p for p in table.space_json}
+
+    def lookup(values: dict) -> float:
+        key = tuple(_snap(kinds[n], levels, values[n]) for n, levels in table.levels.items())
+        return results(name)[key]
+
+    return lookup
+
+
+def best_known(name: str) -> float:
+    return min(v for v in results(name).values() if math.isfinite(v))
+
+
+def main(argv=None) -> int:
+    names = (sys.argv[1:] if argv is None else argv) or list(TABLES)
+    unknown = [n for n in names if n not in TABLES]
+    if unknown:
+        print(f"unknown table {unknown[0]!r}; known: {', '.join(TABLES)}", file=sys.stderr)
+        return 2
+    for name in names:
+        precompute(TABLES[name], say=lambda line: print(line, file=sys.stderr, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+"""How the GA's defaults are chosen: variants of the GA on the TUNING problems only (never on the
+REPORT set), short runs, compared by median regret at 40, 100 and 300 trainings and by the
+share of seed pairs won against a reference method.
+
+    nice -n 10 .venv/bin/python -m benchmarks.tuning --seeds 10 \\
+        --variant base=ga --variant tau03=ga:TAU=0.3 --variant k1=ga[candidates=1]
+
+A variant is NAME=METHOD[:CONSTANT=VALUE,...]: a method of benchmarks/methods.py, and
+optionally constants of improve_hpo/ga/adaptive.py or improve_hpo/ga/surrogate.py set in the
+worker process (how the defaults there were tried before being written down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import sys
+
+import numpy as np
+
+from benchmarks.methods import search
+from benchmarks.problems import TUNING
+from benchmarks.quality import regrets
+
+BUDGETS = (40, 100, 300)
+
+
+def parse_variant(text: str) -> tuple[str, str, dict]:
+    name, _, rest = text.partition("=")
+    method, _, constants = rest.partition(":")
+    overrides = {}
+    for item in filter(None, constants.split(",")):
+        key, _, value = item.partition("=")
+        overrides[key] = float(value)
+    return name, method, overrides
+
+
+_DEFAULTS: dict = {}  # (module, constant) -> the value it had at import, in this process
+
+
+def _apply(overrides: dict) -> None:
+    """Set the variant's constants, after restoring every constant an earlier job of this pool
+    process changed (a pool process runs jobs of several variants)."""
+    from improve_hpo.ga import adaptive, surrogate
+
+    for (module, key), value in _DEFAULTS.items():
+        setattr(module, key, value)
+    for key, value in overrides.items():
+        module = adaptive if hasattr(adaptive, key) else surrogate
+        if not hasattr(module, key):
+            raise KeyError(f"unknown constant {key}")
+        _DEFAULTS.setdefault((module, key), getattr(module, key))
+        setattr(module, key, type(getattr(module, key))(value))
+
+
+def _run(job):
+    name, method, overrides, problem_name, budget, seed = job
+    _apply(overrides)
+    return job, search(method, problem_name, budget, seed)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--variant", action="append", required=True)
+    parser.add_argument("--reference", default="ga-old", help="method the wins count against")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--budget", type=int, default=300)
+    parser.add_argument("--problems", nargs="+", default=list(TUNING))
+    parser.add_argument("--processes", type=int, default=2)
+    args = parser.parse_args(argv)
+    for problem_name in args.problems:
+        if problem_name not in TUNING:
+            parser.error(f"{problem_name} is not a tuning problem: defaults are chosen on "
+                         f"{', '.join(TUNING)} only")
+    variants = [parse_variant(text) for text in args.variant]
+    variants.append(("REF", args.reference, {}))
+    jobs = [(name, method, overrides, p, args.budget, seed) for name, method, overrides in variants
+            for p in args.problems for seed in range(args.seeds)]
+    curves: dict = {}
+    with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
+        for (name, _, _, p, _, seed), curve in pool.imap_unordered(_run, jobs):
+            curves.setdefault((name, p), {})[seed] = curve
+    budgets = [b for b in BUDGETS if b <= args.budget]
+    print("median regret (wins vs " + args.reference + " in seed pairs)")
+    print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in args.problems))
+    for name, _, _ in variants:
+        cells = []
+        for p in args.problems:
+            mine = np.array([curves[(name, p)][s] for s in range(args.seeds)])
+            ref = np.array([curves[("REF", p)][s] for s in range(args.seeds)])
+            for budget in budgets:
+                a, b = regrets(p, mine[:, budget - 1]), regrets(p, ref[:, budget - 1])
+                wins = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+                cells.append(f"{np.median(a):9.2e} {wins:4.0%} ")
+        print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

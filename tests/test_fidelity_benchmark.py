@@ -1,0 +1,45 @@
+"""The fidelity benchmark's methods on a tiny table of made-up curves: each spends at most its
+budget, counts what it trains, and reports a regret from full trainings only (the real tables
+and 20 seeds run in `python -m benchmarks.fidelity`)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import fidelity
+
+NAMES = ["rate", "kind"]
+GRID = dict(rate=[0.001, 0.01, 0.1, 1.0], kind=["a", "b", "c"])
+
+
+@pytest.fixture(scope="module")
+def problem():
+    rng = np.random.default_rng(0)
+    curves = {json.dumps(list(combo)): [q + 1.0 / e for e in range(1, 28)]
+              for combo, q in zip(itertools.product(*GRID.values()), rng.random(12))}
+    return fidelity.Problem("toy", dict(names=NAMES, curves=curves))
+
+
+@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-early-stopping", "random-asha"])
+def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
+    budget = 4 * 27
+    trace = fidelity.run_method(method, problem, seed=1, budget=budget)
+    assert 0 < trace.spent < budget + 27  # the last training may cross the budget
+    assert trace.points and all(regret >= 0 for _, regret in trace.points)
+    assert math.isfinite(trace.regret)
+    assert trace.epochs_to(trace.regret) <= trace.spent
+
+
+def test_the_report_names_met_and_missed_targets(problem):
+    traces = {m: [fidelity.run_method(m, problem, seed, 4 * 27) for seed in range(3)]
+              for m in ("ga", "ga-promotion")}
+    summary = fidelity.summarize(traces, 4 * 27)
+    lines = fidelity.section({"toy": summary}, 3, 4, 1.0, "python -m benchmarks.fidelity")
+    assert any(line.startswith("| ga-promotion |") for line in lines)
+    assert any("fewer epochs to target than dehb" in line and "NOT MEASURED" in line
+               for line in lines)

@@ -1,0 +1,226 @@
+"""The GA's adaptive operators (improve_hpo/ga/adaptive.py, surrogate.py): self-adaptive steps
+carried by each individual, categorical mutation that learns, model-guided breeding with its
+fallback, the classic operators one flag away, and replay from the seed."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
+from improve_hpo.ga import adaptive
+from improve_hpo.ga.adaptive import AdaptiveBreeder
+from improve_hpo.ga.candidate import Candidate
+from improve_hpo.ga.fitness import evaluate, individual
+from improve_hpo.ga.operators import select_tournament, vary_or
+from improve_hpo.ga.surrogate import DensityRatio, Encoder, History
+from improve_hpo.space import load_space_data
+
+SPACE = load_space_data([
+    {"name": "x", "type": "float", "lower": -5.0, "upper": 5.0},
+    {"name": "lr", "type": "float", "lower": 1e-6, "upper": 1.0, "use_log_scale": True},
+    {"name": "n", "type": "int", "lower": 0, "upper": 10},
+    {"name": "batch", "type": "ordered", "element_type": "int", "values": [8, 16, 32, 64, 128]},
+    {"name": "opt", "type": "categorical", "element_type": "string", "values": ["a", "b", "c"]},
+    {"name": "flag", "type": "logical"},
+    {"name": "epochs", "type": "constant", "value": 3},
+], "toy.json")
+
+
+def objective(values):
+    return ((values["x"] - 1) ** 2 + (math.log10(values["lr"]) + 3) ** 2 + abs(values["n"] - 3)
+            + abs(values["batch"] - 32) / 32 + (values["opt"] != "b") + (not values["flag"]))
+
+
+def drive(algorithm, metric=objective, order=lambda batch: batch):
+    asked = []
+    while not algorithm.finished:
+        batch = algorithm.ask()
+        asked += batch
+        for candidate in order(list(batch)):
+            algorithm.tell(candidate, metric(candidate.values))
+    return asked
+
+
+def settings(**changes):
+    return SearchSettings(**{"population": 8, "generations": 8, "offspring": 4,
+                             "strategy": "generational", **changes})
+
+
+def member(number, values, metric):
+    return individual(evaluate(Candidate(number, 0, values, "initial"), metric, "min"))
+
+
+def test_classic_operators_are_the_previous_ga_draw_for_draw():
+    """--operators classic: the generational GA of before the adaptive operators, rebuilt here
+    from its parts (random generation 0, varOr children redrawn while asked before, tournament
+    over parents + children), asks exactly the same points."""
+    chosen = settings(operators="classic", seed=7)
+    asked = drive(make_algorithm(SPACE, chosen))
+
+    rng, seen, expected = make_rng(7), set(), []
+
+    def novel(draw):
+        for _ in range(100):
+            values = draw()
+            if SPACE.key(values) not in seen:
+                break
+        seen.add(SPACE.key(values))
+        expected.append(values)
+        return values
+
+    population = [member(i, novel(lambda: SPACE.sample(rng)), None) for i in range(8)]
+    for i, m in enumerate(population):
+        m.fitness.values = (objective(m),)
+        m.evaluated = evaluate(Candidate(i, 0, dict(m), ""), objective(m), "min")
+    number = 8
+    for _ in range(8):
+        children = []
+        for _ in range(4):
+            values = novel(lambda: vary_or(population, SPACE, 1, 0.2, 0.8, 0.3, rng)[0][0])
+            children.append(member(number, values, objective(values)))
+            number += 1
+        population = select_tournament(population + children, 8, 4, rng)
+    assert [c.values for c in asked] == expected
+
+
+def test_adaptive_is_the_default_and_replays_from_the_seed_whatever_the_tell_order():
+    assert SearchSettings().operators == "adaptive" and SearchSettings().candidates > 1
+    first = drive(make_algorithm(SPACE, settings(seed=3)))
+    again = drive(make_algorithm(SPACE, settings(seed=3)), order=lambda b: b[::-1])
+    classic = drive(make_algorithm(SPACE, settings(seed=3, operators="classic")))
+    assert [(c.values, c.origin) for c in first] == [(c.values, c.origin) for c in again]
+    assert [c.values for c in first] != [c.values for c in classic]
+    assert [c.values for c in first[:8]] == [c.values for c in classic[:8]]  # generation 0
+
+
+def test_the_success_rule_moves_each_mutated_genes_step_whatever_the_tell_order():
+    def run(order):
+        breeder = AdaptiveBreeder(SPACE, cxpb=0.2, mutpb=0.8, indpb=0.3, candidates=1)
+        assert set(breeder.steps) == {"x", "lr", "n", "batch"}  # numbers and ordered
+        lineages = {0: (1.0, ("x",)), 1: (1.0, ("x", "n")), 2: (5.0, ("batch",))}
+        losses = {0: 0.5, 1: 2.0, 2: 1.0}  # a success, a failure, a success
+        for number, lineage in lineages.items():
+            breeder.asked(number, lineage)
+        breeder.asked(3, None)  # a crossover child counts for no gene
+        for number in order:
+            breeder.observe(number, SPACE.sample(make_rng(number)), losses.get(number, 0.0))
+        breeder._count_successes()
+        return breeder.steps
+
+    steps = run([0, 1, 2, 3])
+    rate = adaptive.STEP_RATE
+    start = adaptive.INITIAL_STEP
+    assert steps["x"] == pytest.approx(start * math.exp(rate) * math.exp(-rate / 4))
+    assert steps["n"] == pytest.approx(start * math.exp(-rate / 4))
+    assert steps["batch"] == pytest.approx(start * math.exp(rate)) and steps["lr"] == start
+    assert run([3, 2, 1, 0]) == steps  # exactly: counted by trial number
+
+
+def test_steps_grow_where_moves_pay_and_shrink_where_they_stop():
+    """A space sigma far too small for the distance to the optimum: the steps grow to their
+    bound; one far too big near a sharp optimum: they shrink, and the search gets closer."""
+    def run(sigma, operators="adaptive"):
+        space = load_space_data([{"name": f"x{i}", "type": "float", "lower": 0.0,
+                                  "upper": 100.0, "sigma": sigma} for i in range(3)], "s.json")
+        algorithm = make_algorithm(space, settings(population=10, offspring=5, generations=40,
+                                                   seed=1, candidates=1, operators=operators))
+        drive(algorithm, metric=lambda v: sum((x - 50.0) ** 2 for x in v.values()))
+        return algorithm
+
+    assert min(run(0.01).breeder.steps.values()) > 1.4 * adaptive.INITIAL_STEP  # near the cap
+    wide = run(5.0)
+    assert max(wide.breeder.steps.values()) < adaptive.INITIAL_STEP
+    assert all(adaptive.MIN_STEP <= step for step in wide.breeder.steps.values())
+    assert wide.best.result.metric < run(5.0, "classic").best.result.metric
+
+
+def test_weighted_categorical_mutation_prefers_the_weighted_values_and_always_moves():
+    opt = SPACE["opt"]
+    rng = make_rng(0)
+    drawn = [opt.mutate("a", rng, weights=[5.0, 0.0, 1.0]) for _ in range(300)]
+    assert set(drawn) == {"c"}  # the only other value with weight
+    drawn = [opt.mutate("c", rng, weights=[1.0, 3.0, 9.0]) for _ in range(2000)]
+    assert "c" not in drawn and 0.65 < drawn.count("b") / len(drawn) < 0.85  # 3 / (1 + 3)
+
+
+def test_the_model_learns_which_categorical_values_and_regions_do_well():
+    rng = make_rng(4)
+    history = History(Encoder(SPACE))
+    points = [SPACE.sample(rng) for _ in range(60)]
+    for number, values in enumerate(points):
+        history.add(number, values, 10 * (values["opt"] != "b") + (values["x"] - 1) ** 2)
+    model = DensityRatio.fit(history)
+    weights = model.category_weights["opt"]
+    assert weights[1] > 2 * max(weights[0], weights[2])  # only "b" does well
+    good = dict(points[0], x=1.0, opt="b")
+    bad = dict(good, x=-4.5, opt="c")
+    assert model.score([good, bad])[0] > model.score([good, bad])[1]
+
+
+def test_the_model_is_not_fitted_without_enough_successes_and_ignores_tell_order():
+    rng = make_rng(5)
+    points = [SPACE.sample(rng) for _ in range(12)]
+    history = History(Encoder(SPACE))
+    for number, values in enumerate(points[:4]):
+        history.add(number, values, objective(values))
+    assert DensityRatio.fit(history) is None  # 4 results
+    failed = History(Encoder(SPACE))
+    for number, values in enumerate(points):
+        failed.add(number, values, math.inf)
+    assert DensityRatio.fit(failed) is None  # nothing succeeded
+    forward, backward = History(Encoder(SPACE)), History(Encoder(SPACE))
+    for number, values in enumerate(points):
+        forward.add(number, values, objective(values))
+    for number, values in reversed(list(enumerate(points))):
+        backward.add(number, values, objective(values))
+    probe = [SPACE.sample(rng) for _ in range(5)]
+    assert np.array_equal(DensityRatio.fit(forward).score(probe),
+                          DensityRatio.fit(backward).score(probe))
+
+
+def test_breeding_falls_back_to_plain_children_while_every_trial_fails():
+    for strategy in ("generational", "async"):
+        algorithm = make_algorithm(SPACE, settings(strategy=strategy))
+        asked = drive(algorithm, metric=lambda v: None)
+        assert len(asked) == 8 + 8 * 4 and algorithm.breeder.model() is None
+        assert {c.origin for c in asked[8:]} <= {"crossover", "mutation"}
+        assert len({SPACE.key(c.values) for c in asked}) == len(asked)
+
+
+def test_model_guided_children_are_the_best_rated_of_their_slot():
+    """With the model on, each child is the candidate the model of the results told before
+    its generation rates highest: rebuilding that model and re-breeding from the same random
+    state gives the same choice."""
+    algorithm = make_algorithm(SPACE, settings(seed=9, candidates=6))
+    first = algorithm.ask()
+    for candidate in first:
+        algorithm.tell(candidate, objective(candidate.values))
+    model = algorithm.breeder.model()
+    assert model is not None
+    state = algorithm.rng.bit_generator.state
+    child = algorithm.ask()[0]
+    replay_rng = np.random.default_rng()
+    replay_rng.bit_generator.state = state
+    breeder = algorithm.breeder
+    bred = []
+    while len(bred) < 6:
+        values, _, _ = breeder._vary(algorithm._population, replay_rng, model.category_weights)
+        if SPACE.key(values) not in {SPACE.key(c.values) for c in first} | \
+                {SPACE.key(v) for v in bred}:
+            bred.append(values)
+    scores = model.score(bred)
+    assert child.values == bred[int(np.argmax(scores))]
+
+
+@pytest.mark.parametrize("changes, message", [
+    (dict(candidates=0), "--candidates: must be at least 1, got 0"),
+    (dict(operators="clever"), "--operators: must be one of adaptive, classic"),
+])
+def test_bad_operator_settings_name_their_flag(changes, message):
+    from improve_hpo.errors import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        settings(**changes).check()
