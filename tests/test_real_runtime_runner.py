@@ -138,8 +138,9 @@ def test_a_link_over_a_system_folder_is_refused(tmp_path, image, data):
 def test_script_problems_in_the_image_are_named(tmp_path, base_sandbox, data,  # noqa: F811
                                                 make, reason):
     image = image_with(base_sandbox, tmp_path / "image", model_scripts())
+    settings = container(image, data)  # checks a sandbox's scripts: the image changes after
     make(image)
-    result = run_trial(container(image, data), {}, tmp_path / "t1", tmp_path, CPU_WORKER)
+    result = run_trial(settings, {}, tmp_path / "t1", tmp_path, CPU_WORKER)
     assert (result.status, result.metric) == ("failed", None)
     assert result.reason.startswith(reason), result.reason
 
