@@ -269,5 +269,6 @@ def posix_locks_refusal(folder: Path) -> str | None:
         reason = os.strerror(error.errno)
     return (f"{folder}: this file system gives no POSIX locks ({reason}), "
             "which the SQLite ledger needs; on Lustre mount it with -o flock (or -o "
-            "localflock: the ledger's lease then keeps other nodes out), on NFS without "
-            "-o nolock; or give an --output on a local or locking file system")
+            "localflock: the ledger's lease then keeps other nodes out), on NFS run its lock "
+            "service (or mount with -o nolock); or give an --output on a file system with "
+            "locks")
