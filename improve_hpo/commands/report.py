@@ -75,8 +75,6 @@ def _plots_folder(args, out: Path) -> Path | None:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--plots {args.plots or folder}: is a file; give a folder for the "
                          "PNG plots (it is created if needed)")
-    if not args.plots:
-        return folder  # OUT/plots: a read-only OUT skips the plots with a note (run)
     existing = folder
     while not existing.exists():
         existing = existing.parent
