@@ -145,7 +145,7 @@ def main(argv=None) -> int:
             return 0
         with ledger:
             algorithm = make_algorithm(experiment.space, experiment.search, experiment.initial)
-            deadline = deadline_from_args(engine_args, environ={})  # its clock starts here
+            deadline = deadline_from_args(engine_args, environ={}, space=experiment.space)
             driver = Driver(experiment, ledger, algorithm, SimulatedTasks(executor),
                             comm.Get_size() - 1, StopRequest(), deadline=deadline)
             profiler = _profiler(options.profile)

@@ -19,6 +19,11 @@ seconds on rank 0 (mean trial = workers x interval), so rank 0's bookkeeping is 
 share of the time at every worker count; the deadline replays use a fixed scale instead
 (DEADLINE_SECONDS of wall time for the whole allocation).
 
+The worker ranks wait for a task by polling (mpi4py.futures: MPI4PY_FUTURES_BACKOFF, 1 ms by
+default): 256 idle ranks polling every millisecond would take the 2 cores of this machine from
+rank 0, which a cluster (a core per rank) never does, so the replays poll every interval / 5
+(10 ms at the default interval: a fifth of the time between results on rank 0).
+
 Measured: utilization = busy / (workers x makespan) (busy: the workers' trial time; makespan:
 rank 0's time around Driver.run); the greedy reference = the same trial times (in trial-number
 order, each to the worker free first, no overhead, no dependencies) as busy / (workers x
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -76,14 +82,19 @@ def engine_command(ranks: int, out: Path, summary: Path, extra: list[str]) -> li
             "--out", str(out), "--summary", str(summary), *extra]
 
 
-def run_engine(ranks: int, extra: list[str], timeout: float = 900) -> dict:
-    """One engine run under mpiexec in a temporary folder; its JSON summary."""
+def run_engine(ranks: int, extra: list[str], timeout: float = 900,
+               backoff: float | None = None) -> dict:
+    """One engine run under mpiexec in a temporary folder; its JSON summary. `backoff`: the
+    ranks' polling interval (MPI4PY_FUTURES_BACKOFF, seconds), else mpi4py's default."""
     repo = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="improve-hpo-bench-") as folder:
         summary = Path(folder) / "summary.json"
         command = engine_command(ranks, Path(folder) / "out", summary, extra)
+        env = dict(os.environ)
+        if backoff is not None:
+            env["MPI4PY_FUTURES_BACKOFF"] = repr(backoff)
         finished = subprocess.run(command, cwd=repo, capture_output=True, text=True,
-                                  timeout=timeout)
+                                  timeout=timeout, env=env)
         if finished.returncode not in (0, 75) or not summary.exists():
             raise RuntimeError(f"{' '.join(command)} failed ({finished.returncode}):\n"
                                f"{finished.stderr[-3000:]}")
@@ -117,7 +128,7 @@ def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0)
         scale = scale_for(run, workers, interval)
         extra = SETTINGS[setting]
     summary = run_engine(workers + 1, ["--trace", run, "--seconds-per-second", repr(scale),
-                                       "--seed", str(seed), *extra])
+                                       "--seed", str(seed), *extra], backoff=interval / 5)
     ran = sorted((t for t in summary["trials"] if not t["reused"] and t["start"] is not None),
                  key=lambda t: t["number"])
     began = summary["began"]

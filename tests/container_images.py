@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ REPO = Path(__file__).resolve().parent.parent
 RUNTIME_FILES = REPO.parent / "shared" / "runtime"
 INSTALLED_RUNTIME = Path("/opt/singularity-3.4.2/bin/singularity")
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
-TIMEOUT = 180
+TIMEOUT = 600  # generous: the machine running the tests may be shared and busy
+BUILD_TIMEOUT = 1200  # a SIF build (mksquashfs) on a busy 2-core machine
 
 
 def find_runtime() -> tuple[Path | None, str]:
@@ -87,10 +89,24 @@ def session_sif(base_sandbox, tmp_path_factory) -> Path:
         folder = tmp_path_factory.mktemp("sif")
         sandbox = image_with(base_sandbox, folder / "sandbox", model_scripts())
         sif = folder / "model.sif"
-        subprocess.run([str(RUNTIME), "build", str(sif), str(sandbox)], check=True,
-                       capture_output=True, timeout=TIMEOUT)
+        run_in_own_group([str(RUNTIME), "build", str(sif), str(sandbox)], BUILD_TIMEOUT)
         _made["sif"] = sif
     return _made["sif"]
+
+
+def run_in_own_group(argv: list[str], timeout: float) -> None:
+    """Run argv to success; past `timeout`, kill its whole process group (the runtime's
+    mksquashfs would outlive a plain kill) and fail."""
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        raise
+    if process.returncode != 0:
+        raise AssertionError(f"{argv} failed ({process.returncode}): {output[-2000:]!r}")
 
 
 def image_with(base: Path, dest: Path, scripts: dict[str, str], mode: int = 0o755) -> Path:

@@ -4,12 +4,16 @@ passes, a broken one fails with a message that names the cause."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 from container_images import (RUNTIME, base_sandbox, image_with, model_scripts,  # noqa: F401
                               needs_runtime, runtime_env)
+from runner_fixtures import EXAMPLE_DIR
 
 pytestmark = needs_runtime
 SPACE = [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0}]
@@ -54,12 +58,14 @@ def test_a_good_image_passes_even_with_the_hosts_python_variables(tmp_path, imag
 
 
 def test_a_train_sh_that_is_not_executable_is_named(tmp_path, base_sandbox):  # noqa: F811
+    """A sandbox's scripts are checked before anything runs (runner/model_scripts.py); in a
+    .sif the runtime's exit 126 is classified (test_real_runtime_runner.py)."""
     image = image_with(base_sandbox, tmp_path / "image", model_scripts())
-    (image / "usr" / "local" / "bin" / "train.sh").chmod(0o644)
+    script = image / "usr" / "local" / "bin" / "train.sh"
+    script.chmod(0o644)
     done = check_model(tmp_path, image)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert done.stdout.splitlines()[-1].startswith(
-        "FAILED: train.sh: train.sh in the image is not executable (exit 126): chmod +x it")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"--sif {image}: train.sh is not executable; run chmod a+x {script}" in done.stderr
 
 
 @pytest.mark.parametrize("name, value, said", [
@@ -82,3 +88,31 @@ def test_a_python_broken_by_the_host_environment_is_named(tmp_path, image, host_
             f"{variable} and check again") in lines
     assert lines[-1].startswith(f"FAILED: preprocess.sh: preprocess.sh exited with code 1: {said}"
                                 "; the files are kept in"), lines[-1]
+
+
+def example_image(base: Path, dest: Path) -> Path:
+    """The example model's image as containers/example/example.def builds it (%files into
+    /opt/example, %post links the scripts into /usr/local/bin, here relative links), without
+    its pip install: the test environment's site-packages are bound in instead (same Python
+    3.11)."""
+    image = image_with(base, dest, {})
+    shutil.copytree(EXAMPLE_DIR, image / "opt" / "example", ignore=shutil.ignore_patterns("data"))
+    for script in ("preprocess.sh", "train.sh", "infer.sh"):
+        # Relative links: the up-front script check resolves absolute ones on the host.
+        (image / "usr" / "local" / "bin" / script).symlink_to(f"../../../opt/example/{script}")
+    return image
+
+
+def test_the_example_model_passes_check_model_in_the_real_runtime(tmp_path,
+                                                                 base_sandbox):  # noqa: F811
+    image = example_image(base_sandbox, tmp_path / "image")
+    site = Path(sysconfig.get_paths()["purelib"])
+    done = subprocess.run(
+        [sys.executable, "-m", "improve_hpo", "check-model", "--sif", str(image), "--data-dir",
+         str(EXAMPLE_DIR / "data"), "--space", str(EXAMPLE_DIR / "hp.json"), "--set",
+         "epochs=3", "--output", str(tmp_path / "check"), "--container-runtime", str(RUNTIME),
+         "--bind", str(site), "--env", f"PYTHONPATH={site}"],
+        capture_output=True, text=True, env=runtime_env(), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED: val_loss came back" in done.stdout
+    assert (tmp_path / "check" / "trial" / "test_y_data_predicted.csv").exists()  # infer.sh

@@ -4,7 +4,7 @@ container stage fails, classified, with the runtime's notices kept out of the mo
 
 from __future__ import annotations
 
-import os
+import dataclasses
 import stat
 
 import pytest
@@ -138,8 +138,9 @@ def test_a_link_over_a_system_folder_is_refused(tmp_path, image, data):
 def test_script_problems_in_the_image_are_named(tmp_path, base_sandbox, data,  # noqa: F811
                                                 make, reason):
     image = image_with(base_sandbox, tmp_path / "image", model_scripts())
+    settings = container(image, data)  # checks a sandbox's scripts: the image changes after
     make(image)
-    result = run_trial(container(image, data), {}, tmp_path / "t1", tmp_path, CPU_WORKER)
+    result = run_trial(settings, {}, tmp_path / "t1", tmp_path, CPU_WORKER)
     assert (result.status, result.metric) == ("failed", None)
     assert result.reason.startswith(reason), result.reason
 
@@ -156,9 +157,11 @@ def test_a_missing_image_is_classified(tmp_path, base_sandbox, data):  # noqa: F
 
 
 def test_a_bind_the_runtime_skips_is_named(tmp_path, image, data):
+    """3.4 skips a bind with an option it does not know, with a WARNING. The options refuse all
+    but ro/rw, so the settings are given one directly (as a newer runtime's option would be)."""
     body = 'sys.exit("no /refs")\n'  # the model fails
     listing = image_with(image, tmp_path / "image", model_scripts(train=body))
-    settings = container(listing, data, "--bind", f"{data}:/refs:bogus")
+    settings = dataclasses.replace(container(listing, data), binds=(f"{data}:/refs:bogus",))
     result = run_trial(settings, {}, tmp_path / "t1", tmp_path, CPU_WORKER)
     assert result.reason.startswith(f"container bind skipped by the runtime: {data} not mounted "
                                     "(invalid mount option bogus); train.sh exited with code 1: "
@@ -207,8 +210,3 @@ def test_paths_the_bind_syntax_cannot_carry_are_refused(tmp_path, image, option,
         "the container runtime's --bind cannot carry" in done.stderr
     assert not (tmp_path / "out").exists() and not list((tmp_path / path).iterdir())
 
-
-def test_a_bind_with_a_comma_is_refused(tmp_path, image, data):
-    with pytest.raises(UsageError, match=r"--bind .*: has a ','"):
-        container(image, data, "--bind", f"{data}:/a,{data}:/b")
-    assert os.path.isdir(data)

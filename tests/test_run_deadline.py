@@ -51,7 +51,8 @@ def assert_clean_stop(tmp, result):
     log = runs_log(tmp)  # a trial that did not end was interrupted (its process killed)
     unended = {f for _, event, f in log if event == "start"} - \
         {f for _, event, f in log if event == "end"}
-    assert unended <= {f"trial_{n:06d}" for n, status in statuses.items() if status == "interrupted"}
+    interrupted = {f"trial_{n:06d}" for n, status in statuses.items() if status == "interrupted"}
+    assert unended <= interrupted
 
 
 @pytest.mark.parametrize("launch", [("--workers", 2), ("ranks", 3)])
@@ -83,6 +84,26 @@ def test_no_trial_starts_that_would_end_after_the_deadline_and_the_next_job_cont
     assert len(again[again.status == "ok"]) > len(ok)
     starts = [f for stage, event, f in runs_log(tmp_path) if stage == "train" and event == "start"]
     assert len(starts) == len(set(starts))  # nothing finished was trained again
+
+
+def test_near_the_deadline_long_candidates_are_not_started_and_short_ones_fill_the_tail(
+        tmp_path):
+    """A trial's length depends on its point (here: sleep 0.2 or 3 s): near the deadline the
+    asynchronous GA starts no candidate whose nearest finished trials took too long, and goes
+    on starting short ones."""
+    space = write_space(tmp_path, [*BASE_SPACE[:2], {"name": "sleep", "type": "ordered",
+                                                     "element_type": "float",
+                                                     "values": [0.2, 3.0]}])
+    result = run(command(tmp_path, *UNLIMITED, "--time-limit", "14", "--stop-margin", 0,
+                         "--workers", 2, space=space))
+    assert_clean_stop(tmp_path, result)
+    stop = stop_time(tmp_path)
+    trials = ledger_trials(tmp_path).merge(trials_of(tmp_path)[["trial", "sleep"]], on="trial")
+    ok = trials[trials.status == "ok"]
+    long_known = ok[ok.sleep == 3.0].end.min()  # from then on a long point is predicted long
+    late_long = trials[(trials.sleep == 3.0) & (trials.start > long_known)]
+    assert (late_long.start + 3.0 <= stop).all(), late_long
+    assert (trials[trials.sleep == 0.2].start > stop - 3.0).any()  # the tail is filled
 
 
 def test_a_trial_still_running_at_the_stop_is_interrupted_and_runs_again_next_time(tmp_path):
@@ -213,3 +234,20 @@ def test_the_prediction_is_a_high_quantile_of_the_recorded_durations():
     for seconds in range(1, 11):
         durations.add(float(seconds))
     assert durations.predict() == sorted(range(1, 11))[int(PREDICTION_QUANTILE * 10)]
+
+
+def test_a_candidate_is_predicted_from_the_finished_trials_nearest_to_it():
+    from improve_hpo.experiment.deadline import NEAREST, Durations
+    from improve_hpo.space import load_space_data
+
+    space = load_space_data([{"name": "batch_size", "type": "ordered", "element_type": "int",
+                              "values": [16, 32, 64, 128]},
+                             {"name": "lr", "type": "float", "lower": 1e-5, "upper": 1e-1,
+                              "use_log_scale": True}])
+    durations = Durations(space)
+    for index in range(NEAREST):  # small batches are slow, large ones fast
+        durations.add(1000.0 + index, {"batch_size": 16, "lr": 10 ** -(1 + index % 4)})
+        durations.add(10.0 + index, {"batch_size": 128, "lr": 10 ** -(1 + index % 4)})
+    assert durations.predict({"batch_size": 128, "lr": 1e-3}) < 20
+    assert durations.predict({"batch_size": 16, "lr": 1e-3}) > 1000
+    assert durations.shortest() == 10.0

@@ -61,7 +61,8 @@ def test_singularity_ce_is_told_apart_from_apptainer(tmp_path, monkeypatch, imag
     assert (settings.runtime_family, settings.runtime_version) == ("singularity", "ce-4.1.2")
     result = run_trial(settings, {}, tmp_path / "t1", tmp_path, CPU_WORKER)
     assert result.status == "ok", result.reason
-    assert "SINGULARITYENV_CUDA_VISIBLE_DEVICES=-1" in (tmp_path / "t1" / "command.txt").read_text()
+    command = (tmp_path / "t1" / "command.txt").read_text()
+    assert "SINGULARITYENV_CUDA_VISIBLE_DEVICES=-1" in command
 
 
 @needs_bwrap

@@ -51,10 +51,14 @@ def float_param(draw):
     return p
 
 
+# String values a command line can carry (the loader refuses a NUL byte and "--").
+VALUE_TEXT = st.text(alphabet=st.characters(blacklist_characters="\0"), max_size=10).filter(
+    lambda text: text != "--")
+
 ELEMENTS = {
     "int": st.integers(-(10**9), 10**9),
     "float": st.floats(min_value=-1e12, max_value=1e12),
-    "string": st.text(max_size=8),
+    "string": VALUE_TEXT.filter(lambda text: len(text) <= 8),
     "logical": st.booleans(),
 }
 
@@ -68,7 +72,7 @@ def choice_param(draw, kind):
 
 constant_param = st.builds(
     lambda v: {"type": "constant", "value": v},
-    st.one_of(st.text(max_size=10), st.integers(), finite, st.booleans()),
+    st.one_of(VALUE_TEXT, st.integers(), finite, st.booleans()),
 )
 
 param_body = st.one_of(

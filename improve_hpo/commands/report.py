@@ -60,9 +60,6 @@ def run(args) -> int:
     if pyplot is None:
         _note(PLOTS_HINT)
         return 0
-    if not args.plots and not os.access(snapshot.out, os.W_OK) and not plots_folder.is_dir():
-        _note(f"plots: none: {snapshot.out} is read-only; give --plots DIR to draw them there")
-        return 0
     written = write_plots(pyplot, snapshot, summary, plots_folder)
     _note(f"plots: {', '.join(str(path) for path in written)}" if written
           else "plots: none yet (no finished trial)")
@@ -83,7 +80,11 @@ def _plots_folder(args, out: Path) -> Path | None:
     existing = folder
     while not existing.exists():
         existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+    writable = existing.is_dir() and os.access(existing, os.W_OK | os.X_OK)
+    if not writable and not args.plots:  # an experiment on read-only storage: the summary only
+        _note(f"plots: none: {existing} is read-only; give --plots DIR to draw them there")
+        return None
+    if not writable:
         raise UsageError(f"--plots {args.plots or folder}: {existing} is not a folder you can "
                          "write to; give another folder for the PNG plots")
     return folder

@@ -14,9 +14,11 @@ from improve_hpo.scheduling import add_fidelity_arguments
 EPILOG = """\
 exit codes: 0 done (or stopped at --max-evaluations); 2 usage error, nothing started;
 3 stopped at --max-failures or because nothing succeeded
-(--max-initial-failures); 75 stopped at the walltime budget (--time-limit, --deadline or
-the Slurm/PBS job's end) with trials left; 130/143 stopped by SIGINT/SIGTERM. After 75, 130
-or 143, run the same command again to continue. Running the same command on the same --output
+(--max-initial-failures); 4 storage fault (disk or quota full, I/O error, read-only file
+system: free space, then run it again); 5 damaged or lost ledger (a person must look); 75
+stopped at the walltime budget (--time-limit, --deadline or the Slurm/PBS job's end) with
+trials left; 130/143 stopped by SIGINT/SIGTERM. After 4, 75, 130 or 143, run the same command
+again to continue. Running the same command on the same --output
 resumes the experiment."""
 
 

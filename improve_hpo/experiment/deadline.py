@@ -17,16 +17,28 @@ nothing runs, the run ends early (releasing the allocation) with exit code 75, a
 command in the next job continues the experiment. A trial started on a too-short prediction is
 interrupted at the stop and runs again next time, like a trial hit by a signal.
 
-The prediction is a quantile (PREDICTION_QUANTILE) of the durations of the trials that finished
-ok in this experiment (all sessions), per fidelity level where the search has one; before any
-trial finished there is none, and trials start.
+The prediction: a trial's length depends on its hyperparameters (the batch size sets the time
+per epoch, the learning rate how soon early stopping ends it), so a candidate is predicted to
+take the longest of the NEAREST finished trials nearest to it in the space (each parameter
+scaled to [0, 1], log scale where the space says so; a categorical or logical value is at
+distance 1 from the others). Before NEAREST trials finished ok, the prediction is the
+PREDICTION_QUANTILE of all their durations; before any, there is none and trials start. Only
+trials that finished ok count (all sessions of the experiment), per fidelity level where the
+search has one.
+
+Near the end, the asynchronous GA keeps every worker busy: a candidate predicted not to fit is
+dropped and another is bred, up to SKIPS_PER_RESULT in a row, since its children need no
+particular point. The other algorithms ask for specific points (a generation, a grid), so
+there the first candidate that does not fit ends the dispatching.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime
+import heapq
 import json
+import math
 import os
 import re
 import shutil
@@ -35,6 +47,7 @@ import time
 from collections import defaultdict
 
 from improve_hpo.errors import UsageError
+from improve_hpo.space.parameters import Float, Int, Ordered
 
 # Exit code of a run that stopped at its deadline with work left (sysexits' EX_TEMPFAIL: "try
 # again later"): a job script resubmits the same command on it.
@@ -44,6 +57,8 @@ STOP_MARGIN = 60.0  # seconds between the stop and the end, for marking and flus
 # tail (workers idle although a trial would have fit); lower starts trials that are killed.
 PREDICTION_QUANTILE = 0.9
 DEADLINE_META = "deadline"  # the latest session's deadline (JSON: end, stop_at, source)
+NEAREST = 5  # finished trials whose durations predict a candidate's
+SKIPS_PER_RESULT = 20  # candidates dropped in a row before waiting for the next result
 SCHEDULER_TIMEOUT = 10.0  # seconds squeue/qstat may take before the engine goes on without them
 
 
@@ -175,44 +190,101 @@ def _pbs_time_left(text: str) -> float | None:
 
 # -- the budget during a run -------------------------------------------------------------------
 class Durations:
-    """The durations of the trials that finished ok, sorted, per fidelity level (None: the
-    search has none); predicts a new trial's as their PREDICTION_QUANTILE."""
+    """The durations of the trials that finished ok, per fidelity level (None: the search has
+    none), and the predictions made from them (see the module doc)."""
 
-    def __init__(self):
-        self._sorted: dict = defaultdict(list)
+    def __init__(self, space=None):
+        self.space = space
+        self._sorted: dict = defaultdict(list)  # fidelity -> sorted durations
+        self._points: dict = defaultdict(list)  # fidelity -> [(coordinates, duration)]
 
-    def add(self, seconds: float, fidelity=None) -> None:
+    def add(self, seconds: float, values: dict | None = None, fidelity=None) -> None:
         bisect.insort(self._sorted[fidelity], seconds)
+        if values is not None and self.space is not None:
+            self._points[fidelity].append((_coordinates(self.space, values), seconds))
 
-    def predict(self, fidelity=None) -> float | None:
+    def shortest(self, fidelity=None) -> float | None:
+        known = self._sorted.get(fidelity)
+        return known[0] if known else None
+
+    def longest(self, fidelity=None) -> float | None:
+        known = self._sorted.get(fidelity)
+        return known[-1] if known else None
+
+    def predict(self, values: dict | None = None, fidelity=None) -> float | None:
         known = self._sorted.get(fidelity)
         if not known:
             return None
-        return known[min(len(known) - 1, int(PREDICTION_QUANTILE * len(known)))]
+        points = self._points.get(fidelity, [])
+        if values is None or len(points) < NEAREST:
+            return known[min(len(known) - 1, int(PREDICTION_QUANTILE * len(known)))]
+        here = _coordinates(self.space, values)
+        nearest = heapq.nsmallest(NEAREST, points, key=lambda point: _distance(point[0], here))
+        return max(seconds for _, seconds in nearest)
+
+
+def _coordinates(space, values: dict) -> tuple:
+    """A point as numbers in [0, 1] (ranges, ordered values) or as a tagged value (the others,
+    at distance 1 from any other value)."""
+    coordinates = []
+    for parameter in space.parameters:
+        value = values.get(parameter.name)
+        if isinstance(parameter, (Int, Float)) and value is not None:
+            scale = math.log10 if parameter.use_log_scale else float
+            span = scale(parameter.upper) - scale(parameter.lower)
+            coordinates.append((scale(value) - scale(parameter.lower)) / span if span else 0.0)
+        elif isinstance(parameter, Ordered) and value in parameter.values:
+            coordinates.append(parameter.values.index(value) / max(1, len(parameter.values) - 1))
+        else:
+            coordinates.append(("value", value))
+    return tuple(coordinates)
+
+
+def _distance(a: tuple, b: tuple) -> float:
+    return sum((x - y) ** 2 if isinstance(x, float) and isinstance(y, float) else float(x != y)
+               for x, y in zip(a, b))
 
 
 class Deadline:
     """The stop time of this run and what may still start before it."""
 
-    def __init__(self, end: float, source: str, margin: float):
+    def __init__(self, end: float, source: str, margin: float, space=None):
         self.end = end
         self.source = source
         self.stop_at = end - margin
-        self.durations = Durations()
+        self.durations = Durations(space)
         self.held_back = False  # a trial was not started because it would end too late
+        self.skipped_in_a_row = 0
 
     def record(self, record) -> None:
         """Learn from a finished trial record (ok, with a start and an end)."""
         if record.status == "ok" and record.start is not None and record.end is not None \
                 and record.reused_from is None:
-            self.durations.add(record.end - record.start, getattr(record, "fidelity", None))
+            self.durations.add(record.end - record.start, record.values,
+                               getattr(record, "fidelity", None))
+            self.skipped_in_a_row = 0
 
     def may_start(self, now: float, fidelity=None) -> bool:
-        """Whether a trial started now is predicted to end before the stop."""
-        predicted = self.durations.predict(fidelity)
-        allowed = now < self.stop_at and (predicted is None or now + predicted <= self.stop_at)
+        """Whether some trial may still start now: the shortest recorded would end before the
+        stop, and fewer than SKIPS_PER_RESULT candidates in a row were dropped."""
+        shortest = self.durations.shortest(fidelity)
+        allowed = now < self.stop_at and self.skipped_in_a_row < SKIPS_PER_RESULT \
+            and (shortest is None or now + shortest <= self.stop_at)
         self.held_back |= not allowed
         return allowed
+
+    def fits(self, now: float, values: dict, fidelity=None) -> bool:
+        """Whether this candidate is predicted to end before the stop (False counts as a
+        skip)."""
+        longest = self.durations.longest(fidelity)
+        if longest is None or now + longest <= self.stop_at:
+            return True  # any trial fits: no need for the nearest ones (a scan of all)
+        predicted = self.durations.predict(values, fidelity)
+        fits = now + predicted <= self.stop_at
+        if not fits:
+            self.held_back = True
+            self.skipped_in_a_row += 1
+        return fits
 
     def reached(self, now: float) -> bool:
         return now >= self.stop_at
@@ -223,14 +295,17 @@ class Deadline:
 
     def describe(self) -> str:
         stamp = datetime.datetime.fromtimestamp(self.end).isoformat(timespec="seconds")
-        return f"deadline {stamp} (from {self.source}), stopping {self.end - self.stop_at:g} s before it"
+        return (f"deadline {stamp} (from {self.source}), stopping "
+                f"{self.end - self.stop_at:g} s before it")
 
 
-def deadline_from_args(args, environ=os.environ, now: float | None = None) -> Deadline | None:
+def deadline_from_args(args, environ=os.environ, now: float | None = None,
+                       space=None) -> Deadline | None:
+    """The run's Deadline (None without one); `space` lets it predict per point."""
     found = end_from_args(args, environ, now)
     if found is None:
         return None
-    return Deadline(found[0], found[1], args.stop_margin)
+    return Deadline(found[0], found[1], args.stop_margin, space)
 
 
 def utilization(records, workers: int, start: float, end: float) -> float:

@@ -135,7 +135,8 @@ class Driver:
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
-        """Run the search to its end; returns the exit code (0, or 128 + signal when stopped).
+        """Run the search to its end; returns the exit code (0; 128 + signal when stopped by one;
+        deadline.DEADLINE_EXIT at the walltime budget).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
         self._banner()
         for record in self.ledger.mark_unfinished_interrupted():
@@ -236,6 +237,9 @@ class Driver:
             return True
         if not self._may_dispatch():
             return False
+        if self.deadline is not None and not self.deadline.fits(time.time(), candidate.values):
+            # predicted to end after the deadline: the asynchronous GA breeds another instead
+            return hasattr(self.algorithm, "adopt")
         preprocess_key, values = self._preprocess_key(candidate.values)
         preprocessed = self.ledger.preprocess(preprocess_key)
         self.in_flight[key] = candidate.number

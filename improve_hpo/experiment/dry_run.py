@@ -2,10 +2,10 @@
 
 The checks are the real run's own (`workers_from_args`, `experiment_from_args`, and, for an
 OUT that holds an experiment, the ledger's format, the lock and `resume_problems`), so a dry run
-that passes means the real run starts; a problem is the same UsageError (exit 2). Nothing is
-started and nothing is written: OUT is not created, and an existing ledger is read without
-SQLite creating its -wal/-shm files (immutable when no -wal file exists: no writer has anything
-uncommitted there; read-only otherwise, when those files exist already).
+that passes means the real run starts; a problem is the same UsageError (exit 2; a damaged or
+lost ledger: exit 5, as the real run). Nothing is started and nothing is written: OUT is not
+created, and an existing ledger is read as ledger/reading.py reads a ledger no run writes
+(immutable, or a private copy when a killed run left a -wal file): no -wal/-shm file appears.
 
 The commands printed are built by the runner's own `preprocess_command`/`train_command`, the
 functions the trials run, in the folders the driver would give them, for the first candidates of

@@ -42,7 +42,7 @@ def run_experiment(args) -> int:
         return _run_mpi(args, comm)
     workers = workers_from_args(args, 1)
     experiment = experiment_from_args(args)
-    deadline = deadline_from_args(args)
+    deadline = deadline_from_args(args, space=experiment.space)
     ledger, _ = open_output(experiment)
     experiment = _image_prepared(experiment)
     _warn_idle(experiment, workers)
@@ -68,7 +68,7 @@ def _run_mpi(args, comm) -> int:
         try:
             workers = workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
-            deadline = deadline_from_args(args)
+            deadline = deadline_from_args(args, space=experiment.space)
             ledger, _ = open_output(experiment)
             experiment = _image_prepared(experiment)
             _warn_idle(experiment, workers)

@@ -23,17 +23,19 @@ INDPB = 0.3
 TOURNAMENT_SIZE = 4
 SEED = 0
 # STRATEGY: async, not the legacy generational GA. The generational GA's barrier idles every
-# worker that finished early, and with lambda = round(0.5 x mu) = 5 all but five workers of a
-# cluster job; async gives a worker a new child as soon as it is free, so no worker idles by
-# construction, whatever mu and lambda are. Chosen on halloffame replays not reported in
-# benchmarks/results (benchmarks/utilization.py, IGTD-CCLE and GraphDRP-gCSI, 2026-11-30):
-# utilization relative to the zero-overhead greedy schedule of the same trial times
-# (see benchmarks/results/RESULTS.md for the reported runs):
-#   generational (defaults) 8/32/64 workers: CHOSEN_GENERATIONAL
-#   async (defaults)        8/32/64 workers: CHOSEN_ASYNC
-# and at equal budgets its search quality matched the generational GA's (benchmarks/quality.py,
-# RESULTS.md section 2, ga vs ga-async: better on 5 of 10 problem x budget cells). The
-# generational GA stays (--strategy generational): its run depends on the seed alone.
+# worker whose trial ended before its generation's slowest, and with lambda = round(0.5 x mu) = 5
+# all but five workers of a cluster job; async gives a worker a new child as soon as it is free,
+# so no worker idles by construction, whatever mu and lambda are. The other way to fill every
+# worker, a generational GA with mu = lambda = workers, still loses the barrier's waste.
+# Chosen on halloffame runs that benchmarks/results/RESULTS.md does not report
+# (benchmarks/utilization.py: replay(run, "defaults" | "generational-fill", workers, 0.02),
+# 440 trials, 2026-11-30): utilization as a share of the zero-overhead greedy schedule's of the
+# same trial times, at 8 / 32 / 64 workers:
+#   IGTD-CCLE:     async 0.95 / 0.97 / 0.94, generational mu = lambda = W 0.70 / 0.62 / 0.50
+#   GraphDRP-gCSI: async 0.95 / 0.89 / 0.84, generational mu = lambda = W 0.61 / 0.57 / 0.40
+# At equal budgets its search quality is that of the generational GA (RESULTS.md section 2,
+# ga vs ga-async: better in 6 of 11 problem x budget cells). The generational GA stays
+# (--strategy generational) for runs that must depend on the seed alone.
 STRATEGY = "async"
 STRATEGIES = ("generational", "async", "simple")
 ALGORITHM = "ga"

@@ -46,7 +46,7 @@ class BestEver:
 
     DEAP's HallOfFame keeps the first of equal results in the order they were offered; results
     arrive in completion order, which varies between runs, so an order-independent rule is used
-    instead: the lower (loss, trial number) wins.
+    instead: the lower (loss, trial number) wins, after the higher fidelity rung (if any).
     """
 
     def __init__(self):
@@ -62,5 +62,8 @@ class BestEver:
         return False
 
 
-def _rank(result: Evaluated) -> tuple[float, int]:
-    return (result.loss, result.candidate.number)
+def _rank(result: Evaluated) -> tuple[int, float, int]:
+    """Smaller is better: a higher fidelity rung first (improve_hpo.scheduling: the best model
+    is one trained at the highest fidelity reached; without a fidelity every rung is 0), then
+    the loss, then the trial number."""
+    return (-result.rung, result.loss, result.candidate.number)

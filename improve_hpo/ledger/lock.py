@@ -233,12 +233,16 @@ def _read(path: Path) -> Holder | None:
 
 
 def _process_start(pid: int) -> str:
-    """The start time of process `pid` in clock ticks since boot ("" when it does not exist)."""
+    """The start time of process `pid` in clock ticks since boot ("" when it does not exist, or
+    has ended and only waits to be reaped: a zombie holds no lock)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
         return ""
+    if len(fields) < 20 or fields[0] in (b"Z", b"X"):
+        return ""
+    return fields[19].decode()
 
 
 def _unlink(path: Path) -> None:
@@ -269,5 +273,6 @@ def posix_locks_refusal(folder: Path) -> str | None:
         reason = os.strerror(error.errno)
     return (f"{folder}: this file system gives no POSIX locks ({reason}), "
             "which the SQLite ledger needs; on Lustre mount it with -o flock (or -o "
-            "localflock: the ledger's lease then keeps other nodes out), on NFS without "
-            "-o nolock; or give an --output on a local or locking file system")
+            "localflock: the ledger's lease then keeps other nodes out), on NFS run its lock "
+            "service (or mount with -o nolock); or give an --output on a file system with "
+            "locks")

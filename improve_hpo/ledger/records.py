@@ -12,7 +12,7 @@ STOPPED = "stopped"  # early stopping ended it: a result measured at the fidelit
 FINISHED = (OK, FAILED, STOPPED)
 
 
-@dataclass
+@dataclass(slots=True)  # the ledger holds every trial in memory: no instance dicts
 class TrialRecord:
     """One trial. `reused_from` is the trial whose result this one reused (it did not run);
     `finish_seq` orders finished trials by completion (the asynchronous GA resumes in that order);

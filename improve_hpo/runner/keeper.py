@@ -96,6 +96,8 @@ def end_descendants(grace: float) -> None:
     warned: set[int] = set()
     while True:
         _reap()
+        if not _has_children(me):  # a subreaper without children has no descendants at all
+            return
         left = [pid for pid in descendants(me) if not _zombie(pid)]
         if not left:
             return
@@ -108,6 +110,16 @@ def end_descendants(grace: float) -> None:
             _signal_all(fresh, signal.SIGCONT)
             warned.update(fresh)
         time.sleep(_REAP_PAUSE)
+
+
+def _has_children(pid: int) -> bool:
+    """Whether `pid` (this single-threaded process) has a child, from /proc/PID/task/PID/children
+    (one small read, not a scan of /proc); True when the kernel does not offer that file."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
+            return bool(children.read().strip())
+    except OSError:
+        return True
 
 
 def _zombie(pid: int) -> bool:

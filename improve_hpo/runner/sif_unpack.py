@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from improve_hpo.runner.failures import strip_ansi
 from improve_hpo.runner.settings import RunnerSettings
 
 SANDBOX_NAME = "image-sandbox"
@@ -55,13 +58,26 @@ def prepare_image(settings: RunnerSettings, out: Path,
 def probe(settings: RunnerSettings) -> tuple[bool, float]:
     """(whether the runtime converted the SIF to a sandbox for one exec, the seconds it took)."""
     start = time.monotonic()
+    _, stderr = _run([settings.runtime, "exec", "--cleanenv", settings.image, "true"],
+                     PROBE_TIMEOUT)
+    return CONVERT_NOTICE in stderr, time.monotonic() - start
+
+
+def _run(argv: list[str], timeout: float | None) -> tuple[int | None, str]:
+    """(exit code, stderr) of argv in its own process group, all of it killed past `timeout`
+    (the runtime's helpers, such as unsquashfs, would outlive a plain kill)."""
     try:
-        done = subprocess.run([settings.runtime, "exec", "--cleanenv", settings.image, "true"],
-                              capture_output=True, text=True, timeout=PROBE_TIMEOUT,
-                              stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired):
-        return False, time.monotonic() - start
-    return CONVERT_NOTICE in done.stderr, time.monotonic() - start
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as error:
+        return None, str(error)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        _, stderr = process.communicate()
+        return None, stderr + f"\ntimed out after {timeout:g} s"
+    return process.returncode, stderr
 
 
 def _stamp_of(image: str) -> dict:
@@ -86,11 +102,11 @@ def _unpack(settings: RunnerSettings, out: Path, say: Callable[[str], None]) -> 
     stamp.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    done = subprocess.run([settings.runtime, "build", "--sandbox", str(partial), settings.image],
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if done.returncode != 0:
+    code, stderr = _run([settings.runtime, "build", "--sandbox", str(partial), settings.image],
+                        None)
+    if code != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        last = strip_ansi((stderr.strip().splitlines() or ["no message"])[-1])
         say(f"warning: could not unpack {settings.image} into a sandbox ({last}); trials run "
             "the .sif")
         return settings

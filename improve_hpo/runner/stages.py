@@ -216,10 +216,10 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
                                  command.cwd, folder / f"{stage}.stdout.log", stderr_log,
                                  timeout, should_stop)
-    if outcome.stopped:
-        return f"{script} stopped early", "stopped"
     notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
                if command.in_container else [])
+    if outcome.stopped:
+        return f"{script} stopped early", "stopped"
     if outcome.interrupted:
         return f"{script} interrupted by a signal to the worker; killed", "interrupted"
     reason = failure_reason(script, outcome, command.in_container, notices, stderr_log,

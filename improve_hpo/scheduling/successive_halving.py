@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 
 from improve_hpo.errors import UsageError
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
-from improve_hpo.ga.fitness import evaluate
+from improve_hpo.ga.fitness import BestEver, evaluate
 from improve_hpo.scheduling.settings import FidelitySettings
 from improve_hpo.scheduling.stopping import cutoff
 from improve_hpo.space import Space
@@ -76,7 +76,7 @@ class FidelityScheduler:
         self.mode = mode
         self.rungs = settings.rungs
         self.total_generations = algorithm.total_generations
-        self.best = _RungBest()
+        self.best = BestEver()  # ranks the highest rung first
         self._next_number = 0
         self._points: dict[int, _Point] = {}
         self._new: deque[Candidate] = deque()  # the algorithm's candidates not trained yet
@@ -265,22 +265,3 @@ class FidelityScheduler:
     def _highest(self, point: _Point) -> Evaluated:
         results = [self._results[n] for n in point.trials if n in self._results]
         return max(results, key=lambda r: (r.standing, -r.candidate.number))
-
-
-class _RungBest:
-    """The best result of the highest rung measured (ties: the lower trial number)."""
-
-    def __init__(self):
-        self.result: Evaluated | None = None
-
-    def offer(self, result: Evaluated) -> bool:
-        if result.failed:
-            return False
-        if self.result is None or _rank(result) < _rank(self.result):
-            self.result = result
-            return True
-        return False
-
-
-def _rank(result: Evaluated) -> tuple:
-    return (-result.rung, result.loss, result.candidate.number)
