@@ -73,8 +73,9 @@ def test_unknown_flag_is_rejected_by_the_improvelib_parser(tmp_path, monkeypatch
     result = run_trial(settings, {"experiment_id": "EXP001"}, tmp_path / "t", tmp_path,
                        CPU_WORKER)
     assert (result.status, result.reason) == (
-        "failed", "train.sh exited with code 2: example_train.py: error: unrecognized arguments: "
-        "--experiment_id EXP001")
+        "failed", "train.sh exited with code 2: its parser rejected --experiment_id; "
+        "--experiment_id: a parameter of the space the model does not know; rename or remove it "
+        "in the hyperparameter file")
     assert "unrecognized arguments: --experiment_id EXP001" in (
         tmp_path / "t" / "train.stderr.log").read_text()
 

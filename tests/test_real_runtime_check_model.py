@@ -92,14 +92,15 @@ def test_a_python_broken_by_the_host_environment_is_named(tmp_path, image, host_
 
 def example_image(base: Path, dest: Path) -> Path:
     """The example model's image as containers/example/example.def builds it (%files into
-    /opt/example, %post links the scripts into /usr/local/bin, here relative links), without
+    /opt/example, %post links the scripts into /usr/local/bin with absolute links), without
     its pip install: the test environment's site-packages are bound in instead (same Python
     3.11)."""
     image = image_with(base, dest, {})
     shutil.copytree(EXAMPLE_DIR, image / "opt" / "example", ignore=shutil.ignore_patterns("data"))
     for script in ("preprocess.sh", "train.sh", "infer.sh"):
-        # Relative links: the up-front script check resolves absolute ones on the host.
-        (image / "usr" / "local" / "bin" / script).symlink_to(f"../../../opt/example/{script}")
+        # Absolute links, as %post makes them: the up-front script check must follow them
+        # inside the image, not on the host (where /opt/example does not exist).
+        (image / "usr" / "local" / "bin" / script).symlink_to(f"/opt/example/{script}")
     return image
 
 

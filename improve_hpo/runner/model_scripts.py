@@ -56,8 +56,8 @@ def check_sandbox(image: str, given: str, preprocess: bool, infer: str,
         return
     folders = _image_path(root)
     for script in needed_scripts(preprocess, infer):
-        found = [root / folder.lstrip("/") / script for folder in folders]
-        found = [path for path in found if path.is_file()]
+        found = [_inside_image(root, f"{folder}/{script}") for folder in folders]
+        found = [path for path in found if path is not None and path.is_file()]
         if not found:
             raise UsageError(f"--sif {given}: {script} is not on the image's PATH "
                              f"({':'.join(folders)}); {missing_hint(script)}")
@@ -78,6 +78,31 @@ def _image_path(root: Path) -> list[str]:
             folders += [item for item in value.split(":")
                         if item.startswith("/") and "$" not in item and item not in folders]
     return folders
+
+
+def _inside_image(root: Path, inner: str, hops: int = 40) -> Path | None:
+    """The host path of the image's `inner`, following symbolic links as the container sees them:
+    an absolute link target (a definition file's `ln -s /opt/model/train.sh /usr/local/bin/`)
+    is inside the image, not on the host. None for a loop or a link that leaves the image."""
+    parts = [part for part in inner.split("/") if part]
+    current = root
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            hops -= 1
+            if hops < 0:
+                return None
+            target = os.readlink(candidate)
+            if target.startswith("/"):
+                current = root
+            parts = [item for item in target.split("/") if item and item != "."] + parts
+            continue
+        current = candidate
+    return current
 
 
 def _check_runnable(path: Path, where: str) -> None:
