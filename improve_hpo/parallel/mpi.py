@@ -7,6 +7,7 @@ size 1 (the engine then runs in-process).
 from __future__ import annotations
 
 import sys
+import time
 
 
 def world():
@@ -40,8 +41,16 @@ def executor(comm):
     return MPICommExecutor(comm, root=0)
 
 
+# Time for mpiexec to forward the last lines a rank wrote before it aborts the job.
+ABORT_FORWARD_SECONDS = 0.5
+
+
 def abort(comm, code: int) -> None:
-    """End every rank now (a worker may be busy with a trial rank 0 can no longer wait for)."""
+    """End every rank now (a worker may be busy with a trial rank 0 can no longer wait for).
+
+    mpiexec forwards a rank's output asynchronously, and MPI_Abort can end the job before the
+    last lines (the message that says why) reach the user: give the forwarding a moment."""
     sys.stderr.flush()
     sys.stdout.flush()
+    time.sleep(ABORT_FORWARD_SECONDS)
     comm.Abort(code)
