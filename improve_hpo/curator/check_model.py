@@ -21,6 +21,7 @@ from improve_hpo.runner import (RunnerSettings, WorkerContext, run_infer, run_pr
                                 run_trial)
 from improve_hpo.runner import metric as result_lines
 from improve_hpo.runner.failures import strip_ansi
+from improve_hpo.runner.logs import read_tail
 from improve_hpo.runner.stages import COMMAND_FILE
 from improve_hpo.space import Space
 from improve_hpo.space.parameters import format_value, parse_bool, parse_float, parse_int
@@ -28,7 +29,6 @@ from improve_hpo.space.parameters import format_value, parse_bool, parse_float, 
 OK = "ok"
 PREPROCESS_FOLDER = "preprocess"
 TRIAL_FOLDER = "trial"
-TAIL_BYTES = 64 * 1024  # only the end of a log is read: logs can be huge
 _PARSERS = {"int": parse_int, "float": parse_float, "logical": parse_bool, "string": str}
 
 
@@ -157,14 +157,10 @@ def _last_command(folder: Path) -> str:
 
 # -- the report ---------------------------------------------------------------------------------
 def log_tail(path: Path, lines: int) -> list[str]:
-    """The last `lines` lines of a log (its last TAIL_BYTES only); [] when it does not exist."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - TAIL_BYTES))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
+    """The last `lines` lines of a log (only its end is read: runner/logs.py); [] when it does
+    not exist."""
+    text = read_tail(path)
+    if text is None:
         return []
     return [strip_ansi(line) for line in text.splitlines()[-lines:]] if lines > 0 else []
 

@@ -6,11 +6,9 @@ fixes it. Used in trials' reasons and in check-model's report."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 from improve_hpo.runner.conventions import CONVENTIONS, conventions_without
 
-TAIL_BYTES = 64 * 1024
 # argparse (improvelib, candle): "prog: error: unrecognized arguments: --input_dir /x ..."
 _UNRECOGNIZED = re.compile(r"unrecognized arguments?:\s*(.*)")
 _DIRECTORY_OPTIONS = {
@@ -18,16 +16,6 @@ _DIRECTORY_OPTIONS = {
     "train": ("--train-input-flag", "--train-output-flag"),
     "infer": ("--infer-data-flag", "--infer-model-flag", "--infer-output-flag"),
 }
-
-
-def tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            handle.seek(max(0, handle.tell() - TAIL_BYTES))
-            return handle.read().decode("utf-8", errors="replace")
-    except OSError:
-        return ""
 
 
 def rejected_flags(stderr_text: str) -> list[str]:

@@ -20,6 +20,7 @@ import re
 import signal
 from pathlib import Path
 
+from improve_hpo.runner.logs import TAIL_BYTES, read_tail
 from improve_hpo.runner.process import Outcome
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -39,7 +40,6 @@ _SKIPPED_BIND = re.compile(r"(skipping mount of (?P<path>\S+): (?P<why>.*)"
 _NOISE = re.compile(r"^(Current thread 0x[0-9a-f]+ \(most recent call first\):|<no Python frame>"
                     r"|Traceback \(most recent call last\):|File \".*\", line \d+.*)$")
 HEAD_BYTES = 64 * 1024
-TAIL_BYTES = 64 * 1024
 REASON_LINE_CHARS = 200
 
 
@@ -103,12 +103,8 @@ def _separate_large(stderr_log: Path, runtime_log: Path) -> list[str]:
 def last_meaningful_line(log: Path) -> str | None:
     """The last line of `log` that says something (not blank, not only punctuation, not the
     frame lines of a Python crash dump), without colour codes, cut to REASON_LINE_CHARS."""
-    try:
-        with open(log, "rb") as handle:
-            handle.seek(0, 2)
-            handle.seek(max(0, handle.tell() - TAIL_BYTES))
-            text = handle.read().decode("utf-8", errors="replace")
-    except OSError:
+    text = read_tail(log)
+    if text is None:
         return None
     for line in reversed(text.splitlines()):
         line = strip_ansi(line).strip()

@@ -26,6 +26,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from improve_hpo.runner.logs import read_tail
+
 SCORES_FILE = "val_scores.json"
 MARKER = "IMPROVE_RESULT"
 # Only the end of the stdout log is read: the result line comes last, and logs can be huge.
@@ -74,12 +76,8 @@ def _is_number(word: str) -> bool:
 
 def printed_results(stdout_log: Path) -> list[ResultLine]:
     """Every result line at the end of a stdout log, in order ([] when it cannot be read)."""
-    try:
-        with open(stdout_log, "rb") as log:
-            log.seek(0, 2)
-            log.seek(max(0, log.tell() - TAIL_BYTES))
-            tail = log.read().decode("utf-8", errors="replace")
-    except OSError:
+    tail = read_tail(stdout_log, TAIL_BYTES)
+    if tail is None:
         return []
     return [result for line in tail.splitlines() if (result := parse_result_line(line))]
 

@@ -18,6 +18,7 @@ from improve_hpo.runner.conventions import STAGE_FIELDS
 from improve_hpo.runner.failures import failure_reason, separate_runtime_notices
 from improve_hpo.runner.flags import directory_argv, values_to_argv
 from improve_hpo.runner.intermediate import EarlyStop, ProgressWatch
+from improve_hpo.runner.logs import read_tail
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
 from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult, WorkerContext
@@ -238,7 +239,7 @@ def _with_fix(reason: str, stage: str, outcome, stderr_log: Path,
     if outcome.start_error is not None:
         hint = diagnose.start_hint(outcome.start_error)
         return f"{reason}; {hint}" if hint else reason
-    text = diagnose.tail(stderr_log)
+    text = read_tail(stderr_log) or ""
     rejected = diagnose.rejected_flags(text)
     ours = {flag[2:] for flag in rejected} & directory_flag_names(settings, stage)
     exited = f"{script} exited with code {outcome.returncode}"
