@@ -43,7 +43,11 @@ def test_status_shows_the_running_trials_while_a_run_goes_on(tmp_path):
     argv[argv.index("--model-dir") + 1] = str(make_model(tmp_path / "model", train=TRAIN))
     with started(argv, tmp_path) as process:
         try:
-            wait_for(lambda: len(list(out.glob("trials/*/worker.json"))) >= 3, process=process)
+            # the ledger commits a trial's start with the driver's next pass (batched commits):
+            # wait until both started trials are on disk, not only their worker.json files
+            wait_for(lambda: len(list(out.glob("trials/*/worker.json"))) >= 3
+                     and len(json.loads(status(out, "--json").stdout or "{}").get("running", []))
+                     >= 2, process=process)
             now = status(out, "--json")
             shown = status(out)
             watched = tmp_path / "watched.txt"
