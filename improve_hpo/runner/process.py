@@ -9,7 +9,7 @@ keeper is killed with SIGKILL, the processes it leaves are re-parented to the wo
 kills them after the stage (they carry the keeper's marker in their environment).
 
 One keeper serves each worker (each worker thread that runs scripts) for its whole life: a
-script costs a message on the keeper's channel, a fork and an exec, not a Python start (the
+script costs a message on the keeper's channel and a posix_spawn, not a Python start (the
 keeper starts once, with the first script). The worker opens the two log files and hands them
 to the keeper with the script (it writes nothing else before the script starts).
 
@@ -25,6 +25,7 @@ tasks. While the flag is up, no new child starts.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
@@ -51,7 +52,7 @@ SWEEP_PAUSE_SECONDS = 0.1
 _interrupt = threading.Event()
 _running: set[_Run] = set()
 _keepers = threading.local()  # .keeper: this thread's keeper (its parent-death signal is the thread's)
-_started: set[int] = set()  # pids of this process's keepers, alive or not yet reaped
+_started: dict[int, "_Keeper"] = {}  # this process's keepers by pid, alive or not yet reaped
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class _Keeper:
             raise
         finally:
             theirs.close()
-        _started.add(self.process.pid)
+        _started[self.process.pid] = self
         self.channel = ours
 
     def alive(self) -> bool:
@@ -124,7 +125,15 @@ class _Keeper:
         except subprocess.TimeoutExpired:
             _signal_group(self.process.pid, signal.SIGKILL)
             self.process.wait()
-        _started.discard(self.process.pid)
+        _started.pop(self.process.pid, None)
+
+
+@atexit.register
+def _close_keepers() -> None:
+    """At the worker's normal exit: end its keepers now and collect them (after a kill, each
+    keeper sees its channel close and exits by itself)."""
+    for current in list(_started.values()):
+        current.close()
 
 
 def _keeper() -> _Keeper:
