@@ -188,11 +188,14 @@ def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
 
 
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
-               stderr_path: Path, timeout: float | None, should_stop=None) -> Outcome:
+               stderr_path: Path, timeout: float | None, should_stop=None,
+               while_running=None) -> Outcome:
     """Run argv (never through a shell) under this worker's keeper, its output going straight to
     the two log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it
     runs (from a thread; the wait itself never polls); True ends the script as a timeout does
-    (early stopping, runner/intermediate.py)."""
+    (early stopping, runner/intermediate.py). `while_running()` is called once the script was
+    handed to the keeper, before the wait (the records the script does not need); if it
+    raises, the script is stopped and waited for, and the error raised."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
@@ -200,6 +203,13 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
             run = _Run(_send(argv, env, cwd, stdout.fileno(), stderr.fileno()))
         except OSError as error:
             return Outcome(None, start_error=error.strerror or str(error))
+    try:
+        if while_running is not None:
+            while_running()
+    except BaseException:
+        run.stop()
+        _wait(run, None)
+        raise
     outcome = _wait(run, timeout, should_stop)
     if run.keeper_lost:
         # The keeper itself was killed (SIGKILL): what it leaves is re-parented to us while
