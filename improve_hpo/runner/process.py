@@ -128,6 +128,15 @@ class _Keeper:
         _started.pop(self.process.pid, None)
 
 
+def start_keeper() -> None:
+    """Start this thread's keeper now: a worker does it as it starts, so that its first trial
+    does not wait for a Python start (if it cannot start, the first script says why)."""
+    try:
+        _keeper()
+    except OSError:
+        pass
+
+
 @atexit.register
 def _close_keepers() -> None:
     """At the worker's normal exit: end its keepers now and collect them (after a kill, each
