@@ -51,7 +51,7 @@ SWEEP_PAUSE_SECONDS = 0.1
 
 _interrupt = threading.Event()
 _running: set[_Run] = set()
-_keepers = threading.local()  # .keeper: this thread's keeper (its parent-death signal is the thread's)
+_keepers = threading.local()  # .keeper: this thread's (its parent-death signal is the thread's)
 _started: dict[int, "_Keeper"] = {}  # this process's keepers by pid, alive or not yet reaped
 
 
