@@ -17,8 +17,8 @@
    (improve-hpo: its ledger).
 
 2. Rank 0's cost at scale (`measure`): no-op trials (benchmarks/engine_run.py: a Python
-   function through improve_hpo.optimize) through the whole engine under mpiexec; evaluations per second, rank 0's CPU time per
-   trial and its peak RSS, from 1,000 to 100,000 trials.
+   function through improve_hpo.optimize) through the whole engine under mpiexec; evaluations
+   per second, rank 0's CPU time per trial and its peak RSS, from 1,000 to 100,000 trials.
 """
 
 from __future__ import annotations
