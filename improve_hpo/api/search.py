@@ -52,9 +52,10 @@ def optimize(objective, space, output, *, metric: str = "objective", mode: str =
     `search`: `improve-hpo run`'s search options by name (population, generations, strategy,
     algorithm, max_evaluations, max_failures, seed, ...), with its defaults. `initial`: points
     to evaluate first (dicts), or as `--init-population` a CSV file or an earlier experiment's
-    folder (its best successful trials, at most `population`). The walltime budget as `--time-limit` (seconds or "90m", "12:00:00"),
-    `--deadline` (epoch seconds, a datetime or an ISO time) and `--stop-margin`; without
-    either, the Slurm/PBS job's end when there is one (job_walltime=False: no budget).
+    folder (its best successful trials, at most `population`). The walltime budget as
+    `--time-limit` (seconds or "90m", "12:00:00"), `--deadline` (epoch seconds, a datetime or
+    an ISO time) and `--stop-margin`; without either, the Slurm/PBS job's end when there is
+    one (job_walltime=False: no budget).
     Where the objective runs: see the module doc. Returns the experiment's results, whose
     `outcome` says how this call ended (None on the worker ranks of executor="mpi"). Raises
     UsageError for bad arguments and TooManyFailures at `max_failures`."""
@@ -76,9 +77,8 @@ def optimize(objective, space, output, *, metric: str = "objective", mode: str =
     ledger, _ = open_output(experiment)
     with ledger:
         if executor is not None:
-            where = "the given executor"
             outcome = _search(experiment, ledger, stop_deadline, objective, executor, workers,
-                              where)
+                              "the given executor")
         elif workers == 1:
             outcome = _search(experiment, ledger, stop_deadline, objective, InlineExecutor(),
                               1, "in this process")
