@@ -8,6 +8,7 @@ import math
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -108,3 +109,86 @@ def test_bad_arguments_are_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="no such folder"):
         improve_hpo.open_experiment(tmp_path / "missing")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def _until_the_stop(values):
+    """Sleeps to the run's stop, then says it could not finish: the walltime budget's end."""
+    trial = improve_hpo.current_trial()
+    assert trial.folder.is_dir() and (trial.folder / "worker.json").is_file()
+    if trial.stop_at is None:
+        return values["x"]
+    time.sleep(max(0.0, trial.stop_at - time.time()))
+    raise improve_hpo.TrialInterrupted("would not finish before the stop")
+
+
+def test_a_walltime_budget_stops_the_search_and_the_next_call_continues(tmp_path):
+    began = time.time()
+    stopped = improve_hpo.optimize(_until_the_stop, SPACE, tmp_path / "out", population=4,
+                                   generations=1, seed=5, time_limit=0.5, stop_margin=0.2,
+                                   job_walltime=False)
+    outcome = stopped.outcome
+    assert outcome.exit_code == 75 and outcome.at_deadline
+    assert outcome.stop_at == pytest.approx(began + 0.3, abs=0.2)
+    assert outcome.started <= outcome.stop_at <= outcome.ended and outcome.cpu_seconds >= 0
+    [row] = stopped.trials(as_frame=False)
+    assert row["status"] == "interrupted"  # by the objective, or marked at the stop:
+    assert row["reason"] in ("would not finish before the stop",
+                             "the run was stopped by its deadline")
+    # The next call (no budget: job_walltime=False ignores a Slurm/PBS job's end) continues
+    # and runs the interrupted trial again.
+    done = improve_hpo.optimize(_until_the_stop, SPACE, tmp_path / "out", population=4,
+                                generations=1, seed=5, job_walltime=False)
+    assert done.outcome.exit_code == 0 and done.outcome.stop_at is None
+    trials = done.trials(as_frame=False)
+    assert len(trials) == 6 and all(t["status"] == "ok" for t in trials)
+    assert trials[0]["x"] == row["x"]
+    with pytest.raises(RuntimeError, match="only inside an objective"):
+        improve_hpo.current_trial()
+
+
+MPI_SCRIPT = """
+import sys
+import improve_hpo
+
+def objective(values):
+    return (values["x"] - 0.5) ** 2 + 0.1 * improve_hpo.current_trial().rank * 0
+
+results = improve_hpo.optimize(objective, [{"name": "x", "type": "float", "lower": 0.0,
+                                            "upper": 1.0}], sys.argv[1], executor="mpi",
+                               population=4, generations=2, seed=3, strategy="generational")
+print("driver" if results is not None else "worker", flush=True)
+"""
+
+
+def test_executor_mpi_runs_the_objective_on_the_ranks_and_returns_on_rank_0(tmp_path):
+    script = tmp_path / "search.py"
+    script.write_text(MPI_SCRIPT)
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    done = subprocess.run([str(mpiexec), "-n", "3", sys.executable, str(script),
+                           str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split()) == ["driver", "worker", "worker"]
+    assert "workers: 2 (MPI ranks 1..2)" in done.stderr
+    trials = improve_hpo.open_experiment(tmp_path / "out").trials(as_frame=False)
+    assert len(trials) == 8
+    assert {t["rank"] for t in trials if t["reused_from"] is None} == {1, 2}
+
+
+def test_every_search_option_of_the_run_command_is_accepted_and_checked(tmp_path):
+    results = improve_hpo.optimize(objective, SPACE, tmp_path / "simple", population=4,
+                                   generations=1, strategy="simple", operators="classic",
+                                   cx_indpb=0.4, mut_indpb=0.2, max_initial_failures=0, seed=1)
+    assert len(results.trials(as_frame=False)) == 8  # eaSimple: mu children a generation
+    with pytest.raises(UsageError, match="optimize: no option populaton; the search options "
+                                         "are algorithm, "):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "a", populaton=4)
+    with pytest.raises(UsageError, match="--strategy async: applies to --algorithm ga only"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "b", algorithm="random",
+                             strategy="async")
+    with pytest.raises(UsageError, match="--time-limit soon: not a duration"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "c", time_limit="soon")
+    with pytest.raises(UsageError, match="executor='mpi': run under mpiexec with at least 2"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "d", executor="mpi")
+    with pytest.raises(UsageError, match="executor: give a concurrent.futures executor or"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "e", executor="threads")
+    assert not any((tmp_path / name).exists() for name in "abcde")
