@@ -48,6 +48,9 @@ def test_promotion_on_local_workers(tmp_path):
     assert "brackets:" not in dry.stdout
     result = run(command(tmp_path, *SMALL, "--brackets", 1, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
+    # 9 points x (1 + 1/3 + 1/9) trainings each on average: 13 planned, promotions included
+    assert "13 trials planned (about: promotions included)" in result.stderr
+    assert "13/13 done" in result.stderr
     out = tmp_path / "out"
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials.columns[6:9]) == ["metric", "fidelity", "rung"]

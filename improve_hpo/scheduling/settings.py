@@ -63,6 +63,18 @@ class FidelitySettings:
             value *= self.eta
         return (*values, self.max_fidelity)
 
+    @property
+    def trainings_per_point(self) -> float:
+        """Trainings a new point gets on average: 1 without promotion; with it, a point that
+        starts at rung r trains there and at each higher rung with chance 1/eta per rung
+        (ASHA promotes the best 1/eta), averaged over the brackets' shares."""
+        if not self.promotion:
+            return 1.0
+        top = len(self.rungs) - 1
+        weights = self.bracket_weights
+        return sum(weight * sum(self.eta ** -k for k in range(top - rung + 1))
+                   for rung, weight in enumerate(weights)) / sum(weights)
+
     def rung_of(self, fidelity: int) -> int:
         """The rung a fidelity belongs to: the highest rung at or below it."""
         return max(index for index, value in enumerate(self.rungs)
