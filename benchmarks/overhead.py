@@ -16,9 +16,9 @@
    engine), start-up excluded. Each engine stamps its trials' start and end where it runs them
    (improve-hpo: its ledger).
 
-2. Rank 0's cost at scale (`measure`): in-process no-op trials (benchmarks/engine_run.py)
-   through the whole engine under mpiexec; evaluations per second, rank 0's CPU time per
-   trial and its peak RSS, from 1,000 to 100,000 trials.
+2. Rank 0's cost at scale (`measure`): no-op trials (benchmarks/engine_run.py: a Python
+   function through improve_hpo.optimize) through the whole engine under mpiexec; evaluations
+   per second, rank 0's CPU time per trial and its peak RSS, from 1,000 to 100,000 trials.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -47,25 +48,25 @@ class TrialContext:
     gpu: str | None
 
 
-_current: TrialContext | None = None
+_calls = threading.local()  # .trial: the TrialContext of this thread's objective call
 
 
 def current_trial() -> TrialContext:
     """The trial the objective is called for; RuntimeError outside an objective's call."""
-    if _current is None:
+    trial = getattr(_calls, "trial", None)
+    if trial is None:
         raise RuntimeError("current_trial(): only inside an objective called by optimize()")
-    return _current
+    return trial
 
 
 def objective_task(objective, values: dict, folder: str, stop_at: float | None = None
                    ) -> TrialResult:
     """What a worker runs for one trial: the objective on the trial's values. Never raises
     (an MPI worker that dies ends the job): a failure is a result with its reason."""
-    global _current
     worker = current_worker()
     mark_started(folder, worker)
     host = worker.host or socket.gethostname()
-    _current = TrialContext(Path(folder), stop_at, worker.rank, host, worker.gpu)
+    _calls.trial = TrialContext(Path(folder), stop_at, worker.rank, host, worker.gpu)
     start = time.time()
     status, reason, metric = "ok", None, None
     try:
@@ -80,7 +81,7 @@ def objective_task(objective, values: dict, folder: str, stop_at: float | None =
     except BaseException as error:  # noqa: BLE001 - any failure of the user's function
         status, reason = "failed", f"{type(error).__name__}: {error}"
     finally:
-        _current = None
+        _calls.trial = None
     return TrialResult(status, reason, start, time.time(), worker.rank, host, worker.gpu, folder,
                        metric)
 

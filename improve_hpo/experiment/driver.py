@@ -130,7 +130,8 @@ class Driver:
         self.interrupted = 0  # trials interrupted by this session's stop
         self.best_writer = BestWriter(self.out, self.space, self.runner,
                                       default_config_for(self.runner, experiment.default_config))
-        self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
+        self.progress = Progress(self.runner.metric,
+                                 planned_trials(self.space, self.search, experiment.fidelity),
                                  finished=sum(r.finished for r in ledger.trials()))
 
     # -- the loop --------------------------------------------------------------------------------

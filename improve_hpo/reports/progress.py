@@ -163,13 +163,17 @@ class Progress:
             self._bar = None
 
 
-def planned_trials(space, search) -> int:
-    """Trials the run plans: mu + generations x lambda (grid search: the grid's size), cut by
-    --max-evaluations (which counts trained trials: reused results come on top)."""
+def planned_trials(space, search, fidelity=None) -> int:
+    """Trials the run plans: mu + generations x lambda (grid search: the grid's size), times the
+    trainings a point gets on average with promotion (an estimate: promotions depend on the
+    results), cut by --max-evaluations (which counts trained trials: reused results come on
+    top)."""
     if search.algorithm == "grid":
         planned = space.grid_size(search.grid_points)
     else:
         planned = search.population + search.generations * search.offspring
+    if fidelity is not None:
+        planned = round(planned * fidelity.trainings_per_point)
     if search.max_evaluations is not None:
         planned = min(planned, search.max_evaluations)
     return planned
@@ -185,7 +189,9 @@ def banner_lines(experiment, workers: int, where: str, finished: int, environ,
         kind = f"ga ({search.strategy})" if search.algorithm == "ga" else "random search"
         what = (f"{kind}, population {search.population}, offspring {search.offspring}, "
                 f"{search.generations} generations after the first, seed {search.seed}")
-    budget = f"{planned_trials(experiment.space, search)} trials planned"
+    budget = f"{planned_trials(experiment.space, search, experiment.fidelity)} trials planned"
+    if experiment.fidelity is not None and experiment.fidelity.promotion:
+        budget += " (about: promotions included)"
     if search.max_evaluations is not None:
         budget += f" (--max-evaluations {search.max_evaluations})"
     if search.max_failures is not None:
