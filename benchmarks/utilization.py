@@ -117,10 +117,11 @@ def greedy_makespan(durations, workers: int) -> float:
 
 
 def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0,
-           deadline_seconds: float = DEADLINE_SECONDS) -> Replay:
+           deadline_seconds: float | None = None) -> Replay:
     """One replay (see the module doc); setting: legacy, defaults or deadline (its DEADLINE_HOURS
-    scaled to `deadline_seconds` of wall time)."""
+    scaled to `deadline_seconds` of wall time, default DEADLINE_SECONDS)."""
     if setting == "deadline":
+        deadline_seconds = deadline_seconds or DEADLINE_SECONDS
         scale = deadline_seconds / (DEADLINE_HOURS * 3600)
         extra = ["--generations", "100000", "--time-limit", repr(deadline_seconds)]
     elif setting == "generational-fill":
