@@ -44,6 +44,16 @@ INITIAL_STEP = 2.0  # the step multiplier at the start (x the parameter's sigma)
 MIN_STEP, MAX_STEP = 0.05, 4.0  # the multiplier's bounds
 STEP_RATE = 0.6  # log-change of a multiplier after a success (a failure: -STEP_RATE / 4)
 RANDOM_CANDIDATES = 0  # random samples of the space among a slot's candidates (model on)
+# Restarts when the search stagnates: when RESTART_AFTER x mu results in a row (by trial
+# number) have not improved the best result by more than IMPROVEMENT of its magnitude, the GA
+# keeps its best member, fills the rest of the population with random points and sets the
+# steps back to INITIAL_STEP (ga/base.py). 0: never. Chosen on the tuning set (docs/ga.md).
+RESTART_AFTER = 6.0
+IMPROVEMENT = 1e-3
+# A per-gene probability that depends on how far the search is: EARLY_INDPB (when above
+# --indpb) while fewer than EARLY_RESULTS results are in, --indpb after. 0: --indpb throughout.
+EARLY_INDPB = 0.0
+EARLY_RESULTS = 50
 
 
 class AdaptiveBreeder:
@@ -53,8 +63,10 @@ class AdaptiveBreeder:
     child came with, and `observe(number, values, loss)` for every result told.
     """
 
-    def __init__(self, space, *, cxpb: float, mutpb: float, indpb: float, candidates: int):
+    def __init__(self, space, *, cxpb: float, mutpb: float, indpb: float, candidates: int,
+                 population: int = 10):
         self.space = space
+        self.population = population
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
         self.candidates = candidates
         self.steps = {p.name: INITIAL_STEP for p in space.parameters
@@ -64,6 +76,8 @@ class AdaptiveBreeder:
         self._told: dict[int, float] = {}  # told mutants whose success is not counted yet
         self._model: DensityRatio | None = None
         self._model_size = -1  # the history size the model was fitted on
+        self._restarted_at = 0  # the history size at the last restart
+        self.restarts = 0
 
     def asked(self, number: int, lineage) -> None:
         """Remember a mutant's (parent loss, genes mutated) until its result comes back."""
@@ -81,6 +95,28 @@ class AdaptiveBreeder:
             self._model = DensityRatio.fit(self.history)
             self._model_size = len(self.history)
         return self._model
+
+    def stagnant(self) -> bool:
+        """Whether the last RESTART_AFTER x mu results, in trial-number order, all failed to
+        improve the best result before them by more than IMPROVEMENT of its magnitude (and as
+        many came since the last restart). A pure function of the results told, so a
+        generational GA restarts at the same generation whatever order its results came in."""
+        window = int(math.ceil(RESTART_AFTER * self.population))
+        size = len(self.history)
+        if RESTART_AFTER <= 0 or size - self._restarted_at < window:
+            return False
+        losses = self.history.arrays()[2]
+        before = np.minimum.accumulate(np.concatenate([[np.inf], losses[:-1]]))
+        improved = losses < before - IMPROVEMENT * np.abs(np.where(np.isfinite(before),
+                                                                   before, 0.0))
+        last = int(np.flatnonzero(improved)[-1]) if improved.any() else -1
+        return size - 1 - last >= window
+
+    def restart(self) -> None:
+        """Start the steps again (the GA re-seeds its population: ga/base.py)."""
+        self.steps = dict.fromkeys(self.steps, INITIAL_STEP)
+        self._restarted_at = len(self.history)
+        self.restarts += 1
 
     def _count_successes(self) -> None:
         """The success rule, over the mutants told since the last call, by trial number."""
@@ -106,8 +142,9 @@ class AdaptiveBreeder:
         weights = model.category_weights if model is not None else None
         found, keys = [], set()
         bred = None
+        indpb = self.indpb_now()
         for _ in range(tries):
-            bred = self._vary(parents(), rng, weights)
+            bred = self._vary(parents(), rng, weights, indpb)
             key = point_key(bred[0])
             if key in keys or not is_new(key):
                 continue
@@ -129,7 +166,14 @@ class AdaptiveBreeder:
         scores = model.score([values for values, _, _ in found])
         return found[int(np.argmax(scores))]
 
-    def _vary(self, population: list, rng, weights) -> tuple[dict, str, tuple | None]:
+    def indpb_now(self) -> float:
+        """The per-gene probability of the next children: EARLY_INDPB early in the search (when
+        it is above --indpb), --indpb after EARLY_RESULTS results."""
+        if len(self.history) < EARLY_RESULTS:
+            return max(self.indpb, EARLY_INDPB)
+        return self.indpb
+
+    def _vary(self, population: list, rng, weights, indpb) -> tuple[dict, str, tuple | None]:
         """varOr's choice for one child: crossover (Space.crossover's first child), mutation
         with the learned steps and categorical weights, or a copy."""
         size = len(population)
@@ -137,19 +181,19 @@ class AdaptiveBreeder:
         if choice < self.cxpb and size >= 2:
             first, second = rng.choice(size, 2, replace=False)
             child, _ = self.space.crossover(dict(population[int(first)]),
-                                            dict(population[int(second)]), self.indpb, rng)
+                                            dict(population[int(second)]), indpb, rng)
             return child, "crossover", None
         parent = population[int(rng.integers(0, size))]
         if choice < self.cxpb + self.mutpb:
-            return self._mutate(parent, rng, weights)
+            return self._mutate(parent, rng, weights, indpb)
         return dict(parent), "reproduction", None
 
-    def _mutate(self, parent, rng, weights) -> tuple[dict, str, tuple]:
+    def _mutate(self, parent, rng, weights, indpb) -> tuple[dict, str, tuple]:
         values, genes = {}, []
         draws = rng.random(len(self.space.parameters))  # one per gene, as Space.mutate draws
         for p, draw in zip(self.space.parameters, draws):
             value = parent[p.name]
-            if draw < self.indpb:
+            if draw < indpb:
                 value = p.mutate(value, rng, self.steps.get(p.name, 1.0),
                                  (weights or {}).get(p.name))
                 if p.name in self.steps:
