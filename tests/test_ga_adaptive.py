@@ -208,8 +208,7 @@ def test_model_guided_children_are_the_best_rated_of_their_slot():
     breeder = algorithm.breeder
     bred = []
     while len(bred) < 6:
-        values, _, _ = breeder._vary(algorithm._population, replay_rng, model.category_weights,
-                                     breeder.indpb_now())
+        values, _, _ = breeder._vary(algorithm._population, replay_rng, model.category_weights)
         if SPACE.key(values) not in {SPACE.key(c.values) for c in first} | \
                 {SPACE.key(v) for v in bred}:
             bred.append(values)

@@ -1,7 +1,8 @@
 """The GA's adaptive operators (`--operators adaptive`, the default): a GA that learns as it goes.
 
 Still a GA: the population, selection and the crossover / mutation / copy choice of varOr are
-the classic ones (ga/operators.py); three things learn from the results told so far.
+the classic ones (ga/operators.py); three things learn from the results told so far, and a
+fourth restarts a search that stopped improving.
 
 1. Mutation steps that adapt per parameter, by a success rule (Rechenberg's 1/5 rule, applied
    per parameter). Each int, float and ordered parameter has a step multiplier, INITIAL_STEP at
@@ -20,6 +21,12 @@ the classic ones (ga/operators.py); three things learn from the results told so 
    experiment) and sends the one that the density-ratio model of the results so far
    (ga/surrogate.py) rates best. While the model cannot be fitted (fewer than 5 successful
    results, or nothing to model) the first child is sent: plain breeding.
+4. Restarts when the search stagnates: after RESTART_AFTER x mu results in a row that did not
+   improve the best result (by more than IMPROVEMENT of its magnitude), the GA keeps its best
+   member, makes the next mu - 1 children random points and starts the steps again
+   (GeneticAlgorithm._restart_if_stagnant). A population that collapsed onto one basin (a
+   wrong batch size, a categorical value whose best learning rate it has not found, a plateau
+   of a piecewise-constant loss) gets out of it; the model keeps every result.
 
 All draws come from the GA's one numpy Generator; the model is a pure function of the results
 and the step rule counts them in trial-number order (the generational GA applies a whole
@@ -47,13 +54,10 @@ RANDOM_CANDIDATES = 0  # random samples of the space among a slot's candidates (
 # Restarts when the search stagnates: when RESTART_AFTER x mu results in a row (by trial
 # number) have not improved the best result by more than IMPROVEMENT of its magnitude, the GA
 # keeps its best member, fills the rest of the population with random points and sets the
-# steps back to INITIAL_STEP (ga/base.py). 0: never. Chosen on the tuning set (docs/ga.md).
+# steps back to INITIAL_STEP (ga/base.py). 0: never. Chosen on the tuning set
+# (benchmarks/tuning.py; docs/benchmarks.md).
 RESTART_AFTER = 6.0
 IMPROVEMENT = 1e-3
-# A per-gene probability that depends on how far the search is: EARLY_INDPB (when above
-# --indpb) while fewer than EARLY_RESULTS results are in, --indpb after. 0: --indpb throughout.
-EARLY_INDPB = 0.0
-EARLY_RESULTS = 50
 
 
 class AdaptiveBreeder:
@@ -142,9 +146,8 @@ class AdaptiveBreeder:
         weights = model.category_weights if model is not None else None
         found, keys = [], set()
         bred = None
-        indpb = self.indpb_now()
         for _ in range(tries):
-            bred = self._vary(parents(), rng, weights, indpb)
+            bred = self._vary(parents(), rng, weights)
             key = point_key(bred[0])
             if key in keys or not is_new(key):
                 continue
@@ -166,14 +169,7 @@ class AdaptiveBreeder:
         scores = model.score([values for values, _, _ in found])
         return found[int(np.argmax(scores))]
 
-    def indpb_now(self) -> float:
-        """The per-gene probability of the next children: EARLY_INDPB early in the search (when
-        it is above --indpb), --indpb after EARLY_RESULTS results."""
-        if len(self.history) < EARLY_RESULTS:
-            return max(self.indpb, EARLY_INDPB)
-        return self.indpb
-
-    def _vary(self, population: list, rng, weights, indpb) -> tuple[dict, str, tuple | None]:
+    def _vary(self, population: list, rng, weights) -> tuple[dict, str, tuple | None]:
         """varOr's choice for one child: crossover (Space.crossover's first child), mutation
         with the learned steps and categorical weights, or a copy."""
         size = len(population)
@@ -181,19 +177,19 @@ class AdaptiveBreeder:
         if choice < self.cxpb and size >= 2:
             first, second = rng.choice(size, 2, replace=False)
             child, _ = self.space.crossover(dict(population[int(first)]),
-                                            dict(population[int(second)]), indpb, rng)
+                                            dict(population[int(second)]), self.indpb, rng)
             return child, "crossover", None
         parent = population[int(rng.integers(0, size))]
         if choice < self.cxpb + self.mutpb:
-            return self._mutate(parent, rng, weights, indpb)
+            return self._mutate(parent, rng, weights)
         return dict(parent), "reproduction", None
 
-    def _mutate(self, parent, rng, weights, indpb) -> tuple[dict, str, tuple]:
+    def _mutate(self, parent, rng, weights) -> tuple[dict, str, tuple]:
         values, genes = {}, []
         draws = rng.random(len(self.space.parameters))  # one per gene, as Space.mutate draws
         for p, draw in zip(self.space.parameters, draws):
             value = parent[p.name]
-            if draw < indpb:
+            if draw < self.indpb:
                 value = p.mutate(value, rng, self.steps.get(p.name, 1.0),
                                  (weights or {}).get(p.name))
                 if p.name in self.steps:
