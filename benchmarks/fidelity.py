@@ -14,8 +14,12 @@ The regret of a method at a moment is the final (27-epoch) loss of the configura
 return then, its best result measured at full fidelity, minus the best final loss in the table.
 Methods:
 - ga: improve-hpo's GA with its defaults, every training full (today's improve-hpo);
-- ga-promotion: the GA (--strategy async) inside the fidelity scheduler, successive halving
-  with asynchronous promotion (eta 3, rungs 1, 3, 9, 27; promoted trainings start over);
+- ga-promotion: the GA (--strategy async) inside the fidelity scheduler with its defaults:
+  successive halving with asynchronous promotion (eta 3, rungs 1, 3, 9, 27; promoted
+  trainings start over) in Hyperband's 4 brackets (of every 49 new points, 27 start at 1
+  epoch, 12 at 3, 6 at 9 and 4 at 27);
+- ga-asha: ga-promotion with one bracket (--brackets 1, the default before Hyperband's
+  brackets: every new point starts at 1 epoch);
 - ga-early-stopping: the same GA, every training aims at 27 epochs and is stopped at a rung
   when it is outside the best third there (--promotion off --early-stopping asha);
 - random-asha: improve-hpo's random search inside the same scheduler (ASHA);
@@ -56,9 +60,10 @@ from improve_hpo.scheduling import FidelitySettings, make_scheduler, search_spac
 from improve_hpo.space import load_space_data
 
 RESULTS = Path(__file__).resolve().parent / "results"
-PROBLEMS = ("sgd-diabetes", "mlp-digits", "example-model")
-METHODS = ("ga", "ga-promotion", "ga-early-stopping", "random-asha", "tpe-hyperband", "tpe-sha",
-           "dehb")
+PROBLEMS = ("sgd-diabetes", "mlp-digits", "example-model")  # the report set
+TUNING = ("sgd-cancer", "mlp-wine")  # defaults are chosen on these, never on the report set
+METHODS = ("ga", "ga-promotion", "ga-asha", "ga-early-stopping", "random-asha",
+           "tpe-hyperband", "tpe-sha", "dehb")
 ETA = 3
 GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
 # A search that asked this many points in a row it had trained already has converged on a grid
@@ -165,18 +170,18 @@ def run_ga(problem: Problem, seed: int, budget: int) -> Trace:
     return trace
 
 
-def _fidelity(promotion=True, early_stopping="off") -> FidelitySettings:
+def _fidelity(promotion=True, early_stopping="off", brackets=None) -> FidelitySettings:
     return FidelitySettings("epochs", 1, MAX_EPOCHS, ETA, promotion=promotion,
-                            early_stopping=early_stopping, grace=1)
+                            early_stopping=early_stopping, grace=1, brackets=brackets)
 
 
 def run_scheduled(problem: Problem, seed: int, budget: int, algorithm: str = "ga",
-                  promotion=True, early_stopping="off") -> Trace:
+                  promotion=True, early_stopping="off", brackets=None) -> Trace:
     """The fidelity scheduler as the driver runs it, one training at a time: early stopping
     compares each rung's value with the cutoffs published when the training started (one
     worker: nothing else finishes meanwhile)."""
     trace = Trace(problem, budget)
-    settings = _fidelity(promotion, early_stopping)
+    settings = _fidelity(promotion, early_stopping, brackets)
     search = _settings(algorithm, "async")
     scheduler = make_scheduler(problem.space(), settings,
                                lambda space: make_algorithm(space, search, rng=make_rng(seed)),
@@ -280,10 +285,14 @@ def run_method(method: str, problem: Problem, seed: int, budget: int) -> Trace:
         return run_ga(problem, seed, budget)
     if method == "ga-promotion":
         return run_scheduled(problem, seed, budget)
+    if method == "ga-asha":
+        return run_scheduled(problem, seed, budget, brackets=1)
+    if method.startswith("ga-brackets-"):  # for choosing --brackets on the tuning set
+        return run_scheduled(problem, seed, budget, brackets=int(method.rsplit("-", 1)[1]))
     if method == "ga-early-stopping":
         return run_scheduled(problem, seed, budget, promotion=False, early_stopping="asha")
     if method == "random-asha":
-        return run_scheduled(problem, seed, budget, algorithm="random")
+        return run_scheduled(problem, seed, budget, algorithm="random", brackets=1)
     if method.startswith("tpe-"):
         return run_tpe(problem, seed, budget, method.split("-", 1)[1])
     if method == "dehb":
@@ -366,7 +375,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--budget", type=int, default=50, help="full trainings' worth of epochs")
-    parser.add_argument("--problems", nargs="*", default=list(PROBLEMS))
+    parser.add_argument("--problems", nargs="*", default=list(PROBLEMS),
+                        help=f"default: the report set; the tuning set is {' '.join(TUNING)}")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)

@@ -14,7 +14,15 @@ Problems (the space of each is the grid below plus "epochs", int 1..27, the fide
   its own splits), its own hyperparameters (learning_rate, alpha, hidden_units, num_layers,
   batch_size, activation: 5 x 3 x 3 x 2 x 2 x 2 = 360), trained one epoch per partial_fit
   as its train.sh trains `epochs` of them, validation MSE.
-The grids are small so that the table builds in about 15 minutes on one shared core.
+Two more problems are the TUNING set of the fidelity benchmark (defaults such as --brackets
+are chosen on them; the three above only report):
+- sgd-cancer: SGDClassifier (logistic loss) on the breast-cancer data (569 patients, 30
+  features), validation log-loss; eta0 x alpha x learning_rate x penalty = 8 x 6 x 3 x 3 = 432.
+- mlp-wine: MLPClassifier on the wine data (178 wines, 13 features), validation log-loss;
+  learning_rate_init x hidden x alpha x batch_size = 6 x 3 x 3 x 2 = 108 (few batches per
+  epoch: many configurations learn slowly).
+The grids are small so that the table builds in about 15 minutes on one shared core
+(`--problems NAME...` rebuilds only those, keeping the others' curves).
 A diverging configuration's loss is capped at 10x the loss of predicting the mean (so a curve
 stays finite; such a configuration is never near the best). Seeds are fixed: one curve per
 configuration, as a real training run gives one curve.
@@ -35,17 +43,19 @@ MAX_EPOCHS = 27
 TABLE = Path(__file__).resolve().parent / "results" / "fidelity_curves.json.gz"
 EXAMPLE_DATA = Path(__file__).resolve().parent.parent / "containers" / "example" / "data"
 
+SGD_GRID = dict(  # both SGD problems: the step size, the penalty, its weight, the schedule
+    eta0=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
+    alpha=[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
+    learning_rate=["constant", "invscaling", "adaptive"],
+    penalty=["l2", "l1", "elasticnet"])
+MLP_GRID = dict(
+    learning_rate_init=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
+    hidden=[8, 32, 64],
+    alpha=[1e-4, 1e-2, 1.0],
+    batch_size=[64, 256])
 GRIDS = {
-    "sgd-diabetes": dict(
-        eta0=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
-        alpha=[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
-        learning_rate=["constant", "invscaling", "adaptive"],
-        penalty=["l2", "l1", "elasticnet"]),
-    "mlp-digits": dict(
-        learning_rate_init=[1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2],
-        hidden=[8, 32, 64],
-        alpha=[1e-4, 1e-2, 1.0],
-        batch_size=[64, 256]),
+    "sgd-diabetes": SGD_GRID,
+    "mlp-digits": MLP_GRID,
     "example-model": dict(
         learning_rate=[1e-4, 1e-3, 3e-3, 1e-2, 1e-1],
         alpha=[1e-6, 1e-3, 1.0],
@@ -53,6 +63,8 @@ GRIDS = {
         num_layers=[1, 2],
         batch_size=[32, 128],
         activation=["relu", "tanh"]),
+    "sgd-cancer": SGD_GRID,
+    "mlp-wine": dict(MLP_GRID, batch_size=[16, 64]),  # 124 wines: a few batches per epoch
 }
 
 
@@ -98,28 +110,63 @@ def _sgd_diabetes():
     return curve
 
 
+def _sgd_cancer():
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import SGDClassifier
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x_train, y_train, x_val, y_val = _split(x, y)
+    x_train, x_val = _standardize(x_train, x_val)
+
+    def curve(c):
+        model = SGDClassifier(loss="log_loss", eta0=c["eta0"], alpha=c["alpha"],
+                              learning_rate=c["learning_rate"], penalty=c["penalty"],
+                              random_state=0)
+        return _log_loss_curve(model, x_train, y_train, x_val, y_val)
+    return curve
+
+
 def _mlp_digits():
-    from sklearn.datasets import load_digits
-    from sklearn.metrics import log_loss
+    return _mlp_classifier("digits")
+
+
+def _mlp_wine():
+    return _mlp_classifier("wine")
+
+
+def _mlp_classifier(data: str):
+    from sklearn.datasets import load_digits, load_wine
     from sklearn.neural_network import MLPClassifier
 
-    x, y = load_digits(return_X_y=True)
-    x = x / 16.0
-    x_train, y_train, x_val, y_val = _split(x, y)
-    classes = np.unique(y)
-    cap = 10 * float(np.log(len(classes)))
+    if data == "digits":
+        x, y = load_digits(return_X_y=True)
+        x = x / 16.0
+        x_train, y_train, x_val, y_val = _split(x, y)
+    else:
+        x, y = load_wine(return_X_y=True)
+        x_train, y_train, x_val, y_val = _split(x, y)
+        x_train, x_val = _standardize(x_train, x_val)
 
     def curve(c):
         model = MLPClassifier(hidden_layer_sizes=(c["hidden"],), alpha=c["alpha"],
                               learning_rate_init=c["learning_rate_init"],
                               batch_size=c["batch_size"], random_state=0)
-        losses = []
-        for _ in range(MAX_EPOCHS):
-            model.partial_fit(x_train, y_train, classes=classes)  # one epoch of mini-batches
-            losses.append(_capped(log_loss(y_val, model.predict_proba(x_val), labels=classes),
-                                  cap))
-        return losses
+        return _log_loss_curve(model, x_train, y_train, x_val, y_val)
     return curve
+
+
+def _log_loss_curve(model, x_train, y_train, x_val, y_val) -> list[float]:
+    """A classifier's validation log-loss after each epoch (one partial_fit: one pass over the
+    data, in mini-batches for an MLP), capped at 10x the loss of a uniform guess."""
+    from sklearn.metrics import log_loss
+
+    classes = np.unique(y_train)
+    cap = 10 * float(np.log(len(classes)))
+    losses = []
+    for _ in range(MAX_EPOCHS):
+        model.partial_fit(x_train, y_train, classes=classes)
+        losses.append(_capped(log_loss(y_val, model.predict_proba(x_val), labels=classes), cap))
+    return losses
 
 
 def _example_model():
@@ -161,7 +208,7 @@ def _capped(value, cap: float) -> float:
 
 
 BUILDERS = {"sgd-diabetes": _sgd_diabetes, "mlp-digits": _mlp_digits,
-            "example-model": _example_model}
+            "example-model": _example_model, "sgd-cancer": _sgd_cancer, "mlp-wine": _mlp_wine}
 
 
 def build(problems=tuple(GRIDS), say=print) -> dict:
@@ -186,8 +233,15 @@ def load() -> dict:
         return json.load(handle)
 
 
-def main() -> None:
-    table = build()
+def main(argv=None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--problems", nargs="+", choices=list(GRIDS), default=list(GRIDS),
+                        help="rebuild only these (the table keeps the others' curves)")
+    args = parser.parse_args(argv)
+    table = load() if TABLE.exists() and args.problems != list(GRIDS) else {}
+    table.update(build(args.problems))
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(TABLE, "wt", encoding="utf-8") as handle:
         json.dump(table, handle)

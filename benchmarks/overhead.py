@@ -16,9 +16,9 @@
    engine), start-up excluded. Each engine stamps its trials' start and end where it runs them
    (improve-hpo: its ledger).
 
-2. Rank 0's cost at scale (`measure`): in-process no-op trials (benchmarks/engine_run.py)
-   through the whole engine under mpiexec; evaluations per second, rank 0's CPU time per
-   trial and its peak RSS, from 1,000 to 100,000 trials.
+2. Rank 0's cost at scale (`measure`): no-op trials (benchmarks/engine_run.py: a Python
+   function through improve_hpo.optimize) through the whole engine under mpiexec; evaluations
+   per second, rank 0's CPU time per trial and its peak RSS, from 1,000 to 100,000 trials.
 """
 
 from __future__ import annotations
@@ -203,11 +203,13 @@ class TrialCost:
 
 
 def trial_cost(worker_counts=(2, 4, 8), trials: int = 200, rounds: int = 3,
-               sandbox: Path | None = None, say=print) -> list[TrialCost]:
-    """Every engine at every worker count, rounds interleaved (see the module doc)."""
+               sandbox: Path | None = None, say=print, engines: dict | None = None
+               ) -> list[TrialCost]:
+    """Every engine (default: available_engines) at every worker count, rounds interleaved
+    (see the module doc)."""
     with tempfile.TemporaryDirectory() as folder:
         model = make_model(Path(folder) / "model")
-        engines = available_engines(sandbox)
+        engines = engines if engines is not None else available_engines(sandbox)
         measured = {(name, w): [] for name in engines for w in worker_counts}
         for _ in range(rounds):
             for workers in worker_counts:
@@ -301,3 +303,51 @@ def plot(costs: list[TrialCost], results: list[Overhead], path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+# -- the per-trial figure alone, from the command line -----------------------------------------
+def main(argv=None) -> None:
+    """`python -m benchmarks.overhead --workers 8 --trials 200 --rounds 5`: part 1 alone (the
+    engines chosen with --engines), one line per round and engine, then the medians and the
+    ratios of each improve-hpo launch to the bare pool and to DeepHyper within each round."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=main.__doc__)
+    parser.add_argument("--workers", type=int, nargs="+", default=[8])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--engines", nargs="+", default=None,
+                        help="names (or unique beginnings) of the engines to run; default all "
+                             "installed but the Singularity ones")
+    args = parser.parse_args(argv)
+    engines = available_engines(None)
+    if args.engines:
+        chosen = {}
+        for wanted in args.engines:
+            matches = [name for name in engines if name.lower().startswith(wanted.lower())]
+            if len(matches) != 1:
+                parser.error(f"--engines {wanted}: matches {matches or 'nothing'} of "
+                             f"{list(engines)}")
+            chosen[matches[0]] = engines[matches[0]]
+        engines = chosen
+    costs = trial_cost(args.workers, args.trials, args.rounds, engines=engines, say=print)
+    print("\n| engine | workers | trials | worker-ms per trial (median) | rounds |")
+    print("|---|---:|---:|---:|---|")
+    for cost in costs:
+        print(f"| {cost.engine} | {cost.workers} | {cost.trials} | {cost.ms:.1f} | "
+              + ", ".join(f"{ms:.1f}" for ms in cost.rounds) + " |")
+    by_key = {(c.engine, c.workers): c for c in costs}
+    for workers in args.workers:
+        for reference in ("bare process pool", "DeepHyper random"):
+            ref = by_key.get((reference, workers))
+            for cost in costs:
+                if ref is None or cost.workers != workers or not cost.engine.startswith("improve"):
+                    continue
+                ratios = [mine / theirs for mine, theirs in zip(cost.rounds, ref.rounds)]
+                print(f"{cost.engine} / {reference}, {workers} workers, per round: "
+                      + ", ".join(f"{r:.2f}" for r in ratios)
+                      + f" (median {statistics.median(ratios):.2f})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,8 @@
 """Worker utilization on real walltimes: the halloffame runs replayed through the engine, against
 the zero-overhead greedy schedule of the same trial times.
 
-Each replay runs the real engine (benchmarks/engine_run.py: the Driver, mpi4py.futures, the
-ledger, the reports) under mpiexec with workers + 1 ranks. Each trial sleeps the recorded
+Each replay runs the real engine (benchmarks/engine_run.py: improve_hpo.optimize under MPI:
+the Driver, mpi4py.futures, the ledger, the reports) under mpiexec with workers + 1 ranks. Each trial sleeps the recorded
 walltime of the closest recorded trial of that run in (log batch size, log learning rate) (see
 halloffame.py), scaled down in time. Three settings:
   - "legacy": the real runs' generational GA, mu 80, lambda 40, 9 generations (440 trials);
@@ -25,10 +25,10 @@ rank 0, which a cluster (a core per rank) never does, so the replays poll every 
 (10 ms at the default interval: a fifth of the time between results on rank 0).
 
 Measured: utilization = busy / (workers x makespan) (busy: the workers' trial time; makespan:
-rank 0's time around Driver.run); the greedy reference = the same trial times (in trial-number
-order, each to the worker free first, no overhead, no dependencies) as busy / (workers x
-greedy makespan); the ratio of the two. For the deadline: busy time of finished trials up to
-the stop / (workers x time to the stop).
+rank 0's time around the search loop, from optimize's outcome); the greedy reference = the
+same trial times (in trial-number order, each to the worker free first, no overhead, no
+dependencies) as busy / (workers x greedy makespan); the ratio of the two. For the deadline:
+busy time of finished trials up to the stop / (workers x time to the stop).
 """
 
 from __future__ import annotations

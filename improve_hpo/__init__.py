@@ -10,7 +10,8 @@ ranks do not pay for it:
 
 __version__ = "0.1.0"
 
-_API = ("open_experiment", "optimize", "ExperimentResults")
+_API = ("open_experiment", "optimize", "ExperimentResults", "SearchOutcome", "current_trial",
+        "TrialInterrupted")
 
 
 def __getattr__(name):

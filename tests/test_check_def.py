@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -236,8 +237,22 @@ def test_files_sources_keep_their_host_mode(capsys, tmp_path):
     assert lines["infer.sh executable"] == f"WARN  infer.sh executable: %files copies " \
         f"scripts/*.sh (line 14) but {host}/infer.sh is not there to look at; if it is not " \
         "executable, add 'chmod a+x /usr/local/bin/infer.sh' to %post"
-    assert lines["infer.sh on PATH"] == \
-        "PASS  infer.sh on PATH: put in /usr/local/bin by %files (line 14)"
+    assert lines["train.sh on PATH"] == "PASS  train.sh on PATH: put in /usr/local/bin by " \
+        f"%files (line 14), which matches {host}/train.sh"
+    # the pattern matches no infer.sh beside the definition file: the image would have none
+    assert lines["infer.sh on PATH"] == "WARN  infer.sh on PATH: put in /usr/local/bin by " \
+        f"%files (line 14), but no infer.sh matches it in {host}, so the image would have " \
+        "none: add it there, or run improve-hpo with --infer none"
+    (tmp_path / "scripts" / "train.sh").unlink()
+    code, lines = results(capsys, tmp_path, text)
+    assert lines["train.sh on PATH"] == "FAIL  train.sh on PATH: put in /usr/local/bin by " \
+        f"%files (line 14), but no train.sh matches it in {host}, so the image would have " \
+        "none: add it there"
+    assert code == 1
+    shutil.rmtree(host)  # the folder is not here: nothing to look at
+    code, lines = results(capsys, tmp_path, text)
+    assert lines["train.sh on PATH"].startswith("UNKNOWN  train.sh on PATH: put in "
+                                                "/usr/local/bin by %files (line 14) only if")
 
 
 def test_the_legacy_mount_point_warns_unless_asked_for(capsys, tmp_path):

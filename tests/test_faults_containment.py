@@ -107,7 +107,7 @@ def test_kill_9_of_the_keeper_leaves_nothing_running(tmp_path):
     worker = start_worker(tmp_path, "hang")
     pids = spawned(tmp_path)
     script, keeper = json.loads((tmp_path / "trial" / "script.json").read_text())
-    os.kill(keeper, signal.SIGKILL)  # the script dies of its parent-death signal; the
-    result = result_of(worker)  # survivors are re-parented to the worker, which sweeps them
+    os.kill(keeper, signal.SIGKILL)  # the script and the survivors are re-parented to the
+    result = result_of(worker)  # worker, which kills everything carrying the keeper's marker
     assert result["status"] == "failed" and "killed by SIGKILL" in result["reason"]
     assert_gone([*pids, script])

@@ -25,7 +25,8 @@ def problem():
     return fidelity.Problem("toy", dict(names=NAMES, curves=curves))
 
 
-@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-early-stopping", "random-asha"])
+@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-asha", "ga-early-stopping",
+                                    "random-asha"])
 def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
     budget = 4 * 27
     trace = fidelity.run_method(method, problem, seed=1, budget=budget)

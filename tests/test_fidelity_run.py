@@ -22,7 +22,7 @@ SPACE = [*BASE_SPACE[:2],
 OPTIONS = ("--strategy", "async", "--population", 6, "--generations", 2, "--offspring", 3,
            "--seed", 5)
 SMALL = ("--strategy", "async", "--population", 6, "--generations", 1, "--offspring", 3,
-         "--seed", 5)  # 9 points: 3 promoted to rung 1, 1 to rung 2
+         "--seed", 5)  # 9 points
 
 
 def epochs_trained(tmp) -> Counter:
@@ -32,19 +32,25 @@ def epochs_trained(tmp) -> Counter:
 
 
 def climbs_rung_by_rung(trials: pd.DataFrame) -> bool:
-    """Each point was trained at rungs 0, 1, ... without a gap (promotion never skips)."""
-    ledger_points = trials.groupby("point").rung.apply(sorted)
-    return all(list(r) == list(range(len(r))) for r in ledger_points)
+    """Each point was trained at consecutive rungs from the one it started at (its Hyperband
+    bracket's) without a gap: promotion never skips a rung."""
+    ledger_points = trials.sort_values("trial").groupby("point").rung.apply(list)
+    return all(r == list(range(r[0], r[0] + len(r))) for r in ledger_points)
 
 
 def test_promotion_on_local_workers(tmp_path):
+    """Plain ASHA (--brackets 1): 9 points at 1 epoch, 3 promoted to 3 epochs, 1 to 9."""
     space = write_space(tmp_path, SPACE)
-    dry = run(command(tmp_path, *SMALL, "--dry-run", space=space))
+    dry = run(command(tmp_path, *SMALL, "--brackets", 1, "--dry-run", space=space))
     assert dry.returncode == 0, dry.stderr
     assert "fidelity: epochs, rungs 1, 3, 9 (eta 3)" in dry.stdout
     assert "--epochs 1 --epoch_sleep 0.04" in dry.stdout  # new points start at the lowest rung
-    result = run(command(tmp_path, *SMALL, "--workers", 2, space=space))
+    assert "brackets:" not in dry.stdout
+    result = run(command(tmp_path, *SMALL, "--brackets", 1, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
+    # 9 points x (1 + 1/3 + 1/9) trainings each on average: 13 planned, promotions included
+    assert "13 trials planned (about: promotions included)" in result.stderr
+    assert "13/13 done" in result.stderr
     out = tmp_path / "out"
     trials = pd.read_csv(out / "trials.csv")
     assert list(trials.columns[6:9]) == ["metric", "fidelity", "rung"]
@@ -64,6 +70,32 @@ def test_promotion_on_local_workers(tmp_path):
     report = run([*command(tmp_path)[:3], "report", "--no-plots", str(out)])
     assert f"{trials.epochs.sum()} epochs spent" in report.stdout
     assert not processes_under(tmp_path)
+
+
+def test_hyperband_brackets_by_default_and_a_resume_keeps_them(tmp_path):
+    """By default new points start at every rung in Hyperband's proportions (rungs 1, 3, 9:
+    of every 17 new points 9 start at 1 epoch, 5 at 3, 3 at 9), what the model saw; a resume
+    with another --brackets is refused, naming the flag."""
+    space = write_space(tmp_path, SPACE)
+    dry = run(command(tmp_path, *SMALL, "--dry-run", space=space))
+    assert dry.returncode == 0, dry.stderr
+    assert "brackets: 3 (Hyperband); of every 17 new points, 9 at epochs=1, 5 at epochs=3, " \
+           "3 at epochs=9" in dry.stdout
+    result = run(command(tmp_path, *SMALL, "--workers", 2, space=space))
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    rows = ledger_rows(out, "SELECT number, point, rung, origin FROM trials")
+    trials = pd.DataFrame(rows, columns=["trial", "point", "rung", "origin"])
+    first = trials[trials.origin != "promotion"].sort_values("point")
+    assert list(first.rung) == [0, 1, 0, 2, 0, 1, 0, 2, 0]  # bracket_sequence((9, 5, 3))
+    assert climbs_rung_by_rung(trials)
+    trained = epochs_trained(tmp_path)
+    assert all(trained[f"trial_{n:06d}"] == (1, 3, 9)[r] for n, r in zip(trials.trial,
+                                                                           trials.rung))
+    again = run(command(tmp_path, *SMALL, "--brackets", 1, "--workers", 2, space=space))
+    assert again.returncode == 2
+    assert f"--brackets: the experiment in {out} was started with --brackets 3, not 1" in \
+        again.stderr
 
 
 def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
@@ -117,7 +149,7 @@ def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
 def test_a_model_that_continues_from_its_folder_trains_only_the_extra_epochs(tmp_path):
     space = [*SPACE, {"name": "can_continue", "type": "logical"}]
     space[-1] = {"name": "can_continue", "type": "constant", "value": True}
-    result = run(command(tmp_path, *SMALL, "--fidelity-continue", "--workers", 2,
+    result = run(command(tmp_path, *SMALL, "--fidelity-continue", "--brackets", 1, "--workers", 2,
                          space=write_space(tmp_path, space)))
     assert result.returncode == 0, result.stderr
     trials = pd.read_csv(tmp_path / "out" / "trials.csv")
@@ -150,6 +182,9 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
     space = ["--space", str(write_space(tmp_path, SPACE))]
     assert cli.main([*base, *space, "--early-stopping", "asha"]) == 2
     assert "--early-stopping asha: with promotion every training already ends at its rung" in \
+        capsys.readouterr().err
+    assert cli.main([*base, *space, "--brackets", "4"]) == 2
+    assert "--brackets: must lie within 1..3 (the number of rungs), got 4" in \
         capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 

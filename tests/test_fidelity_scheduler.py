@@ -15,6 +15,7 @@ from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler)
 from improve_hpo.scheduling.stopping import cutoff
+from improve_hpo.scheduling.successive_halving import bracket_sequence
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -65,6 +66,10 @@ def test_rungs_follow_eta_from_the_default_minimum():
     (["--progress-pattern", "loss (\\S+)"], "needs a group (?P<value>...)"),
     (["--algorithm", "grid"], "grid search evaluates every point fully"),
     (["--early-stopping", "median"], "add --promotion off to stop full trainings early"),
+    (["--brackets", "5"], "--brackets: must lie within 1..4 (the number of rungs), got 5"),
+    (["--brackets", "0"], "--brackets: must lie within 1..4 (the number of rungs), got 0"),
+    (["--brackets", "2", "--promotion", "off"],
+     "--brackets 2: brackets are where promotion starts new points"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -116,7 +121,7 @@ def drive(sched, order_rng, workers=4, stop_after=None):
 
 
 def test_promotion_takes_the_best_third_of_a_rung_asynchronously():
-    sched = scheduler()
+    sched = scheduler(brackets=1)  # plain ASHA: every new point starts at the lowest rung
     order = np.random.default_rng(0)
     told: dict[int, dict[int, float]] = {0: {}, 1: {}, 2: {}, 3: {}}  # rung -> point -> metric
     running, finished = [], []
@@ -155,6 +160,35 @@ def test_promotion_takes_the_best_third_of_a_rung_asynchronously():
     assert best.rung == 3 and best.metric == min(m for c, m in finished if c.rung == 3)
 
 
+def test_brackets_start_new_points_in_hyperbands_proportions_and_promote_from_there():
+    """--brackets 4 on rungs 1, 3, 9, 27: of every 49 new points 27 start at 1 epoch, 12 at 3,
+    6 at 9 and 4 at 27 (each bracket spends about the same epochs), spread through the round;
+    a point climbs from its start rung, one rung at a time, when in the best third there."""
+    settings = FidelitySettings("epochs", 1, 27, 3)  # the default: one bracket per rung
+    assert settings.bracket_count == 4 and settings.bracket_weights == (27, 12, 6, 4)
+    assert settings.describe()[2] == ("  brackets: 4 (Hyperband); of every 49 new points, 27 at "
+                                      "epochs=1, 12 at epochs=3, 6 at epochs=9, 4 at epochs=27")
+    sched = scheduler()
+    finished, _ = drive(sched, np.random.default_rng(4))
+    first_rung, rungs_of_point = {}, {}
+    for candidate, _ in sorted(finished, key=lambda pair: pair[0].number):
+        first_rung.setdefault(candidate.point, candidate.rung)
+        rungs_of_point.setdefault(candidate.point, []).append(candidate.rung)
+        assert candidate.values["epochs"] == (1, 3, 9, 27)[candidate.rung]
+    round_ = bracket_sequence(settings.bracket_weights)
+    assert [round_.count(rung) for rung in range(4)] == [27, 12, 6, 4]
+    assert round_[:7] == (0, 1, 0, 2, 0, 3, 0)  # spread through the round, not in blocks
+    assert sorted(first_rung) == list(range(len(first_rung)))
+    starts = [first_rung[point] for point in sorted(first_rung)]
+    assert len(starts) >= 30 and starts == list(round_[:len(starts)])
+    for point, rungs in rungs_of_point.items():
+        assert sorted(rungs) == list(range(first_rung[point], first_rung[point] + len(rungs)))
+    assert any(len(r) > 1 and r[0] > 0 for r in rungs_of_point.values())  # promoted from 3 or 9
+    plain = scheduler(brackets=1)
+    plain_finished, _ = drive(plain, np.random.default_rng(4))
+    assert {c.rung for c, _ in plain_finished if c.origin != "promotion"} == {0}
+
+
 def test_selection_compares_results_by_the_rung_they_were_measured_at():
     sched = scheduler(strategy="async")
     drive(sched, np.random.default_rng(1))
@@ -191,15 +225,16 @@ def test_a_stopped_trial_is_a_result_at_the_rung_it_reached():
     assert sched.best.result.rung == 1 and sched.best.result.metric == 0.9
 
 
-@pytest.mark.parametrize("strategy, algorithm", [("async", "ga"), ("generational", "ga"),
-                                                 ("generational", "random")])
-def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm):
+@pytest.mark.parametrize("strategy, algorithm, brackets", [
+    ("async", "ga", 1), ("generational", "ga", 1), ("generational", "random", 1),
+    ("async", "ga", None), ("generational", "ga", None)])
+def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm, brackets):
     """What the driver does on resume: adopt and tell the ledger's finished trials in the order
     they finished, then adopt the interrupted ones; the rungs, counts and cutoffs are those of
     the interrupted run, and the next promotions are the same."""
-    original = scheduler(strategy, algorithm, early_stopping="asha")
+    original = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
     finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40)
-    restored = scheduler(strategy, algorithm, early_stopping="asha")
+    restored = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
     for candidate, metric in finished:
         copy = Candidate(candidate.number, candidate.generation, dict(candidate.values),
                          candidate.origin, point=candidate.point)

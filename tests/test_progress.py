@@ -4,9 +4,20 @@ after a stop in generation 0, and the counts of the last line."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import pty
+import re
+import select
 import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
 
 import pandas as pd
 from engine_models.harness import command, run, started, wait_for
@@ -121,3 +132,56 @@ def test_a_terminal_gets_a_live_bar_and_a_log_gets_lines_only():
     assert line in terminal.getvalue()
     assert "4/10" in terminal.getvalue() and "\r" in terminal.getvalue()  # tqdm's bar
     assert "best val_loss 0.25" in terminal.getvalue()
+
+
+def _on_a_terminal(argv: list[str], timeout: float = 120) -> str:
+    """Run argv with stdout and stderr on a pseudo-terminal (100 columns); what it showed."""
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "COLUMNS": "100"}
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+                               env=env, start_new_session=True)
+    os.close(follower)
+    chunks, ends = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < ends:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # EIO: the run ended and closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert process.wait(timeout=10) == 0, b"".join(chunks).decode(errors="replace")
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        os.close(leader)
+    return b"".join(chunks).decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_on_a_terminal_every_line_of_the_run_is_printed_above_the_bar(tmp_path):
+    """A real run on a pseudo-terminal shows tqdm's bar, and every line the engine prints
+    while the bar is up (the trial and generation lines, --infer best's line at the end) is a
+    line of its own: none is written into the bar."""
+    shown = _on_a_terminal(command(tmp_path, "--population", 3, "--generations", 1,
+                                   "--offspring", 2, "--strategy", "generational",
+                                   "--infer", "best", "--seed", 1))
+    visible = [re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", line).rsplit("\r", 1)[-1].rstrip()
+               for line in shown.split("\n")]
+    bars = [line for line in shown.split("\n") if re.search(r"\d+%\|.*\| \d/5 \[", line)]
+    assert bars, shown  # tqdm drew its bar
+    for line in visible:
+        if "%|" in line:  # a bar alone (it is cleared and redrawn below each line)
+            assert re.fullmatch(r"improve-hpo: +\d+%\|[^\]]*\]", line), shown
+    messages = [line for line in visible if line.startswith("improve-hpo: ")
+                and "%|" not in line]
+    assert sum(line.startswith("improve-hpo: trial ") for line in messages) == 5, shown
+    assert sum(line.startswith("improve-hpo: generation ") for line in messages) == 2, shown
+    assert any(line.startswith("improve-hpo: inferred with the best trial ")
+               for line in messages), shown
+    assert messages[-1].startswith("improve-hpo: done: 5 trials trained"), shown

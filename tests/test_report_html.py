@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -82,3 +83,24 @@ def test_report_paths_that_cannot_be_written_are_usage_errors(experiment, tmp_pa
     assert f"{tmp_path / 'no/such'} is not a folder" in capsys.readouterr().err
     assert main(["report", str(experiment), "--html", str(tmp_path)]) == 2
     assert "is a folder; give the HTML file to write" in capsys.readouterr().err
+
+
+def test_the_readme_report_examples_run_as_written(experiment, tmp_path):
+    """Each `$ improve-hpo report hpo-quickstart ...` line of the README's report section, run
+    on a copy of an experiment in place of hpo-quickstart."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("### `improve-hpo report OUT`", 1)[1].split("\n## ", 1)[0]
+    examples = [line.split("$ ", 1)[1].split("#", 1)[0].split()
+                for line in section.splitlines() if line.startswith("    $ improve-hpo report")]
+    assert len(examples) == 3 and any("--html" in argv for argv in examples)
+    copy = tmp_path / "hpo-quickstart"
+    shutil.copytree(experiment, copy)
+    for argv in examples:
+        done = subprocess.run([sys.executable, "-m", "improve_hpo", *argv[1:]], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, (argv, done.stderr)
+        if "--json" in argv:
+            assert json.loads(done.stdout)["best"]["metric"] is not None
+    page = (copy / "report.html").read_text()
+    assert page.count("Plotly.newPlot(") == 4 and "<table class='sortable'" in page
+    assert sorted(p.name for p in (copy / "plots").glob("*.png"))  # the first example's PNGs

@@ -202,3 +202,22 @@ def test_under_mpiexec_rank_0_prints_once_and_every_rank_exits(tmp_path, fake):
     assert bad.returncode == 2
     assert bad.stderr.count("--trials-per-gpu 0: give a whole number of at least 1") == 1
     assert not out.exists()
+
+
+def test_no_preprocess_prints_no_preprocess_command(tmp_path, fake, capsys):
+    """With --no-preprocess the plan shows that nothing preprocesses, and each trial's
+    train.sh reads the data folder itself, as the real run's command.txt then holds."""
+    out = tmp_path / "out"
+    argv = ["run", *fake, "--output", str(out), "--no-preprocess", "--population", "2",
+            "--generations", "0", "--infer", "none"]
+    assert cli.main([*argv, "--dry-run"]) == 0
+    stdout = capsys.readouterr().out
+    commands = printed_commands(stdout)
+    assert sorted(commands) == ["trial 0", "trial 1"]
+    assert stdout.count("preprocess: none (--no-preprocess: train.sh reads the data folder)") \
+        == 1
+    assert f"--input_dir {tmp_path / 'data'}" in commands["trial 0"]
+    assert cli.main(argv) == 0
+    assert not (out / "preprocess").exists() or not any((out / "preprocess").iterdir())
+    recorded = (out / "trials" / "trial_000000" / "command.txt").read_text()
+    assert recorded.splitlines() == [commands["trial 0"]]

@@ -37,12 +37,15 @@ def test_pool_workers_and_their_trials_end_when_the_driver_is_killed(tmp_path):
     argv = command(tmp_path, "--workers", 2, "--population", 4, "--generations", 0, space=space)
     with started(argv, tmp_path) as driver:
         trials = tmp_path / "out" / "trials"
-        wait_for(lambda: trials.is_dir() and len(list(trials.glob("*/train.stdout.log"))) == 2,
-                 process=driver)
+
+        def trial_processes():  # the two 60 s trainings (their logs are opened before they start)
+            return [pid for pid in processes_under(tmp_path) if pid != driver.pid]
+
+        wait_for(lambda: trials.is_dir() and len(list(trials.glob("*/train.stdout.log"))) == 2
+                 and len(trial_processes()) >= 2, process=driver)
         workers = [pid for pid in children_of(driver.pid) if alive(pid)]
         assert len(workers) >= 2  # the two pool workers (spawn may add its resource tracker)
-        trial_pids = [pid for pid in processes_under(tmp_path) if pid != driver.pid]
-        assert trial_pids  # the two 60 s trainings
+        trial_pids = trial_processes()
 
         os.kill(driver.pid, signal.SIGKILL)  # the driver only, not its process group
         driver.wait(timeout=10)

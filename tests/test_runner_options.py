@@ -75,8 +75,8 @@ def test_model_dir_script_missing(model, data):
 
 def test_infer_sh_is_needed_only_when_infer_runs(model, data):
     (model / "infer.sh").unlink()
-    assert "infer.sh is missing" in usage_error("--model-dir", str(model), "--data-dir",
-                                                str(data))
+    message = usage_error("--model-dir", str(model), "--data-dir", str(data))
+    assert "infer.sh is missing; to search without inference, pass --infer none" in message
     settings = settings_for("--model-dir", str(model), "--data-dir", str(data),
                             "--infer", "none")
     assert settings.infer == "none"

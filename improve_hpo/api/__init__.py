@@ -8,7 +8,9 @@
 See docs/api.md.
 """
 
-from improve_hpo.api.objective import optimize
-from improve_hpo.api.results import ExperimentResults, open_experiment
+from improve_hpo.api.objective import TrialContext, TrialInterrupted, current_trial
+from improve_hpo.api.results import ExperimentResults, SearchOutcome, open_experiment
+from improve_hpo.api.search import optimize
 
-__all__ = ["ExperimentResults", "open_experiment", "optimize"]
+__all__ = ["ExperimentResults", "SearchOutcome", "TrialContext", "TrialInterrupted",
+           "current_trial", "open_experiment", "optimize"]

@@ -1,45 +1,72 @@
-"""Run a search over a Python function: `optimize(objective, space, output)`.
+"""A trial of a search over a Python function: what a worker runs in place of the runner.
 
-The search is the engine's own: the same algorithms, the Driver, the SQLite ledger (calling it
-again on the same output resumes; a point evaluated before is never evaluated again), trials.csv,
-generations.csv, best.json and the progress lines. Only the trial differs: instead of the model's
-train.sh, a worker calls `objective(values)` and its return value is the metric. The function
-runs in this process (workers=1), in local worker processes (workers=K; it must then be a
-module-level function, as pickle requires), or on whatever executor is given (e.g. MPI ranks).
+The search is the engine's own (the Driver, the algorithms, the ledger, the reports); only the
+trial differs. Where the Driver submits the runner's tasks (preprocess.sh once per
+preprocess-stage values, then train.sh), `ObjectiveTasks` records the preprocess values and
+submits `objective_task`, which calls `objective(values)` with the trial's whole point on a
+worker and returns a TrialResult like the runner's.
 
-The objective fails a trial by raising (the reason is the exception) or by returning None or NaN.
+The objective fails a trial by raising (the reason is the exception) or by returning None or
+NaN. During its call, `current_trial()` says where it runs: the trial's folder (for its own
+files) and the time the run stops at (its walltime budget, None without one); an objective that
+cannot finish before that stop raises `TrialInterrupted`, and the trial is marked interrupted
+and runs again when the search resumes, as a model killed at a job's end.
 """
 
 from __future__ import annotations
 
 import math
 import socket
+import threading
 import time
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
 
-from improve_hpo.api.results import ExperimentResults
-from improve_hpo.errors import UsageError
-from improve_hpo.experiment.driver import Driver
-from improve_hpo.experiment.setup import Experiment, algorithm_for, open_output
-from improve_hpo.experiment.signals import StopRequest
-from improve_hpo.ga import SearchSettings
-from improve_hpo.ga import defaults as search_defaults
 from improve_hpo.parallel.context import current_worker
-from improve_hpo.parallel.executors import InlineExecutor, process_pool
 from improve_hpo.parallel.tasks import preprocess_task, trial_task
 from improve_hpo.reports.worker_marks import mark_started
-from improve_hpo.runner import RunnerSettings, StageResult, TrialResult
-from improve_hpo.space import Space, load_space, load_space_data
+from improve_hpo.runner import StageResult, TrialResult
+from improve_hpo.space import Space
 
 IN_PROCESS = "in-process"  # RunnerSettings.launcher of a search over a Python function
 
 
-def objective_task(objective, values: dict, folder: str) -> TrialResult:
+class TrialInterrupted(Exception):
+    """Raised by an objective that stops before its end (e.g. at `current_trial().stop_at`):
+    the trial is marked interrupted with this message as its reason, and runs again when the
+    search resumes."""
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """Where the objective's current call runs (see `current_trial`)."""
+    folder: Path  # the trial's folder in the experiment (it exists; worker.json is in it)
+    stop_at: float | None  # epoch seconds the run stops at (its walltime budget), else None
+    rank: int  # the worker: 0 in this process, 1..K for worker processes and MPI ranks
+    host: str
+    gpu: str | None
+
+
+_calls = threading.local()  # .trial: the TrialContext of this thread's objective call
+
+
+def current_trial() -> TrialContext:
+    """The trial the objective is called for; RuntimeError outside an objective's call."""
+    trial = getattr(_calls, "trial", None)
+    if trial is None:
+        raise RuntimeError("current_trial(): only inside an objective called by optimize()")
+    return trial
+
+
+def objective_task(objective, values: dict, folder: str, stop_at: float | None = None
+                   ) -> TrialResult:
     """What a worker runs for one trial: the objective on the trial's values. Never raises
     (an MPI worker that dies ends the job): a failure is a result with its reason."""
     worker = current_worker()
     mark_started(folder, worker)
+    host = worker.host or socket.gethostname()
+    _calls.trial = TrialContext(Path(folder), stop_at, worker.rank, host, worker.gpu)
     start = time.time()
     status, reason, metric = "ok", None, None
     try:
@@ -47,18 +74,20 @@ def objective_task(objective, values: dict, folder: str) -> TrialResult:
         metric = None if value is None else float(value)
         if metric is None or math.isnan(metric):
             status, reason, metric = "failed", f"the objective returned {value!r}", None
+    except TrialInterrupted as stopped:
+        status, reason = "interrupted", str(stopped) or "interrupted by the objective"
     except KeyboardInterrupt:
         status, reason = "interrupted", "interrupted (KeyboardInterrupt)"
     except BaseException as error:  # noqa: BLE001 - any failure of the user's function
         status, reason = "failed", f"{type(error).__name__}: {error}"
-    return TrialResult(status, reason, start, time.time(), worker.rank,
-                       worker.host or socket.gethostname(), worker.gpu, folder, metric)
+    finally:
+        _calls.trial = None
+    return TrialResult(status, reason, start, time.time(), worker.rank, host, worker.gpu, folder,
+                       metric)
 
 
 class ObjectiveTasks(Executor):
-    """Stands between the Driver and an executor: where the Driver submits the runner's tasks
-    (preprocess.sh once per preprocess-stage values, then train.sh), it records the preprocess
-    values and submits `objective_task` with the trial's whole point. The preprocess values
+    """Stands between the Driver and an executor (see the module doc). The preprocess values
     of a resumed run come from the ledger (the Driver does not submit them again)."""
 
     def __init__(self, inner: Executor, objective, space: Space, ledger):
@@ -82,7 +111,8 @@ class ObjectiveTasks(Executor):
             merged = {**self._preprocess_values(preprocess_folder), **train_values,
                       **(infer_values or {})}
             values = {name: merged[name] for name in self.space.names}
-            return self.inner.submit(objective_task, self.objective, values, folder)
+            return self.inner.submit(objective_task, self.objective, values, folder,
+                                     kwargs.get("stop_at"))
         raise TypeError(f"an in-process search does not run {getattr(fn, '__name__', fn)}")
 
     @property
@@ -97,67 +127,3 @@ class ObjectiveTasks(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self.inner.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-
-def optimize(objective, space, output, *, metric: str = "objective", mode: str = "min",
-             algorithm: str = search_defaults.ALGORITHM, strategy: str = search_defaults.STRATEGY,
-             population: int = search_defaults.POPULATION,
-             generations: int = search_defaults.GENERATIONS, offspring: int | None = None,
-             cxpb: float = search_defaults.CXPB, mutpb: float = search_defaults.MUTPB,
-             indpb: float = search_defaults.INDPB,
-             tournament_size: int = search_defaults.TOURNAMENT_SIZE,
-             seed: int = search_defaults.SEED, grid_points: int = search_defaults.GRID_POINTS,
-             max_evaluations: int | None = None, max_failures: int | None = None,
-             initial=(), workers: int = 1, executor: Executor | None = None
-             ) -> ExperimentResults:
-    """Search `space` (a hyperparameter file's path, or its parsed JSON list) for the values
-    that minimize (mode="min") or maximize `objective(values) -> float`; the experiment is kept
-    in the folder `output` and called again with the same arguments, it resumes there.
-
-    The search options are `improve-hpo run`'s (same names and defaults); `initial`: points to
-    evaluate first. `workers` > 1 runs the objective in that many local processes; `executor`
-    (e.g. an mpi4py MPICommExecutor) runs it there, `workers` then being its number of workers.
-    Returns the experiment's results. Raises UsageError for bad arguments and TooManyFailures
-    at `max_failures`."""
-    if mode not in ("min", "max"):
-        raise UsageError(f"mode: must be min or max, got {mode!r}")
-    if workers < 1:
-        raise UsageError(f"workers: must be at least 1, got {workers}")
-    space = _space(space)
-    if offspring is None:
-        offspring = search_defaults.offspring_for(population) if population > 0 else 1
-    search = SearchSettings(algorithm, strategy, population, generations, offspring, cxpb, mutpb,
-                            indpb, tournament_size, seed, grid_points, max_evaluations,
-                            max_failures, mode)
-    search.check()
-    runner = RunnerSettings(launcher=IN_PROCESS, data_dir="", metric=metric, mode=mode,
-                            infer="none")
-    initial = tuple(space.coerce(dict(point), f"initial point {index + 1}")
-                    for index, point in enumerate(initial))
-    experiment = Experiment(Path(output).expanduser().absolute(), space, search, runner, initial,
-                            space.source)
-    ledger, _ = open_output(experiment)
-    with ledger:
-        sessions = int(ledger.meta("sessions") or 0)
-        ledger.set_meta("sessions", str(sessions + 1))
-        owned = executor is None
-        inner = executor or (InlineExecutor() if workers == 1 else process_pool(workers, runner))
-        driver = Driver(experiment, ledger, algorithm_for(experiment, sessions),
-                        ObjectiveTasks(inner, objective, space, ledger), workers, StopRequest(),
-                        where="in this process" if owned and workers == 1 else
-                        "local worker processes" if owned else "the given executor")
-        try:
-            driver.run()
-        finally:
-            driver.close()
-            if owned:
-                inner.shutdown()
-    return ExperimentResults(experiment.out)
-
-
-def _space(space) -> Space:
-    if isinstance(space, Space):
-        return space
-    if isinstance(space, (str, Path)):
-        return load_space(str(space))
-    return load_space_data(space, "the space given to optimize()")

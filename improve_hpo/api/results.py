@@ -12,19 +12,53 @@ locking it), so it is safe while a run writes the folder; open it again for a ne
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
+from improve_hpo.experiment.deadline import DEADLINE_EXIT
 from improve_hpo.reports.columns import parameter_columns
 from improve_hpo.reports.experiment_reader import read_experiment
 from improve_hpo.reports.summary import summarize
 
 
-class ExperimentResults:
-    """A snapshot of one experiment folder (OUT). Trial times are epoch seconds."""
+@dataclass(frozen=True)
+class SearchOutcome:
+    """How one optimize() call ended, and what its search loop cost this process (rank 0)."""
+    exit_code: int  # as `improve-hpo run`'s: 0 ended, 75 stopped at the walltime budget, ...
+    started: float  # epoch seconds: the search loop began (after the checks and setup)
+    ended: float  # it ended (before worker processes or ranks were shut down)
+    cpu_seconds: float  # CPU time of this process (every thread) during the loop
+    stop_at: float | None  # the walltime budget's stop time, None without one
 
-    def __init__(self, out):
-        self._snapshot = read_experiment(out)
-        self._summary = summarize(self._snapshot)
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def at_deadline(self) -> bool:
+        """Stopped at the walltime budget with trials left: call optimize again to go on."""
+        return self.exit_code == DEADLINE_EXIT
+
+
+class ExperimentResults:
+    """A snapshot of one experiment folder (OUT), read on first use. Trial times are epoch
+    seconds. `outcome`: how the optimize() call that returned it ended (None from
+    open_experiment)."""
+
+    def __init__(self, out, outcome: SearchOutcome | None = None):
+        self._out = out
+        self.outcome = outcome
+        if outcome is None:
+            self._snapshot  # noqa: B018 - a folder that is not an experiment fails here
+
+    @cached_property
+    def _snapshot(self):
+        return read_experiment(self._out)
+
+    @cached_property
+    def _summary(self) -> dict:
+        return summarize(self._snapshot)
 
     # -- what the experiment is ------------------------------------------------------------
     @property

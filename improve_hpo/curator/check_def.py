@@ -276,8 +276,25 @@ def _on_path(image: _Image, script: str) -> Result:
     landing = [(p, where) for p in _placements(image)
                if (where := _lands_on_path(image, p, script)) is not None]
     for placement, where in landing:
-        if _explicit(placement) or placement.how == "%files":
+        if _explicit(placement):
             return Result("PASS", check, _describe(image, placement, where), (placement.line,))
+        if placement.how == "%files":  # a pattern of host files: look at what it matches
+            host = _host_matches(image, placement, script)
+            if host:
+                return Result("PASS", check, f"{_describe(image, placement, where)}, which "
+                              f"matches {host}", (placement.line,))
+            if host is None:
+                return Result("UNKNOWN", check, f"{_describe(image, placement, where)} only if "
+                              f"the pattern matches a {script} when the image is built; the "
+                              f"folder it reads is not beside {image.folder} here to look at",
+                              (placement.line,))
+            missing = (f"{_describe(image, placement, where)}, but no {script} matches it in "
+                       f"{image.folder / posixpath.dirname(placement.sources[0])}, so the "
+                       f"image would have none")
+            if script == "train.sh":
+                return Result("FAIL", check, f"{missing}: add it there", (placement.line,))
+            return Result("WARN", check, f"{missing}: add it there, or run improve-hpo with "
+                          f"{_without_flag(script)}", (placement.line,))
     for placement, where in landing:
         return Result("UNKNOWN", check, f"{_describe(image, placement, where)} only if "
                       f"{_origin(image, placement)} has {script}: that cannot be known from "
@@ -293,10 +310,14 @@ def _on_path(image: _Image, script: str) -> Result:
     add = f"add 'cp {script} /usr/local/bin/' to %post"
     if script == "train.sh":
         return Result("FAIL", check, f"not copied to a PATH directory in %files or %post; {add}")
-    flag = "--no-preprocess (the data prepared in advance)" if script == "preprocess.sh" \
-        else "--infer none"
     return Result("WARN", check, f"not copied to a PATH directory in %files or %post, so the "
-                  f"image has none: run improve-hpo with {flag}, or {add}")
+                  f"image has none: run improve-hpo with {_without_flag(script)}, or {add}")
+
+
+def _without_flag(script: str) -> str:
+    """The improve-hpo flag that runs a model without this optional script."""
+    return "--no-preprocess (the data prepared in advance)" if script == "preprocess.sh" \
+        else "--infer none"
 
 
 def _executable(image: _Image, script: str) -> Result:
@@ -341,6 +362,23 @@ def _chmod_covers(chmod: Chmod, script: str, installed: list[Placement]) -> bool
     return chmod.recursive and any(
         placement.folder == path or (placement.folder or "").startswith(path.rstrip("/") + "/")
         for placement in installed for path in chmod.paths)
+
+
+def _host_matches(image: _Image, placement: Placement, script: str) -> Path | None | bool:
+    """The host file a %files pattern delivers as `script` (sources are relative to the
+    definition file's folder); False when its folder is there but holds no such file; None when
+    the folder is not there to look at."""
+    looked = False
+    for source in placement.sources:
+        if not _matches(script, source):
+            continue
+        folder = image.folder / posixpath.dirname(source)
+        if not folder.is_dir():
+            continue
+        looked = True
+        if (folder / script).is_file():
+            return folder / script
+    return False if looked else None
 
 
 def _host_mode(image: _Image, placement: Placement, script: str) -> Result:

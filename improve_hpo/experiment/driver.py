@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, wait
@@ -41,7 +40,8 @@ from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
 from improve_hpo.reports.best import BestWriter
 from improve_hpo.reports.default_config import default_config_for
 from improve_hpo.reports.generations import GenerationsReport, summarize
-from improve_hpo.reports.progress import Progress, banner_lines, planned_trials, progress_line
+from improve_hpo.reports.progress import (Progress, banner_lines, planned_trials, progress_line,
+                                          write_line)
 from improve_hpo.reports.sessions import record_session_start
 from improve_hpo.reports.summary import WORKERS_META
 from improve_hpo.reports.trials import TrialsReport
@@ -71,9 +71,9 @@ def trial_folder_of(number: int) -> str:
 
 
 def say(line: str) -> None:
-    """One whole line on stderr, flushed (ranks' output interleaves otherwise)."""
-    sys.stderr.write(f"improve-hpo: {line}\n")
-    sys.stderr.flush()
+    """One whole line on stderr, flushed (ranks' output interleaves otherwise), above the
+    progress bar while one is shown."""
+    write_line(f"improve-hpo: {line}")
 
 
 @dataclass
@@ -130,7 +130,8 @@ class Driver:
         self.interrupted = 0  # trials interrupted by this session's stop
         self.best_writer = BestWriter(self.out, self.space, self.runner,
                                       default_config_for(self.runner, experiment.default_config))
-        self.progress = Progress(self.runner.metric, planned_trials(self.space, self.search),
+        self.progress = Progress(self.runner.metric,
+                                 planned_trials(self.space, self.search, experiment.fidelity),
                                  finished=sum(r.finished for r in ledger.trials()))
 
     # -- the loop --------------------------------------------------------------------------------

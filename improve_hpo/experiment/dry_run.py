@@ -227,7 +227,10 @@ def _commands(experiment: Experiment, ledger: dict | None, worker: WorkerContext
         shown[key] = number
         pre_key, pre_values = preprocess_key_of(space, values)
         pre_folder = out / preprocess_folder_of(pre_key)
-        if pre_key not in preprocessed:
+        if not runner.preprocess and not preprocessed:
+            preprocessed.add(pre_key)
+            lines.append("preprocess: none (--no-preprocess: train.sh reads the data folder)")
+        elif runner.preprocess and pre_key not in preprocessed:
             preprocessed.add(pre_key)
             lines += [f"preprocess ({pre_folder}):",
                       "  " + preprocess_command(runner, pre_values, pre_folder, worker)

@@ -91,8 +91,8 @@ def _run_mpi(args, comm) -> int:
         if executor is None:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
-            driver = _driver(experiment, ledger, executor, comm.Get_size() - 1, stop,
-                             deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
+            driver = driver_for(experiment, ledger, executor, comm.Get_size() - 1, stop,
+                                deadline=deadline, where=f"MPI ranks 1..{comm.Get_size() - 1}")
             with _closing(driver):
                 code = ending_on_storage_fault(driver.run, lambda code: mpi.abort(comm, code))
         if not driver.wait_running(STOP_GRACE_SECONDS):
@@ -102,14 +102,16 @@ def _run_mpi(args, comm) -> int:
 
 def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
            where="") -> int:
-    with _closing(_driver(experiment, ledger, executor, workers, stop, on_stop,
-                          deadline, where)) as driver:
+    with _closing(driver_for(experiment, ledger, executor, workers, stop, on_stop,
+                             deadline, where)) as driver:
         return ending_on_storage_fault(driver.run,
                                        None if on_stop is None else lambda code: on_stop())
 
 
-def _driver(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
-            where="") -> Driver:
+def driver_for(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,
+               where="") -> Driver:
+    """The Driver of this session (also the Python API's): its algorithm (the sessions are
+    counted in the ledger) and its deadline, which learns from the earlier sessions' trials."""
     if deadline is not None:
         for record in ledger.trials():  # the durations of earlier sessions predict too
             deadline.record(record)

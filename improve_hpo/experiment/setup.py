@@ -30,6 +30,7 @@ from improve_hpo.ledger import Ledger
 from improve_hpo.reports.default_config import read_given
 from improve_hpo.runner import RunnerSettings, settings_from_args
 from improve_hpo.scheduling import FidelitySettings, fidelity_from_args, make_scheduler
+from improve_hpo.scheduling.settings import BEFORE_THE_SETTING
 from improve_hpo.space import Space, load_space
 
 LEDGER_NAME = "ledger.sqlite"
@@ -166,7 +167,7 @@ def resume_problems(meta: Callable[[str], str | None], experiment: Experiment) -
     problems = []
     where = f"the experiment in {experiment.out}"
     for name, value in identity.items():
-        if before.get(name) == value:
+        if before.get(name, BEFORE_THE_SETTING.get(name)) == value:
             continue
         if name == "space":
             problems.append(f"--space {experiment.space_file}: differs from the space {where} "
@@ -177,8 +178,9 @@ def resume_problems(meta: Callable[[str], str | None], experiment: Experiment) -
                             "with; give the same file to resume, or a new --output")
         else:
             flag = "--" + name.replace("_", "-")
-            problems.append(f"{flag}: {where} was started with {flag} {before.get(name)}, "
-                            f"not {value}; give the same value to resume, or a new --output")
+            started = before.get(name, BEFORE_THE_SETTING.get(name))
+            problems.append(f"{flag}: {where} was started with {flag} {started}, not {value}; "
+                            "give the same value to resume, or a new --output")
     previous = int(meta("generations"))
     if generations < previous:
         problems.append(f"--generations: {where} was run with --generations {previous}; a "

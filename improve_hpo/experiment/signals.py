@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import sys
 
 from improve_hpo.errors import StorageFault, storage_fault, storage_fault_message
+from improve_hpo.reports.progress import write_line
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -85,7 +85,6 @@ def ending_on_storage_fault(run, abort=None):
             raise
         message = storage_fault_message(fault)
         if abort is not None:
-            sys.stderr.write(f"improve-hpo run: error: {message}\n")
-            sys.stderr.flush()
+            write_line(f"improve-hpo run: error: {message}")  # above a progress bar
             abort(StorageFault.exit_code)
         raise StorageFault(message) from None

@@ -26,7 +26,6 @@ import json
 import os
 import secrets
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from improve_hpo.errors import UsageError
+from improve_hpo.reports.progress import write_line
 
 LOCK_NAME = "ledger.lock"
 OWNER_NAME = "ledger.owner"
@@ -212,8 +212,7 @@ class WriterLock:
 
 
 def _say(line: str) -> None:
-    sys.stderr.write(f"improve-hpo: {line}\n")
-    sys.stderr.flush()
+    write_line(f"improve-hpo: {line}")  # above the run's progress bar (the heartbeat's warning)
 
 
 def _busy(out: Path, owner: Holder | None) -> str:

@@ -9,6 +9,9 @@
 (each on one line). Every line is whole and flushed, so ranks' output and a scheduler's log do
 not cut it. When stderr is a terminal, a tqdm progress bar (trials done of planned, best so far)
 stays at the bottom and the lines scroll above it; in a log there is no bar, only the lines.
+Every line the engine prints on this process while a run goes on goes through `say` (the
+driver's messages, the ledger lease's warnings, a storage fault's message) goes through
+`write_line`, so none of them is written into the bar: tqdm.write prints it above the bar.
 
 The time left is this session's pace: the wall-clock time since it started divided by the
 trials it finished (run, not reused), times the trials still planned. It is printed only once
@@ -22,6 +25,18 @@ import time
 from datetime import timedelta
 
 PREFIX = "improve-hpo: "
+
+_shown: "Progress | None" = None  # the run's Progress while its bar is on the terminal
+
+
+def write_line(line: str) -> None:
+    """Print one whole line on stderr, flushed: above the progress bar while one is shown."""
+    progress = _shown
+    if progress is not None:
+        progress.say(line)
+    else:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def clock(seconds: float) -> str:
@@ -94,6 +109,9 @@ class Progress:
         self.session_start = time.time()
         self.session_runs = 0
         self._bar = self._make_bar(finished) if self._is_terminal() else None
+        if self._bar is not None and self.stream is sys.stderr:
+            global _shown
+            _shown = self  # the engine's other lines go above the bar
 
     def _is_terminal(self) -> bool:
         isatty = getattr(self.stream, "isatty", None)
@@ -107,8 +125,9 @@ class Progress:
 
     def say(self, line: str) -> None:
         """A whole line above the bar (or alone, without one)."""
-        if self._bar is not None:
-            self._bar.write(line, file=self.stream)
+        bar = self._bar
+        if bar is not None:
+            bar.write(line, file=self.stream)
         else:
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -136,18 +155,25 @@ class Progress:
         return max(self.planned - self.done, 0) * pace
 
     def close(self) -> None:
+        global _shown
+        if _shown is self:
+            _shown = None
         if self._bar is not None:
             self._bar.close()
             self._bar = None
 
 
-def planned_trials(space, search) -> int:
-    """Trials the run plans: mu + generations x lambda (grid search: the grid's size), cut by
-    --max-evaluations (which counts trained trials: reused results come on top)."""
+def planned_trials(space, search, fidelity=None) -> int:
+    """Trials the run plans: mu + generations x lambda (grid search: the grid's size), times the
+    trainings a point gets on average with promotion (an estimate: promotions depend on the
+    results), cut by --max-evaluations (which counts trained trials: reused results come on
+    top)."""
     if search.algorithm == "grid":
         planned = space.grid_size(search.grid_points)
     else:
         planned = search.population + search.generations * search.offspring
+    if fidelity is not None:
+        planned = round(planned * fidelity.trainings_per_point)
     if search.max_evaluations is not None:
         planned = min(planned, search.max_evaluations)
     return planned
@@ -163,7 +189,9 @@ def banner_lines(experiment, workers: int, where: str, finished: int, environ,
         kind = f"ga ({search.strategy})" if search.algorithm == "ga" else "random search"
         what = (f"{kind}, population {search.population}, offspring {search.offspring}, "
                 f"{search.generations} generations after the first, seed {search.seed}")
-    budget = f"{planned_trials(experiment.space, search)} trials planned"
+    budget = f"{planned_trials(experiment.space, search, experiment.fidelity)} trials planned"
+    if experiment.fidelity is not None and experiment.fidelity.promotion:
+        budget += " (about: promotions included)"
     if search.max_evaluations is not None:
         budget += f" (--max-evaluations {search.max_evaluations})"
     if search.max_failures is not None:

@@ -8,9 +8,14 @@ the script starts and ends all of it when the script ends, is stopped, or loses 
 keeper is killed with SIGKILL, the processes it leaves are re-parented to the worker, which
 kills them after the stage (they carry the keeper's marker in their environment).
 
-Waiting costs nothing while a script runs: the worker blocks in waitpid on its keeper; a
-timer thread stops the keeper at --trial-timeout, and the signal handler stops it on
-SIGTERM/SIGINT (the interrupted wait resumes after the handler).
+One keeper serves each worker (each worker thread that runs scripts) for its whole life: a
+script costs a message on the keeper's channel and a posix_spawn, not a Python start (the
+keeper starts once, with the first script). The worker opens the two log files and hands them
+to the keeper with the script (it writes nothing else before the script starts).
+
+Waiting costs nothing while a script runs: the worker blocks reading its keeper's reply; a
+timer thread stops the script at --trial-timeout, and the signal handler stops it on
+SIGTERM/SIGINT (the interrupted read resumes after the handler).
 
 Interruption: the engine's worker calls `install_interrupt_handlers()` once, from its main
 thread. On SIGTERM or SIGINT the handler stops the running keepers and raises a flag; the stage
@@ -20,9 +25,11 @@ tasks. While the flag is up, no new child starts.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -43,7 +50,9 @@ SWEEP_ROUNDS = 5
 SWEEP_PAUSE_SECONDS = 0.1
 
 _interrupt = threading.Event()
-_running: set[subprocess.Popen] = set()
+_running: set[_Run] = set()
+_keepers = threading.local()  # .keeper: this thread's keeper (its parent-death signal is the thread's)
+_started: dict[int, "_Keeper"] = {}  # this process's keepers by pid, alive or not yet reaped
 
 
 @dataclass(frozen=True)
@@ -82,18 +91,90 @@ def interrupt_requested() -> bool:
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     _interrupt.set()
-    for process in list(_running):
-        _stop(process)
+    for run in list(_running):
+        run.stop()
 
 
-def _stop(process: subprocess.Popen) -> None:
-    """Ask the keeper to end the script and everything it started (SIGTERM, then SIGKILL after
-    the grace time); kill the keeper's process group if it has not ended well after that."""
-    _signal_group(process.pid, signal.SIGTERM, only_leader=True)
-    timer = threading.Timer(KILL_GRACE_SECONDS + KEEPER_SLACK_SECONDS, _signal_group,
-                            (process.pid, signal.SIGKILL))
-    timer.daemon = True
-    timer.start()
+class _Keeper:
+    """This thread's keeper process (runner/keeper.py) and the worker's end of its channel."""
+
+    def __init__(self):
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-I", "-S", KEEPER, str(os.getpid()), repr(KILL_GRACE_SECONDS),
+                 str(theirs.fileno())],
+                stdin=subprocess.DEVNULL, cwd="/", start_new_session=True,
+                pass_fds=(theirs.fileno(),))
+        except OSError:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        _started[self.process.pid] = self
+        self.channel = ours
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """Close the channel (the keeper exits when it sees that) and collect the keeper."""
+        self.channel.close()
+        try:
+            self.process.wait(KILL_GRACE_SECONDS + KEEPER_SLACK_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        _started.pop(self.process.pid, None)
+
+
+@atexit.register
+def _close_keepers() -> None:
+    """At the worker's normal exit: end its keepers now and collect them (after a kill, each
+    keeper sees its channel close and exits by itself)."""
+    for current in list(_started.values()):
+        current.close()
+
+
+def _keeper() -> _Keeper:
+    """This thread's keeper, started when it has none or its last one is gone."""
+    current = getattr(_keepers, "keeper", None)
+    if current is not None and not current.alive():
+        current.close()
+        current = None
+    if current is None:
+        current = _keepers.keeper = _Keeper()
+    return current
+
+
+class _Run:
+    """One script running under a keeper: stop() asks the keeper to end it (SIGTERM), and kills
+    the keeper's process group if it has not replied well after the grace time. A stop after
+    the run ended does nothing (the keeper then serves the next script)."""
+
+    def __init__(self, keeper: _Keeper):
+        self.keeper = keeper
+        self.ended = False
+        self.keeper_lost = False  # it died (was killed) before it replied
+        self._lock = threading.RLock()  # RLock: the signal handler may run inside end()
+        self._timers: list[threading.Timer] = []
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.ended:
+                return
+            _signal_group(self.keeper.process.pid, signal.SIGTERM, only_leader=True)
+            timer = threading.Timer(KILL_GRACE_SECONDS + KEEPER_SLACK_SECONDS, _signal_group,
+                                    (self.keeper.process.pid, signal.SIGKILL))
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+
+    def end(self) -> None:
+        with self._lock:
+            self.ended = True
+            for timer in self._timers:
+                timer.cancel()
 
 
 def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
@@ -108,52 +189,54 @@ def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
 
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
                stderr_path: Path, timeout: float | None, should_stop=None) -> Outcome:
-    """Run argv (never through a shell) under a keeper, its output going straight to the two
-    log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it runs
-    (from a thread; the wait itself never polls); True ends the script as a timeout does
+    """Run argv (never through a shell) under this worker's keeper, its output going straight to
+    the two log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it
+    runs (from a thread; the wait itself never polls); True ends the script as a timeout does
     (early stopping, runner/intermediate.py)."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
-    errors_read, errors_write = os.pipe()
-    outcome = None
-    try:
-        with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
-            try:
-                process = subprocess.Popen(
-                    [sys.executable, "-I", "-S", KEEPER, str(os.getpid()),
-                     repr(KILL_GRACE_SECONDS), str(errors_write), "--", *argv],
-                    stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, cwd=cwd, env=env,
-                    start_new_session=True, pass_fds=(errors_write,))
-            except OSError as error:
-                return Outcome(None, start_error=error.strerror or str(error))
-            finally:
-                os.close(errors_write)
-            outcome = _wait(process, timeout, errors_read, should_stop)
-            return outcome
-    finally:
-        os.close(errors_read)
-        # A keeper that ended by a signal may have been killed itself (SIGKILL): what it
-        # leaves is re-parented to us while its script dies, so look a few times.
-        killed = outcome is not None and (outcome.returncode or 0) < 0
-        for _ in range(SWEEP_ROUNDS if killed else 1):
+    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+        try:
+            run = _Run(_send(argv, env, cwd, stdout.fileno(), stderr.fileno()))
+        except OSError as error:
+            return Outcome(None, start_error=error.strerror or str(error))
+    outcome = _wait(run, timeout, should_stop)
+    if run.keeper_lost:
+        # The keeper itself was killed (SIGKILL): what it leaves is re-parented to us while
+        # its script dies, so look a few times. A keeper that replied left nothing.
+        for _ in range(SWEEP_ROUNDS):
             sweep_orphans()
-            if killed:
-                threading.Event().wait(SWEEP_PAUSE_SECONDS)
+            threading.Event().wait(SWEEP_PAUSE_SECONDS)
+    return outcome
 
 
-def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int,
-          should_stop=None) -> Outcome:
+def _send(argv, env, cwd, stdout: int, stderr: int) -> _Keeper:
+    """Hand the script to this thread's keeper (a fresh one if the last one is gone)."""
+    for attempt in range(2):
+        current = _keeper()
+        try:
+            keeper.send_request(current.channel, argv, env, cwd, stdout, stderr)
+            return current
+        except OSError:
+            _keepers.keeper = None  # it died between scripts: start another one
+            current.close()
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
     timed_out, stopped, ended = threading.Event(), threading.Event(), threading.Event()
 
     def time_is_up():
         timed_out.set()
-        _stop(process)
+        run.stop()
 
     def watch():
         while not ended.wait(STOP_CHECK_SECONDS):
             if should_stop():
                 stopped.set()
-                _stop(process)
+                run.stop()
                 return
 
     timer = None
@@ -163,17 +246,27 @@ def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int,
         timer.start()
     if should_stop is not None:
         threading.Thread(target=watch, daemon=True, name="improve-hpo-early-stop").start()
-    _running.add(process)
+    _running.add(run)
     try:
         if _interrupt.is_set():  # the signal came between the check above and now
-            _stop(process)
-        returncode = process.wait()  # blocks; a signal's handler runs and the wait resumes
-    finally:
+            run.stop()
+        reply = keeper.read_reply(run.keeper.channel)  # blocks; a signal's handler runs and
+    finally:                                           # the read resumes
+        run.end()
         ended.set()
-        _running.discard(process)
+        _running.discard(run)
         if timer is not None:
             timer.cancel()
-    start_error = os.read(errors_read, 4096).decode(errors="replace")
+    if reply is None:  # the keeper died (killed): its script died with it
+        run.keeper_lost = True
+        _keepers.keeper = None
+        returncode = run.keeper.process.wait()
+        run.keeper.close()
+        start_error = ""
+    elif reply[0] == keeper.NOT_STARTED:
+        returncode, start_error = None, reply[1]
+    else:
+        returncode, start_error = _returncode(reply[0]), ""
     if _interrupt.is_set():
         return Outcome(returncode, interrupted=True)
     if timed_out.is_set():
@@ -185,11 +278,17 @@ def _wait(process: subprocess.Popen, timeout: float | None, errors_read: int,
     return Outcome(returncode)
 
 
+def _returncode(status: int) -> int:
+    """A wait status as subprocess gives it: the exit code, or minus the signal's number."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
 def sweep_orphans() -> list[int]:
     """Kill what a killed keeper left to this worker: its children that carry the keeper's
     marker in their environment, and everything below them; returns the orphans' pids."""
-    running = {process.pid for process in _running}
-    orphans = [pid for pid in _children() if pid not in running and _marked(pid)]
+    orphans = [pid for pid in _children() if pid not in _started and _marked(pid)]
     if not orphans:
         return []
     doomed = [*orphans, *(pid for orphan in orphans for pid in keeper.descendants(orphan))]

@@ -18,6 +18,9 @@ from improve_hpo.errors import UsageError
 ETA = 3
 DEFAULT_RUNGS = 4  # rungs below and at max when --min-fidelity is not given: eta^3 apart
 STOP_RULES = ("off", "asha", "median")
+# identity values of settings added after experiments with a fidelity existed: what those
+# experiments ran with, so that they resume unchanged (--brackets came after plain ASHA)
+BEFORE_THE_SETTING = {"brackets": 1}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,21 @@ class FidelitySettings:
     grace: int = 1  # no trial is stopped before it trained this much
     continues: bool = False  # a promoted trial continues in its lower rung's folder
     progress_pattern: str | None = None
+    brackets: int | None = None  # new points start at rungs 0..brackets-1; None: every rung
+
+    @property
+    def bracket_count(self) -> int:
+        """Hyperband brackets: by default one per rung (full Hyperband); 1 is plain ASHA."""
+        return len(self.rungs) if self.brackets is None else self.brackets
+
+    @property
+    def bracket_weights(self) -> tuple[int, ...]:
+        """How many new points start at each rung 0..brackets-1 per Hyperband round: the
+        bracket that starts at rung r gets ceil((s + 1) / (s - r + 1) * eta^(s - r)) points (s:
+        the top rung), which gives every bracket about the same epochs (Li et al., Hyperband)."""
+        top = len(self.rungs) - 1
+        return tuple(math.ceil((top + 1) / (top - rung + 1) * self.eta ** (top - rung))
+                     for rung in range(self.bracket_count))
 
     @property
     def rungs(self) -> tuple[int, ...]:
@@ -45,6 +63,18 @@ class FidelitySettings:
             value *= self.eta
         return (*values, self.max_fidelity)
 
+    @property
+    def trainings_per_point(self) -> float:
+        """Trainings a new point gets on average: 1 without promotion; with it, a point that
+        starts at rung r trains there and at each higher rung with chance 1/eta per rung
+        (ASHA promotes the best 1/eta), averaged over the brackets' shares."""
+        if not self.promotion:
+            return 1.0
+        top = len(self.rungs) - 1
+        weights = self.bracket_weights
+        return sum(weight * sum(self.eta ** -k for k in range(top - rung + 1))
+                   for rung, weight in enumerate(weights)) / sum(weights)
+
     def rung_of(self, fidelity: int) -> int:
         """The rung a fidelity belongs to: the highest rung at or below it."""
         return max(index for index, value in enumerate(self.rungs)
@@ -54,7 +84,8 @@ class FidelitySettings:
         return dict(fidelity=self.parameter, min_fidelity=self.min_fidelity,
                     max_fidelity=self.max_fidelity, eta=self.eta, promotion=self.promotion,
                     early_stopping=self.early_stopping, grace_period=self.grace,
-                    fidelity_continue=self.continues)
+                    fidelity_continue=self.continues,
+                    brackets=self.bracket_count if self.promotion else 1)
 
     def describe(self) -> list[str]:
         """The rung plan, as `--dry-run` prints it."""
@@ -66,6 +97,11 @@ class FidelitySettings:
                          f"best 1/{self.eta} of a rung train again at the next rung"
                          + (" (continuing in their trial folder)" if self.continues
                             else " (from scratch)"))
+            if self.bracket_count > 1:
+                starts = ", ".join(f"{count} at {self.parameter}={rungs[rung]}" for rung, count
+                                   in enumerate(self.bracket_weights))
+                lines.append(f"  brackets: {self.bracket_count} (Hyperband); of every "
+                             f"{sum(self.bracket_weights)} new points, {starts}")
         else:
             lines.append(f"  promotion: off; every point trains {self.parameter}="
                          f"{rungs[-1]}")
@@ -100,6 +136,11 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--promotion", choices=("on", "off"), default="on",
                        help="successive halving: new points train at the lowest rung and the "
                        "best are promoted (default: %(default)s)")
+    group.add_argument("--brackets", type=int, metavar="N",
+                       help="Hyperband brackets: new points start at the lowest N rungs "
+                       "(fewer at the higher ones, so each bracket spends about the same "
+                       "epochs), a hedge for models that learn slowly and look poor early; 1 "
+                       "is plain asynchronous successive halving (default: one per rung)")
     group.add_argument("--early-stopping", choices=STOP_RULES, default="off",
                        help="stop a running trial that falls behind at a rung, from the "
                        "validation metric it prints each epoch: asha (outside the best 1/eta) "
@@ -130,6 +171,8 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         extras.append("--early-stopping")
     if args.fidelity_continue:
         extras.append("--fidelity-continue")
+    if args.brackets is not None:
+        extras.append("--brackets")
     if name is None:
         if extras:
             raise UsageError(f"{extras[0]}: needs a fidelity; name it with --fidelity NAME or "
@@ -172,13 +215,21 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
                         "already ends at its rung, and a promoted trial was measured at the "
                         "rungs below it; add --promotion off to stop full trainings early "
                         "instead")
+    rung_count = len(FidelitySettings(name, bottom, top, eta).rungs) if not problems else None
+    if args.brackets is not None:
+        if args.promotion == "off":
+            problems.append(f"--brackets {args.brackets}: brackets are where promotion starts "
+                            "new points; drop --brackets, or use --promotion on")
+        elif rung_count is not None and not 1 <= args.brackets <= rung_count:
+            problems.append(f"--brackets: must lie within 1..{rung_count} (the number of "
+                            f"rungs), got {args.brackets}")
     if args.algorithm == "grid":
         problems.append("--fidelity: grid search evaluates every point fully; use it with "
                         "--algorithm ga or random")
     if problems:
         raise UsageError(*problems)
     return FidelitySettings(name, bottom, top, eta, args.promotion == "on", args.early_stopping,
-                            grace, args.fidelity_continue, pattern)
+                            grace, args.fidelity_continue, pattern, args.brackets)
 
 
 def pattern_problem(pattern: str) -> str | None:

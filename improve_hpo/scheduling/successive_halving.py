@@ -10,6 +10,12 @@ turns each into trainings ("trials") at a fidelity:
   results of its rung whose point has not trained at the next rung yet trains there (a new
   trial, origin "promotion"); only when there is none does it ask the algorithm for a new
   point. No trial waits for a rung to fill (asynchronous, as in ASHA);
+- brackets (Hyperband's hedge; --brackets N, by default one per rung): new points start at
+  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions (bracket_sequence;
+  --brackets 1 is plain ASHA); the rungs are shared, so a point that starts at rung 2 joins
+  rung 2's results and is promoted from there like any other. A model whose good
+  configurations learn slowly (poor after 1 epoch, best after 27) then still has some points
+  measured long enough to show it;
 - promotion off: every point trains at the top rung (early stopping alone).
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at):
@@ -59,6 +65,21 @@ def search_space(space: Space, settings: FidelitySettings) -> Space:
     return Space(parameters, space.warnings, space.source)
 
 
+def bracket_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
+    """One Hyperband round of start rungs, weights[r] of rung r, spread evenly through the round
+    (smooth weighted round robin) rather than in blocks, so that every stretch of new points
+    has some of each bracket."""
+    total = sum(weights)
+    credit = [0] * len(weights)
+    sequence = []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, weights)]
+        pick = max(range(len(weights)), key=lambda r: (credit[r], -r))
+        credit[pick] -= total
+        sequence.append(pick)
+    return tuple(sequence)
+
+
 @dataclass
 class _Point:
     """A point of the algorithm and its trainings."""
@@ -88,6 +109,7 @@ class FidelityScheduler:
         # per rung below the top: the losses measured at its fidelity, results and milestones
         self._milestones: list[list[float]] = [[] for _ in self.rungs]
         self._held: list[Generation] = []  # generation records not reported yet
+        self._brackets: tuple[int, ...] | None = None  # bracket_sequence, built on first use
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
@@ -114,8 +136,7 @@ class FidelityScheduler:
             return []
         asked = self._new.popleft()
         point = self._points[asked.number] = _Point(asked)
-        return [self._trial(point, 0 if self.settings.promotion else len(self.rungs) - 1,
-                            asked.origin)]
+        return [self._trial(point, self._start_rung(asked.number), asked.origin)]
 
     def tell(self, candidate: Candidate, metric: float | None, stopped_at: int | None = None,
              progress: dict | None = None) -> Generation | None:
@@ -224,6 +245,15 @@ class FidelityScheduler:
                          "--output")
 
     # -- inside ------------------------------------------------------------------------------
+    def _start_rung(self, point_number: int) -> int:
+        """The rung a new point trains at first: the top without promotion, else its bracket's
+        (a function of the point number alone, so a resumed run continues the same plan)."""
+        if not self.settings.promotion:
+            return len(self.rungs) - 1
+        if self._brackets is None:
+            self._brackets = bracket_sequence(self.settings.bracket_weights)
+        return self._brackets[point_number % len(self._brackets)]
+
     def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
         values = dict(point.asked.values)
         values[self.settings.parameter] = self.rungs[rung]
