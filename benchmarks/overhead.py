@@ -223,6 +223,41 @@ def trial_cost(worker_counts=(2, 4, 8), trials: int = 200, rounds: int = 3,
             for (name, w), values in measured.items()]
 
 
+def run_cpu_seconds(name: str, model: Path, trials: int, workers: int) -> float:
+    """CPU seconds (user + system) of every process of one engine run: the run goes in a child
+    process, and everything it starts is reaped inside it (improve-hpo's workers collect their
+    keepers, which collect the scripts), so the kernel adds it all to that child's rusage."""
+    import resource
+
+    code = ("from pathlib import Path; from benchmarks.overhead import available_engines; "
+            f"available_engines(None)[{name!r}](Path({str(model)!r}), {trials}, {workers})")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True,
+                   timeout=1800)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cpu_cost(engines: list[str], workers: int = 8, trials: int = 500, rounds: int = 2,
+             say=print) -> dict[str, list[float]]:
+    """CPU milliseconds per trial of each engine, all its processes together: (CPU of a run of
+    2N trials - CPU of a run of N) / N, so start-up cancels; rounds interleaved. Unlike the
+    wall-clock figure, it does not depend on the share of the cores each engine gets from the
+    scheduler (Linux's autogroup gives each session an equal share, and MPI ranks and the
+    keepers each start a session of their own, the bare pool and DeepHyper none)."""
+    with tempfile.TemporaryDirectory() as folder:
+        model = make_model(Path(folder) / "model")
+        measured = {name: [] for name in engines}
+        for _ in range(rounds):
+            for name in engines:
+                once = run_cpu_seconds(name, model, trials, workers)
+                twice = run_cpu_seconds(name, model, 2 * trials, workers)
+                measured[name].append(1000 * (twice - once) / trials)
+                say(f"overhead: {name}, {workers} workers: {measured[name][-1]:.2f} CPU ms "
+                    "per trial")
+    return measured
+
+
 # -- 2. rank 0 at scale ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Overhead:
@@ -319,6 +354,9 @@ def main(argv=None) -> None:
     parser.add_argument("--engines", nargs="+", default=None,
                         help="names (or unique beginnings) of the engines to run; default all "
                              "installed but the Singularity ones")
+    parser.add_argument("--cpu", action="store_true",
+                        help="measure CPU milliseconds per trial instead (cpu_cost), at the "
+                             "first --workers count")
     args = parser.parse_args(argv)
     engines = available_engines(None)
     if args.engines:
@@ -330,6 +368,13 @@ def main(argv=None) -> None:
                              f"{list(engines)}")
             chosen[matches[0]] = engines[matches[0]]
         engines = chosen
+    if args.cpu:
+        measured = cpu_cost(list(engines), args.workers[0], args.trials, args.rounds)
+        print("\n| engine | workers | CPU ms per trial (median) | rounds |\n|---|---:|---:|---|")
+        for name, values in measured.items():
+            print(f"| {name} | {args.workers[0]} | {statistics.median(values):.2f} | "
+                  + ", ".join(f"{ms:.2f}" for ms in values) + " |")
+        return
     costs = trial_cost(args.workers, args.trials, args.rounds, engines=engines, say=print)
     print("\n| engine | workers | trials | worker-ms per trial (median) | rounds |")
     print("|---|---:|---:|---:|---|")
