@@ -243,3 +243,18 @@ def test_a_given_executor_runs_the_objective_and_each_call_knows_its_own_trial(t
     for trial in results.trials(as_frame=False):
         if trial["reused_from"] is None:
             assert seen[Path(trial["folder"]).name] == trial["x"] == trial["metric"]
+
+
+def test_initial_takes_an_earlier_experiment_as_init_population_does(tmp_path, capsys):
+    earlier = improve_hpo.optimize(objective, SPACE, tmp_path / "one", population=6,
+                                   generations=1, seed=7)
+    ok = [t for t in earlier.trials(as_frame=False) if t["status"] == "ok"]
+    best = sorted(ok, key=lambda t: t["metric"])
+    warm = improve_hpo.optimize(objective, SPACE, tmp_path / "two", population=3,
+                                generations=0, seed=8, initial=tmp_path / "one")
+    first = warm.trials(as_frame=False)
+    assert [(t["x"], t["n"]) for t in first] == [(t["x"], t["n"]) for t in best[:3]]
+    assert "improve-hpo: note: --init-population " in capsys.readouterr().err
+    with pytest.raises(UsageError, match="initial: grid search evaluates the grid only"):
+        improve_hpo.optimize(objective, SPACE, tmp_path / "three", algorithm="grid",
+                             initial=[{"x": 0.5, "n": 1}])

@@ -27,12 +27,14 @@ from improve_hpo.api.objective import IN_PROCESS, ObjectiveTasks
 from improve_hpo.api.results import ExperimentResults, SearchOutcome
 from improve_hpo.errors import UsageError
 from improve_hpo.experiment.deadline import STOP_MARGIN, add_deadline_arguments, deadline_from_args
+from improve_hpo.experiment.init_population import read_init_population
 from improve_hpo.experiment.launch import driver_for
 from improve_hpo.experiment.setup import Experiment, open_output
 from improve_hpo.experiment.signals import StopRequest
 from improve_hpo.ga import SearchSettings, add_search_arguments
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, process_pool
+from improve_hpo.reports.progress import write_line
 from improve_hpo.runner import RunnerSettings
 from improve_hpo.space import Space, load_space, load_space_data
 
@@ -49,9 +51,11 @@ def optimize(objective, space, output, *, metric: str = "objective", mode: str =
 
     `search`: `improve-hpo run`'s search options by name (population, generations, strategy,
     algorithm, max_evaluations, max_failures, seed, ...), with its defaults. `initial`: points
-    to evaluate first. The walltime budget as `--time-limit` (seconds or "90m", "12:00:00"),
-    `--deadline` (epoch seconds, a datetime or an ISO time) and `--stop-margin`; without
-    either, the Slurm/PBS job's end when there is one (job_walltime=False: no budget).
+    to evaluate first (dicts), or as `--init-population` a CSV file or an earlier experiment's
+    folder (its best successful trials, at most `population`). The walltime budget as
+    `--time-limit` (seconds or "90m", "12:00:00"), `--deadline` (epoch seconds, a datetime or
+    an ISO time) and `--stop-margin`; without either, the Slurm/PBS job's end when there is
+    one (job_walltime=False: no budget).
     Where the objective runs: see the module doc. Returns the experiment's results, whose
     `outcome` says how this call ended (None on the worker ranks of executor="mpi"). Raises
     UsageError for bad arguments and TooManyFailures at `max_failures`."""
@@ -73,9 +77,8 @@ def optimize(objective, space, output, *, metric: str = "objective", mode: str =
     ledger, _ = open_output(experiment)
     with ledger:
         if executor is not None:
-            where = "the given executor"
             outcome = _search(experiment, ledger, stop_deadline, objective, executor, workers,
-                              where)
+                              "the given executor")
         elif workers == 1:
             outcome = _search(experiment, ledger, stop_deadline, objective, InlineExecutor(),
                               1, "in this process")
@@ -145,8 +148,15 @@ def _prepare(space, output, metric, mode, initial, search: dict, deadline_args,
     settings = _search_settings(search, mode)
     runner = RunnerSettings(launcher=IN_PROCESS, data_dir="", metric=metric, mode=mode,
                             infer="none")
+    if isinstance(initial, (str, Path)):  # a CSV, or an earlier experiment: --init-population
+        initial, notes = read_init_population(str(initial), space, settings.population, mode)
+        for note in notes:
+            write_line(f"improve-hpo: note: {note}")
     initial = tuple(space.coerce(dict(point), f"initial point {index + 1}")
                     for index, point in enumerate(initial))
+    if initial and settings.algorithm == "grid":
+        raise UsageError("initial: grid search evaluates the grid only; use it with algorithm "
+                         "'ga' or 'random'")
     experiment = Experiment(Path(output).expanduser().absolute(), space, settings, runner,
                             initial, space.source)
     stop_deadline = deadline_from_args(deadline_args, os.environ if job_walltime else {},
