@@ -2,16 +2,17 @@
 everything it started.
 
 Containment (docs/engine.md, "What survives what"): each script runs under a keeper
-(runner/keeper.py), a few-millisecond stdlib process that is the child subreaper of everything
-the script starts and ends all of it when the script ends, is stopped, or loses its worker
+(runner/keeper.py), a small stdlib process that is the child subreaper of everything the
+script starts and ends all of it when the script ends, is stopped, or loses its worker
 (parent-death signal). The worker itself is a child subreaper too (`contain_worker`), so if a
 keeper is killed with SIGKILL, the processes it leaves are re-parented to the worker, which
-kills them after the stage (they carry the keeper's marker in their environment).
+kills them at once (they carry the keeper's marker in their environment).
 
 One keeper serves each worker (each worker thread that runs scripts) for its whole life: a
 script costs a message on the keeper's channel and a posix_spawn, not a Python start (the
-keeper starts once, with the first script). The worker opens the two log files and hands them
-to the keeper with the script (it writes nothing else before the script starts).
+keeper starts with the worker, `start_keeper`, or with its first script). The worker opens the
+two log files and hands them to the keeper with the script (the stage writes its other records
+while the script runs: runner/stages.py).
 
 Waiting costs nothing while a script runs: the worker blocks reading its keeper's reply; a
 timer thread stops the script at --trial-timeout, and the signal handler stops it on
