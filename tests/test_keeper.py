@@ -100,3 +100,21 @@ def test_the_keeper_exits_with_its_worker(tmp_path):
     subprocess.run([sys.executable, "-c", worker], check=True, timeout=60)
     keeper = int((tmp_path / "out.log").read_text())
     assert gone(keeper)
+
+
+def test_a_worker_that_exits_while_a_script_runs_ends_it(tmp_path):
+    """A worker whose main thread ends while another thread's script runs: at its exit the
+    keeper is told to stop (SIGTERM), so the script does not outlive the worker."""
+    worker = textwrap.dedent(f"""
+        import os, threading, time
+        from improve_hpo.runner import process
+        log = {str(tmp_path / 'out.log')!r}
+        script = ["/bin/sh", "-c", "echo $$; exec sleep 60"]
+        threading.Thread(target=process.run_logged, daemon=True,
+                         args=(script, dict(os.environ), "/", log,
+                               {str(tmp_path / 'err.log')!r}, None)).start()
+        while not (os.path.exists(log) and os.path.getsize(log)):  # the script has started
+            time.sleep(0.02)
+    """)
+    subprocess.run([sys.executable, "-c", worker], check=True, timeout=60)
+    assert gone(int((tmp_path / "out.log").read_text()))

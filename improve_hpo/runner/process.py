@@ -119,8 +119,10 @@ class _Keeper:
         return self.process.poll() is None
 
     def close(self) -> None:
-        """Close the channel (the keeper exits when it sees that) and collect the keeper."""
+        """Close the channel (the keeper exits when it sees that; SIGTERM ends a script it still
+        runs first) and collect the keeper."""
         self.channel.close()
+        self.process.send_signal(signal.SIGTERM)  # not once it was collected: its pid is free
         try:
             self.process.wait(KILL_GRACE_SECONDS + KEEPER_SLACK_SECONDS)
         except subprocess.TimeoutExpired:
