@@ -18,6 +18,7 @@ earlier, so a trial still running is killed and reported interrupted wherever th
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import os
 import signal
@@ -37,6 +38,7 @@ FULL_BYTES = 1 << 20
 
 
 _stop_timer: threading.Timer | None = None
+_exiting = threading.Event()
 
 
 def _arm_stop(stop_at: float | None) -> None:
@@ -44,10 +46,24 @@ def _arm_stop(stop_at: float | None) -> None:
     global _stop_timer
     if stop_at is None or _stop_timer is not None:
         return
-    _stop_timer = threading.Timer(max(0.0, stop_at - time.time()), os.kill,
-                                  (os.getpid(), signal.SIGTERM))
+    _stop_timer = threading.Timer(max(0.0, stop_at - time.time()), _stop_now)
     _stop_timer.daemon = True
     _stop_timer.start()
+
+
+def _stop_now() -> None:
+    """The stop time came: SIGTERM this worker, unless it is exiting (a run that ended just
+    before its deadline): Python gives SIGTERM its default action back as it ends, and the
+    signal would then kill the worker (an MPI job would end with 15, not 75)."""
+    if not _exiting.is_set():
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@atexit.register
+def _no_stop_after_exit() -> None:
+    _exiting.set()
+    if _stop_timer is not None:
+        _stop_timer.cancel()
 
 
 def _guarded(run, failed):
