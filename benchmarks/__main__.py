@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import pickle
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import overhead, quality, report, utilization
@@ -83,9 +85,18 @@ def run_utilization(plan: dict, say) -> list[str]:
 
 
 def run_quality(plan: quality.QualityPlan, results: Path, has_optuna: bool, say,
-                ask_trials=()) -> list[str]:
-    curves = quality.run_quality(plan)
-    say("quality: searches done")
+                ask_trials=(), save=None, added=(), processes=None) -> list[str]:
+    started = time.time()
+    curves = quality.run_quality(plan, processes)
+    say(f"quality: searches done in {time.time() - started:.0f} s")
+    if save:
+        quality.save_curves(save, curves, plan, time.time() - started)
+    for path in added:  # curves of other methods from an earlier run (--add-curves)
+        more, seconds = quality.load_curves(path, plan)
+        methods = [m for m in next(iter(more.values()), {}) if m not in plan.methods]
+        plan = replace(plan, methods=plan.methods + tuple(methods))
+        curves = quality.merge_curves(curves, more, plan.methods)
+        say(f"quality: added {', '.join(methods)} from {path} (a run of {seconds:.0f} s)")
     table = quality.summarize(curves, plan)
     won = quality.wins(curves, plan)
     reached = quality.reach(curves, plan)
@@ -166,6 +177,14 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", nargs="+", default=None,
                         help="search quality: these methods only (names of "
                              "benchmarks/methods.py; default: all that are installed)")
+    parser.add_argument("--save-curves", type=Path, default=None, metavar="FILE",
+                        help="search quality: keep this run's curves in FILE (a pickle)")
+    parser.add_argument("--add-curves", type=Path, nargs="+", default=(), metavar="FILE",
+                        help="search quality: report, beside this run's methods, the other "
+                             "methods of earlier runs saved with --save-curves (same problems, "
+                             "seeds and budgets), without running them again")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="search quality: processes in the pool (default: one per core)")
     args = parser.parse_args(argv)
     args.results.mkdir(parents=True, exist_ok=True)
     for method in args.methods or ():
@@ -174,6 +193,13 @@ def main(argv=None) -> int:
         except ValueError as error:
             parser.error(f"--methods: {error}")
     chosen = plans(args.quick, args.problems, args.seeds, args.methods)
+    for path in args.add_curves:
+        if not path.is_file():
+            parser.error(f"--add-curves: {path} is not a file (write one with --save-curves)")
+        try:
+            quality.load_curves(path, chosen["quality"])
+        except (ValueError, OSError, pickle.UnpicklingError, KeyError, EOFError) as error:
+            parser.error(f"--add-curves: {error}")
 
     def say(line):
         print(f"benchmarks: {line}", file=sys.stderr, flush=True)
@@ -185,7 +211,8 @@ def main(argv=None) -> int:
         sections += run_utilization({**chosen["utilization"], "results": args.results}, say)
     if "quality" in args.only:
         sections += run_quality(chosen["quality"], args.results, chosen["has_optuna"], say,
-                                chosen["ask_cost"])
+                                chosen["ask_cost"], args.save_curves, args.add_curves,
+                                args.processes)
     if "overhead" in args.only:
         sections += run_overhead(chosen["overhead"], args.results, say)
     # The multi-fidelity section is measured on its own (python -m benchmarks.fidelity, about

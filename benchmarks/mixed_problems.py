@@ -12,6 +12,7 @@ losses whose optimum is 0 by construction, built to test what real spaces do to 
 
 from __future__ import annotations
 
+import itertools
 import math
 
 # -- switch -----------------------------------------------------------------------------------
@@ -83,3 +84,44 @@ def mixed10_objective(values: dict) -> float:
     if not values["batch_norm"]:
         loss += 0.2 + (0.3 if values["activation"] == "sigmoid" else 0.0)
     return loss
+
+
+# -- mixed-steps --------------------------------------------------------------------------------
+# The levels a value snaps to (like the tables of benchmarks/sklearn_tables.py: a few per range).
+STEP_LEVELS = {"learning_rate": [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+               "dropout": [0.0, 0.2, 0.4, 0.6, 0.8], "units": [1, 4, 16, 64, 256, 1024],
+               "layers": [1, 3, 5, 8]}
+_LOG_LEVELS = ("learning_rate", "units")
+
+
+def snapped(values: dict) -> dict:
+    """`values` with each parameter of STEP_LEVELS at its nearest level."""
+    out = dict(values)
+    for name, levels in STEP_LEVELS.items():
+        if name in _LOG_LEVELS:
+            out[name] = min(levels, key=lambda level: abs(math.log(level) - math.log(values[name])))
+        else:
+            out[name] = min(levels, key=lambda level: abs(level - values[name]))
+    return out
+
+
+def steps_objective(mixed_objective):
+    """The mixed-steps objective: `mixed_objective` of the snapped values."""
+    return lambda values: mixed_objective(snapped(values))
+
+
+def steps_optimum(mixed_objective, space_json: list) -> float:
+    """The minimum over the grid (every level of STEP_LEVELS, every value of the others)."""
+    grids = {}
+    for p in space_json:
+        if p["name"] in STEP_LEVELS:
+            grids[p["name"]] = STEP_LEVELS[p["name"]]
+        elif p["type"] == "constant":
+            grids[p["name"]] = [p["value"]]
+        elif p["type"] == "logical":
+            grids[p["name"]] = [False, True]
+        else:
+            grids[p["name"]] = list(p["values"])
+    names = list(grids)
+    return min(mixed_objective(dict(zip(names, combo)))
+               for combo in itertools.product(*grids.values()))

@@ -11,6 +11,8 @@
   (their improvelib argument parsing and file writing are skipped). Optimum unknown.
 - sk-gbr-diabetes, sk-sgd-cancer: tables of real scikit-learn trainings over mixed spaces
   (benchmarks/sklearn_tables.py); the optimum is the table's best.
+- mixed-steps: `mixed` on a coarse grid (piecewise constant, like a table of real trainings;
+  benchmarks/mixed_problems.py); tuning set.
 - switch, mixed10: synthetic mixed problems (benchmarks/mixed_problems.py): a categorical that
   switches the landscape, and ten parameters of every type with interactions.
 
@@ -186,6 +188,11 @@ def _example() -> Problem:
     return Problem("example", space, example_objective, None)
 
 
+@lru_cache(maxsize=None)
+def _mixed_steps_optimum() -> float:
+    return mixed_problems.steps_optimum(mixed_objective, MIXED_SPACE)
+
+
 def problem(name: str) -> Problem:
     """The problem called `name` (see PROBLEMS)."""
     if name == "branin":
@@ -194,6 +201,9 @@ def problem(name: str) -> Problem:
         return Problem(name, _floats([(0.0, 1.0)] * 6), hartmann6, -3.32237)
     if name == "mixed":
         return Problem(name, MIXED_SPACE, mixed_objective, 0.0)
+    if name == "mixed-steps":
+        return Problem(name, MIXED_SPACE, mixed_problems.steps_objective(mixed_objective),
+                       _mixed_steps_optimum())
     if name == "example":
         return _example()
     if name.startswith("surrogate-") and name[len("surrogate-"):] in halloffame.run_names():
@@ -209,6 +219,7 @@ def problem(name: str) -> Problem:
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
 
 
-TUNING = ("branin", "hartmann6", "mixed", *(f"surrogate-{run}" for run in SURROGATE_RUNS))
+TUNING = ("branin", "hartmann6", "mixed", "mixed-steps",
+          *(f"surrogate-{run}" for run in SURROGATE_RUNS))
 REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
 PROBLEMS = (*TUNING, *REPORT, "example")

@@ -4,9 +4,10 @@ One search per (problem, method, seed) with the largest budget gives the best va
 after each training, so the result at a smaller budget is read off the same curve (every method
 here but NGOpt behaves the same for its first N trainings whatever the total budget; the legacy
 GA's generations end exactly at 100 and 300 trainings with mu 20 and lambda 10). NGOpt plans
-for the budget it is given: it runs once per budget of `capped` (and only up to its cap: one
-of its searches costs about a second per training here).
-The searches run in a pool of processes (one per core).
+for the budget it is given: it runs once per budget of `capped` (up to its cap).
+The searches run in a pool of processes (one per core). `save_curves` / `load_curves` keep the
+curves of a run so that a later run of other methods (e.g. the GA after a change) can report
+them side by side without running the unchanged methods again (`--save-curves`, `--add-curves`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import pickle
 import warnings
 from dataclasses import dataclass
 
@@ -34,7 +36,7 @@ class QualityPlan:
     expensive_seeds: int = 5
     expensive_budget: int = 100
     # methods that know their budget: {method: (largest budget, seeds)}, one run per budget
-    capped: tuple = (("ngopt", (100, 5)),)
+    capped: tuple = (("ngopt", (300, 20)),)
 
     def jobs(self) -> list[tuple[str, str, int, int]]:
         jobs = []
@@ -91,6 +93,37 @@ def run_quality(plan: QualityPlan, processes: int | None = None) -> dict:
     return {name: {method: np.array([by_seed[s] for s in sorted(by_seed)])
                    for method in plan.methods if (by_seed := curves[name].get(method))}
             for name in plan.problems if name in curves}
+
+
+def save_curves(path, curves: dict, plan: QualityPlan, seconds: float) -> None:
+    """The curves of a run, with what is needed to check they can be merged with another."""
+    with open(path, "wb") as handle:
+        pickle.dump(dict(curves=curves, seeds=plan.seeds, budgets=plan.budgets,
+                         capped=plan.capped, methods=plan.methods, seconds=seconds), handle)
+
+
+def load_curves(path, plan: QualityPlan) -> tuple[dict, float]:
+    """(curves, seconds) of a run saved by save_curves; ValueError when its seeds, budgets or
+    caps differ from `plan`'s (its columns would not compare with this run's)."""
+    with open(path, "rb") as handle:
+        saved = pickle.load(handle)
+    mine = dict(seeds=plan.seeds, budgets=tuple(plan.budgets), capped=tuple(plan.capped))
+    for key, value in mine.items():
+        theirs = saved.get(key)
+        if theirs is not None and (theirs if key == "seeds" else tuple(theirs)) != value:
+            raise ValueError(f"{path}: saved with {key} {theirs}, this run has {value}")
+    return saved["curves"], float(saved.get("seconds", 0.0))
+
+
+def merge_curves(curves: dict, added: dict, order) -> dict:
+    """`curves` with the problems and methods of `added` that it does not have, the methods of
+    each problem in `order` (the tables' columns)."""
+    merged = {name: dict(methods) for name, methods in curves.items()}
+    for name, methods in added.items():
+        for method, array in methods.items():
+            merged.setdefault(name, {}).setdefault(method, array)
+    return {name: {m: methods[m] for m in order if m in methods}
+            for name, methods in merged.items()}
 
 
 def regrets(name: str, values: np.ndarray) -> np.ndarray:

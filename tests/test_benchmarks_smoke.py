@@ -131,6 +131,49 @@ def test_the_new_problems_have_their_documented_optima():
         assert all(v >= target.optimum or math.isnan(v) for v in values)
 
 
+def test_mixed_steps_is_the_mixed_problem_on_a_coarse_grid():
+    """A tuning problem with plateaus (like the tables of real trainings): nearby values give
+    the same loss, and its optimum is the grid's best point."""
+    steps = problem("mixed-steps")
+    best = dict(epochs=10, learning_rate=1e-4, dropout=0.2, units=16, layers=3, batch_size=64,
+                optimizer="adam", batch_norm=True)
+    assert steps.optimum == pytest.approx(steps.objective(best)) == pytest.approx(0.105)
+    assert steps.objective(dict(best, learning_rate=1.2e-4, dropout=0.23, units=18)) \
+        == steps.objective(best)  # a plateau
+    assert steps.objective(dict(best, dropout=0.25, units=32)) == steps.objective(best) \
+        > mixed_objective(dict(best, dropout=0.25, units=32))  # the grid misses mixed's optimum
+    rng = __import__("numpy").random.default_rng(1)
+    assert all(steps.objective(steps.space.sample(rng)) >= steps.optimum for _ in range(200))
+
+
+def test_curves_of_an_earlier_run_are_reported_beside_this_runs(tmp_path, capsys):
+    """--save-curves / --add-curves: a later run adds the saved methods' curves as they were;
+    a file saved with other seeds is refused with the flag named."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from benchmarks.__main__ import main
+
+    plan = quality.QualityPlan(("branin",), ("random",), (10, 20), 2)
+    saved = quality.run_quality(plan, processes=1)
+    quality.save_curves(tmp_path / "peers.pkl", saved, plan, 1.0)
+    mine = quality.run_quality(replace(plan, methods=("ga",)), processes=1)
+    more, seconds = quality.load_curves(tmp_path / "peers.pkl", plan)
+    merged = quality.merge_curves(mine, more, ("ga", "random"))
+    assert list(merged["branin"]) == ["ga", "random"] and seconds == 1.0
+    np.testing.assert_array_equal(merged["branin"]["random"], saved["branin"]["random"])
+    with pytest.raises(ValueError, match="seeds 2, this run has 3"):
+        quality.load_curves(tmp_path / "peers.pkl", replace(plan, seeds=3))
+    for path, message in ((tmp_path / "none.pkl", "is not a file"),
+                          (tmp_path / "peers.pkl", "saved with seeds 2, this run has 20")):
+        with pytest.raises(SystemExit) as stop:
+            main(["--only", "quality", "--results", str(tmp_path), "--add-curves", str(path)])
+        error = capsys.readouterr().err
+        assert stop.value.code == 2 and f"--add-curves: {path}" in error and message in error
+    assert not (tmp_path / "RESULTS.md").exists()  # nothing ran
+
+
 @needs_halloffame
 def test_engine_replay_and_overhead_under_mpiexec():
     replay = utilization.replay("IGTD-GDSCv2", "defaults", workers=2, interval=0.002)

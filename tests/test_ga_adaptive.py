@@ -5,6 +5,7 @@ fallback, the classic operators one flag away, and replay from the seed."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -224,3 +225,64 @@ def test_bad_operator_settings_name_their_flag(changes, message):
 
     with pytest.raises(UsageError, match=message):
         settings(**changes).check()
+
+
+def _restarts(asked):
+    """The trial numbers of the candidates asked as restart points."""
+    return [c.number for c in asked if c.origin == "restart"]
+
+
+@pytest.mark.parametrize("strategy", ["async", "generational"])
+def test_a_stagnant_search_restarts_from_its_best_with_random_points(strategy):
+    """Every result equal (a plateau): after RESTART_AFTER x mu results without a gain the GA
+    keeps its best member, asks mu - 1 random points and starts its steps again; a search
+    that keeps improving never restarts, and classic operators never do."""
+    mu = 6
+    window = math.ceil(adaptive.RESTART_AFTER * mu)
+    chosen = settings(population=mu, offspring=3, generations=window, seed=5,
+                      strategy=strategy)
+    flat = make_algorithm(SPACE, chosen)
+    asked = drive(flat, metric=lambda values: 1.0)
+    restarts = _restarts(asked)
+    assert restarts, "a search on a plateau never restarted"
+    first = restarts[0]
+    assert first >= window  # not before the window is full
+    assert restarts[:mu - 1] == list(range(first, first + mu - 1))  # mu - 1 random points
+    assert flat.breeder.restarts == math.ceil(len(restarts) / (mu - 1)) >= 1  # the last may be cut
+
+    improving = make_algorithm(SPACE, chosen)
+    count = iter(range(10**6))
+    assert not _restarts(drive(improving, metric=lambda values: -1.01 ** next(count)))
+
+    classic = make_algorithm(SPACE, replace(chosen, operators="classic"))
+    assert not _restarts(drive(classic, metric=lambda values: 1.0))
+
+
+def test_a_restart_keeps_the_best_member_and_resets_the_steps():
+    mu = 6
+    chosen = settings(population=mu, offspring=3, strategy="async", seed=2,
+                      generations=10 * math.ceil(adaptive.RESTART_AFTER * mu))
+    algorithm = make_algorithm(SPACE, chosen)
+    losses = {}
+    while not algorithm.finished:
+        for candidate in algorithm.ask():
+            if candidate.origin == "restart" and algorithm.breeder.restarts == 1 \
+                    and len(algorithm._population) == 1:
+                best = algorithm.best.result
+                kept = algorithm._population[0].evaluated
+                assert kept.loss == best.loss  # the best member stays
+                assert set(algorithm.breeder.steps.values()) == {adaptive.INITIAL_STEP}
+            # a loss that stops improving after the first 20 trials
+            losses[candidate.number] = 1.0 / (1 + min(candidate.number, 20))
+            algorithm.tell(candidate, losses[candidate.number])
+    assert algorithm.breeder.restarts >= 1
+
+
+def test_restarts_replay_from_the_seed_whatever_the_tell_order():
+    chosen = settings(population=6, offspring=3, seed=9,
+                      generations=3 * math.ceil(adaptive.RESTART_AFTER * 6))
+    flat = lambda values: round(objective(values))  # noqa: E731  (plateaus: restarts happen
+    first = drive(make_algorithm(SPACE, chosen), metric=flat)
+    again = drive(make_algorithm(SPACE, chosen), metric=flat, order=lambda b: b[::-1])
+    assert _restarts(first)
+    assert [(c.values, c.origin) for c in first] == [(c.values, c.origin) for c in again]

@@ -1,7 +1,8 @@
 """The GA's adaptive operators (`--operators adaptive`, the default): a GA that learns as it goes.
 
 Still a GA: the population, selection and the crossover / mutation / copy choice of varOr are
-the classic ones (ga/operators.py); three things learn from the results told so far.
+the classic ones (ga/operators.py); three things learn from the results told so far, and a
+fourth restarts a search that stopped improving.
 
 1. Mutation steps that adapt per parameter, by a success rule (Rechenberg's 1/5 rule, applied
    per parameter). Each int, float and ordered parameter has a step multiplier, INITIAL_STEP at
@@ -20,6 +21,12 @@ the classic ones (ga/operators.py); three things learn from the results told so 
    experiment) and sends the one that the density-ratio model of the results so far
    (ga/surrogate.py) rates best. While the model cannot be fitted (fewer than 5 successful
    results, or nothing to model) the first child is sent: plain breeding.
+4. Restarts when the search stagnates: after RESTART_AFTER x mu results in a row that did not
+   improve the best result (by more than IMPROVEMENT of its magnitude), the GA keeps its best
+   member, makes the next mu - 1 children random points and starts the steps again
+   (GeneticAlgorithm._restart_if_stagnant). A population that collapsed onto one basin (a
+   wrong batch size, a categorical value whose best learning rate it has not found, a plateau
+   of a piecewise-constant loss) gets out of it; the model keeps every result.
 
 All draws come from the GA's one numpy Generator; the model is a pure function of the results
 and the step rule counts them in trial-number order (the generational GA applies a whole
@@ -44,6 +51,13 @@ INITIAL_STEP = 2.0  # the step multiplier at the start (x the parameter's sigma)
 MIN_STEP, MAX_STEP = 0.05, 4.0  # the multiplier's bounds
 STEP_RATE = 0.6  # log-change of a multiplier after a success (a failure: -STEP_RATE / 4)
 RANDOM_CANDIDATES = 0  # random samples of the space among a slot's candidates (model on)
+# Restarts when the search stagnates: when RESTART_AFTER x mu results in a row (by trial
+# number) have not improved the best result by more than IMPROVEMENT of its magnitude, the GA
+# keeps its best member, fills the rest of the population with random points and sets the
+# steps back to INITIAL_STEP (ga/base.py). 0: never. Chosen on the tuning set
+# (benchmarks/tuning.py; docs/benchmarks.md).
+RESTART_AFTER = 6.0
+IMPROVEMENT = 1e-3
 
 
 class AdaptiveBreeder:
@@ -53,8 +67,10 @@ class AdaptiveBreeder:
     child came with, and `observe(number, values, loss)` for every result told.
     """
 
-    def __init__(self, space, *, cxpb: float, mutpb: float, indpb: float, candidates: int):
+    def __init__(self, space, *, cxpb: float, mutpb: float, indpb: float, candidates: int,
+                 population: int = 10):
         self.space = space
+        self.population = population
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
         self.candidates = candidates
         self.steps = {p.name: INITIAL_STEP for p in space.parameters
@@ -64,6 +80,8 @@ class AdaptiveBreeder:
         self._told: dict[int, float] = {}  # told mutants whose success is not counted yet
         self._model: DensityRatio | None = None
         self._model_size = -1  # the history size the model was fitted on
+        self._restarted_at = 0  # the history size at the last restart
+        self.restarts = 0
 
     def asked(self, number: int, lineage) -> None:
         """Remember a mutant's (parent loss, genes mutated) until its result comes back."""
@@ -81,6 +99,28 @@ class AdaptiveBreeder:
             self._model = DensityRatio.fit(self.history)
             self._model_size = len(self.history)
         return self._model
+
+    def stagnant(self) -> bool:
+        """Whether the last RESTART_AFTER x mu results, in trial-number order, all failed to
+        improve the best result before them by more than IMPROVEMENT of its magnitude (and as
+        many came since the last restart). A pure function of the results told, so a
+        generational GA restarts at the same generation whatever order its results came in."""
+        window = int(math.ceil(RESTART_AFTER * self.population))
+        size = len(self.history)
+        if RESTART_AFTER <= 0 or size - self._restarted_at < window:
+            return False
+        losses = self.history.arrays()[2]
+        before = np.minimum.accumulate(np.concatenate([[np.inf], losses[:-1]]))
+        improved = losses < before - IMPROVEMENT * np.abs(np.where(np.isfinite(before),
+                                                                   before, 0.0))
+        last = int(np.flatnonzero(improved)[-1]) if improved.any() else -1
+        return size - 1 - last >= window
+
+    def restart(self) -> None:
+        """Start the steps again (the GA re-seeds its population: ga/base.py)."""
+        self.steps = dict.fromkeys(self.steps, INITIAL_STEP)
+        self._restarted_at = len(self.history)
+        self.restarts += 1
 
     def _count_successes(self) -> None:
         """The success rule, over the mutants told since the last call, by trial number."""

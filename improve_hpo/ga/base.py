@@ -81,7 +81,7 @@ class GeneticAlgorithm(Algorithm):
                  cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
         self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
-                                        candidates=candidates)
+                                        candidates=candidates, population=population)
                         if operators == "adaptive" else None)
         self.mu = population
         self.lam = offspring
@@ -96,6 +96,7 @@ class GeneticAlgorithm(Algorithm):
         self._population = []  # DEAP individuals
         self._generation = 0
         self._asked_keys: set = set()  # point_key of every candidate asked (or adopted on resume)
+        self._fresh = 0  # random points still to ask after a restart
 
     def _new_candidate(self, values: dict, generation: int, origin: str,
                        lineage: tuple | None = None) -> Candidate:
@@ -115,12 +116,28 @@ class GeneticAlgorithm(Algorithm):
         """(values, origin, lineage) of one bred child not asked yet (where one can be found);
         `parents()` gives the members to breed from. The lineage is what the adaptive
         operators learn from (AdaptiveBreeder.asked); None for classic operators."""
+        if self._fresh > 0:
+            self._fresh -= 1
+            values, origin = self._novel(lambda: (self.space.sample(self.rng), "restart"))
+            return values, origin, None
         if self.breeder is None:
             values, origin = self._novel(lambda: vary_or(
                 parents(), self.space, 1, self.cxpb, self.mutpb, self.indpb, self.rng,
                 cx_indpb=self.cx_indpb, mut_indpb=self.mut_indpb)[0])
             return values, origin, None
         return self.breeder.child(parents, self.rng, self._is_new, self.point_key, NOVELTY_TRIES)
+
+    def _restart_if_stagnant(self) -> None:
+        """Adaptive operators: when the search stagnates (AdaptiveBreeder.stagnant), keep the
+        best member, make the next mu - 1 children random points (origin "restart") and start
+        the steps again: a population that has collapsed onto one basin gets out of it, and
+        the model of every result so far still guides the breeding after it."""
+        if self.breeder is None or not self._population or not self.breeder.stagnant():
+            return
+        best = max(self._population, key=lambda member: member.evaluated.standing)
+        self._population = [best]
+        self._fresh = self.mu - 1
+        self.breeder.restart()
 
     def _is_new(self, key: tuple) -> bool:
         return key not in self._asked_keys

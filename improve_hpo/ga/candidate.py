@@ -13,8 +13,8 @@ class Candidate:
     same number with the same values for the same seed (resume replays by number).
     `generation` is the report generation; the asynchronous GA sets it when the result arrives
     (a generation there is every lambda results). `origin` says how it was made: initial,
-    init-population, crossover, mutation, reproduction, random or grid (promotion: a point
-    trained again at a higher fidelity).
+    init-population, crossover, mutation, reproduction, restart (a random point after the GA
+    restarted), random or grid (promotion: a point trained again at a higher fidelity).
 
     With a fidelity (improve_hpo.scheduling) a candidate is one training of a point: `point` is
     the point's number in the GA, `rung` the rung it trains to, `fidelity` that rung's value

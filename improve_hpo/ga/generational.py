@@ -32,6 +32,8 @@ class GenerationalGA(GeneticAlgorithm):
                 or self._generation > self.generations:
             return []
         batch = []
+        if self._generation > 0:
+            self._restart_if_stagnant()
         for index in range(self.mu if self._generation == 0 else self.lam):
             # one at a time: a child must also differ from its siblings asked before it
             if self._generation == 0:

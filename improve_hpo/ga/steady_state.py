@@ -38,6 +38,7 @@ class AsyncGA(GeneticAlgorithm):
         if self._told < self.mu:
             values, origin = self._initial_point(self.asked)
         else:
+            self._restart_if_stagnant()
             values, origin, lineage = self._child(self._parents)
         candidate = self._new_candidate(values, self._generation, origin, lineage)
         self._outstanding.add(candidate.number)
