@@ -343,7 +343,9 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
     ratio_met = []
     for problem, summary in results.items():
         rows = summary["rows"]
-        lines += [f"### {problem} (target regret {summary['target']:.4g})", "",
+        role = ("tuning set: --brackets was chosen here" if problem in TUNING
+                else "report set")
+        lines += [f"### {problem} ({role}; target regret {summary['target']:.4g})", "",
                   "| method | epochs to target | reached | final regret |",
                   "|---|---:|---:|---:|"]
         for method, row in rows.items():
@@ -394,7 +396,8 @@ def main(argv=None) -> int:
                               for seed in range(args.seeds)]
             print(f"{name} {method}: {time.time() - clock:.0f} s", file=sys.stderr, flush=True)
         results[name] = summarize(traces, budget)
-    command = "python -m benchmarks.fidelity" + ("" if argv is None else " " + " ".join(argv))
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m benchmarks.fidelity", *given])
     lines = section(results, args.seeds, args.budget, time.time() - started, command)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "fidelity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

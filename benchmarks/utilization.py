@@ -67,6 +67,7 @@ class Replay:
     trained: int
     interrupted: int
     rank0_cpu: float
+    losses: dict | None = None  # deadline replays: deadline_losses()
 
     @property
     def of_greedy(self) -> float:
@@ -115,11 +116,14 @@ def greedy_makespan(durations, workers: int) -> float:
     return max(free)
 
 
-def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0) -> Replay:
-    """One replay (see the module doc); setting: legacy, defaults or deadline."""
+def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0,
+           deadline_seconds: float | None = None) -> Replay:
+    """One replay (see the module doc); setting: legacy, defaults or deadline (its DEADLINE_HOURS
+    scaled to `deadline_seconds` of wall time, default DEADLINE_SECONDS)."""
     if setting == "deadline":
-        scale = DEADLINE_SECONDS / (DEADLINE_HOURS * 3600)
-        extra = ["--generations", "100000", "--time-limit", repr(DEADLINE_SECONDS)]
+        deadline_seconds = deadline_seconds or DEADLINE_SECONDS
+        scale = deadline_seconds / (DEADLINE_HOURS * 3600)
+        extra = ["--generations", "100000", "--time-limit", repr(deadline_seconds)]
     elif setting == "generational-fill":
         scale = scale_for(run, workers, interval)
         extra = ["--strategy", "generational", "--population", str(workers), "--offspring",
@@ -133,7 +137,9 @@ def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0)
                  key=lambda t: t["number"])
     began = summary["began"]
     interrupted = sum(t["status"] == "interrupted" for t in ran)
+    losses = None
     if setting == "deadline":
+        losses = deadline_losses(ran, workers, began, summary["stop_at"])
         end = summary["stop_at"]
         finished = [t for t in ran if t["status"] == "ok"]
         busy = sum(max(0.0, min(t["end"], end) - max(t["start"], began)) for t in finished)
@@ -144,7 +150,42 @@ def replay(run: str, setting: str, workers: int, interval: float, seed: int = 0)
         span = summary["makespan"]
         greedy = busy / (workers * greedy_makespan([t["end"] - t["start"] for t in ran], workers))
     return Replay(run, setting, workers, scale, summary["makespan"], busy / (workers * span),
-                  greedy, len(summary["trials"]), len(ran), interrupted, summary["rank0_cpu"])
+                  greedy, len(summary["trials"]), len(ran), interrupted, summary["rank0_cpu"],
+                  losses)
+
+
+def deadline_losses(trials: list[dict], workers: int, began: float, stop_at: float) -> dict:
+    """Where the worker time up to the deadline went, as shares of workers x (stop - begin):
+    "finished" (trials that finished ok: the utilization), "interrupted" (trials cut at the
+    stop: started on a too-short prediction), and the idle time of each worker before its first
+    trial ("start"), between its trials ("between": the engine's turnaround, rank 0 and the
+    ranks' polling) and after its last trial ended ("tail": nothing started because nothing
+    was predicted to fit, or nothing fit). The summary does not say which worker ran a trial,
+    so each trial goes to the worker that became free last before it started (a freed worker
+    takes the next task); "tail_fitting" is the part of the tail in gaps longer than the
+    shortest trial that finished ok (a trial that short would have fit there).
+    """
+    free = [began] * workers  # when each worker became free
+    last_end = [None] * workers
+    shares = dict(finished=0.0, interrupted=0.0, start=0.0, between=0.0, tail=0.0,
+                  tail_fitting=0.0)
+    for trial in sorted(trials, key=lambda t: t["start"]):
+        start, end = max(trial["start"], began), min(trial["end"], stop_at)
+        ready = [i for i in range(workers) if free[i] <= start + 1e-3]
+        slot = max(ready, key=lambda i: free[i]) if ready else min(range(workers),
+                                                                     key=lambda i: free[i])
+        gap = max(0.0, start - free[slot])
+        shares["start" if last_end[slot] is None else "between"] += gap
+        shares["finished" if trial["status"] == "ok" else "interrupted"] += max(0.0, end - start)
+        free[slot] = last_end[slot] = max(end, start)
+    ok = [t["end"] - t["start"] for t in trials if t["status"] == "ok"]
+    shortest = min(ok) if ok else float("inf")
+    for slot in range(workers):
+        gap = max(0.0, stop_at - free[slot])
+        shares["tail"] += gap
+        shares["tail_fitting"] += gap if gap > shortest else 0.0
+    total = workers * (stop_at - began)
+    return {name: value / total for name, value in shares.items()}
 
 
 def legacy_waste() -> dict[str, float]:
@@ -182,3 +223,35 @@ def plot(replays: list[Replay], path) -> None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
+
+
+def main(argv=None) -> None:
+    """`python -m benchmarks.utilization --deadline-workers 64 --deadline-seconds 20 60`: the
+    deadline replays alone, with where the worker time went (deadline_losses)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.utilization",
+                                     description=main.__doc__)
+    parser.add_argument("--run", default="IGTD-GDSCv2", choices=halloffame.run_names())
+    parser.add_argument("--deadline-workers", type=int, nargs="+", default=[64])
+    parser.add_argument("--deadline-seconds", type=float, nargs="+", default=[DEADLINE_SECONDS],
+                        help="wall seconds the DEADLINE_HOURS allocation is scaled to")
+    parser.add_argument("--interval", type=float, default=0.05,
+                        help="the ranks poll every interval / 5 seconds (see the module doc)")
+    args = parser.parse_args(argv)
+    print("| workers | 12 h scaled to (s) | trials ok | interrupted | utilization | "
+          "interrupted share | idle: start | idle: between trials | idle: tail | "
+          "tail in gaps a trial would fit |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for seconds in args.deadline_seconds:
+        for workers in args.deadline_workers:
+            r = replay(args.run, "deadline", workers, args.interval, deadline_seconds=seconds)
+            losses = r.losses
+            print(f"| {workers} | {seconds:g} | {r.trained - r.interrupted} | {r.interrupted} | "
+                  f"{r.utilization:.3f} | {losses['interrupted']:.3f} | {losses['start']:.3f} | "
+                  f"{losses['between']:.3f} | {losses['tail']:.3f} | "
+                  f"{losses['tail_fitting']:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

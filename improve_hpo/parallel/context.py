@@ -12,6 +12,7 @@ import os
 import socket
 
 from improve_hpo.runner import WorkerContext, assign_gpu, install_interrupt_handlers
+from improve_hpo.runner.process import start_keeper
 
 _current = WorkerContext(rank=0, local_rank=0, host=socket.gethostname(), gpu=None)
 _settings = None  # the run's RunnerSettings, set by start_worker
@@ -35,7 +36,8 @@ def current_settings():
 
 def start_worker(rank: int, local_index: int, settings, handle_signals: bool = True) -> None:
     """Set this process's context (its GPU from runner.assign_gpu) and, in a worker process or
-    rank, the runner's signal handlers (SIGTERM/SIGINT kill the running trial's processes)."""
+    rank, the runner's signal handlers (SIGTERM/SIGINT kill the running trial's processes) and
+    its keeper (runner/keeper.py), so the first trial does not wait for it."""
     global _settings
     _settings = settings
     gpu = assign_gpu(settings, local_index, os.environ)
@@ -43,3 +45,4 @@ def start_worker(rank: int, local_index: int, settings, handle_signals: bool = T
                              gpu=gpu))
     if handle_signals:
         install_interrupt_handlers()
+        start_keeper()

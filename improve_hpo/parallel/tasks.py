@@ -101,11 +101,11 @@ def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_va
                stop_at: float | None = None, watch=None) -> TrialResult:
     """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping."""
     _arm_stop(stop_at)
-    mark_started(folder, current_worker())  # where it runs, for `improve-hpo status`
     return _guarded(
-        _unless_disk_full(lambda worker: run_trial(current_settings(), train_values, folder,
-                                                   preprocess_folder, worker,
-                                                   infer_values=infer_values, watch=watch)),
+        _unless_disk_full(lambda worker: run_trial(
+            current_settings(), train_values, folder, preprocess_folder, worker,
+            infer_values=infer_values, watch=watch,
+            on_start=lambda started: mark_started(started, worker))),  # for `improve-hpo status`
         lambda worker, start, status, reason: TrialResult(
             status=status, reason=reason, metric=None, start=start, end=time.time(),
             rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))

@@ -51,7 +51,7 @@ SWEEP_PAUSE_SECONDS = 0.1
 
 _interrupt = threading.Event()
 _running: set[_Run] = set()
-_keepers = threading.local()  # .keeper: this thread's keeper (its parent-death signal is the thread's)
+_keepers = threading.local()  # .keeper: this thread's (its parent-death signal is the thread's)
 _started: dict[int, "_Keeper"] = {}  # this process's keepers by pid, alive or not yet reaped
 
 
@@ -128,6 +128,15 @@ class _Keeper:
         _started.pop(self.process.pid, None)
 
 
+def start_keeper() -> None:
+    """Start this thread's keeper now: a worker does it as it starts, so that its first trial
+    does not wait for a Python start (if it cannot start, the first script says why)."""
+    try:
+        _keeper()
+    except OSError:
+        pass
+
+
 @atexit.register
 def _close_keepers() -> None:
     """At the worker's normal exit: end its keepers now and collect them (after a kill, each
@@ -188,11 +197,14 @@ def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
 
 
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
-               stderr_path: Path, timeout: float | None, should_stop=None) -> Outcome:
+               stderr_path: Path, timeout: float | None, should_stop=None,
+               while_running=None) -> Outcome:
     """Run argv (never through a shell) under this worker's keeper, its output going straight to
     the two log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it
     runs (from a thread; the wait itself never polls); True ends the script as a timeout does
-    (early stopping, runner/intermediate.py)."""
+    (early stopping, runner/intermediate.py). `while_running()` is called once the script was
+    handed to the keeper, before the wait (the records the script does not need); if it
+    raises, the script is stopped and waited for, and the error raised."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
     with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
@@ -200,6 +212,13 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
             run = _Run(_send(argv, env, cwd, stdout.fileno(), stderr.fileno()))
         except OSError as error:
             return Outcome(None, start_error=error.strerror or str(error))
+    try:
+        if while_running is not None:
+            while_running()
+    except BaseException:
+        run.stop()
+        _wait(run, None)
+        raise
     outcome = _wait(run, timeout, should_stop)
     if run.keeper_lost:
         # The keeper itself was killed (SIGKILL): what it leaves is re-parented to us while

@@ -40,10 +40,10 @@ def run_preprocess(settings: RunnerSettings, preprocess_values: Values, folder,
         return StageResult(stage="preprocess", **_record("ok", None, start, worker,
                                                          Path(folder).resolve()))
     folder = _prepare(folder)
-    _record_params(folder, "preprocess", preprocess_values, fresh=True)
     command = preprocess_command(settings, preprocess_values, folder, worker)
     reason, status = _run_stage(command, "preprocess", folder, timeout=None,
-                                fresh_command_file=True, settings=settings)
+                                fresh_command_file=True, settings=settings,
+                                params=preprocess_values)
     return StageResult(stage="preprocess", **_record(status, reason, start, worker, folder))
 
 
@@ -64,21 +64,21 @@ def preprocess_command(settings: RunnerSettings, preprocess_values: Values, fold
 
 def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess_folder,
               worker: WorkerContext, infer_values: Values | None = None,
-              watch: ProgressWatch | None = None) -> TrialResult:
+              watch: ProgressWatch | None = None, on_start=None) -> TrialResult:
     """train.sh GPU IMPROVE_DATA_DIR --input_dir PREPROCESSED --output_dir FOLDER --values...,
     then the metric; with --infer all, infer.sh too (its failure is recorded in the trial's
     reason; the trial keeps its metric). With a `watch` (early stopping) its output is followed
     while it trains, and it is stopped when it falls behind at a rung (runner/intermediate.py):
-    status `stopped`, no infer."""
+    status `stopped`, no infer. `on_start(folder)` is called once train.sh was started (the
+    worker's mark, reports/worker_marks.py)."""
     start = time.time()
     folder = _prepare(folder)
     (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
-    _record_params(folder, "train", train_values, fresh=True)
     command = train_command(settings, train_values, folder, preprocess_folder, worker)
     early = None if watch is None else EarlyStop(watch, folder / "train.stdout.log")
     reason, status = _run_stage(command, "train", folder, timeout=settings.trial_timeout,
                                 fresh_command_file=True, settings=settings,
-                                should_stop=early)
+                                should_stop=early, params=train_values, on_start=on_start)
     if early is not None:
         early.finish()
         if status == "stopped":
@@ -135,7 +135,6 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
     start = time.time()
     folder = _prepare(trial_folder)
     inputs, binds = _input_folder(settings, preprocess_folder)
-    _record_params(folder, "infer", infer_values, fresh=False)
     positionals = [data_dir_for_scripts(settings)]
     if not settings.infer_legacy_args:
         positionals.insert(0, gpu_argument(worker.gpu))
@@ -148,7 +147,8 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
                             cwd=str(folder))
     before = _outputs(folder)
     reason, status = _run_stage(command, "infer", folder, timeout=settings.trial_timeout,
-                                fresh_command_file=False, settings=settings)
+                                fresh_command_file=False, settings=settings,
+                                params=infer_values)
     if reason is None and settings.infer_output_flag and _outputs(folder) == before:
         output_flag = settings.infer_output_flag.split(",")[0]
         reason, status = (f"infer.sh exited 0 but wrote nothing into its --{output_flag} "
@@ -201,22 +201,39 @@ def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> Non
 
 
 def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None,
-               fresh_command_file: bool, settings: RunnerSettings,
-               should_stop=None) -> tuple[str | None, str]:
+               fresh_command_file: bool, settings: RunnerSettings, params: Values,
+               should_stop=None, on_start=None) -> tuple[str | None, str]:
     """Run `<stage>.sh`'s command in `folder`; returns (reason, status), reason None when it
     succeeded (status "stopped" when `should_stop` ended it). A failure's reason names the fix
-    when the logs show one (runner/diagnose)."""
+    when the logs show one (runner/diagnose).
+
+    Only the two logs are opened before the script starts; its records (command.txt,
+    params.json, and `on_start`'s) are written while it runs, or after it when it could not
+    start: the script (and its GPU) does not wait for them."""
     script = f"{stage}.sh"
-    with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a", encoding="utf-8") as f:
-        f.write(command.pasteable() + "\n")
+    recorded = []
+
+    def record():
+        if recorded:
+            return
+        recorded.append(True)
+        with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a",
+                  encoding="utf-8") as f:
+            f.write(command.pasteable() + "\n")
+        _record_params(folder, stage, params, fresh=stage != "infer")
+        if on_start is not None:
+            on_start(folder)
+
     missing = command.missing_bind_sources()
     if missing:
+        record()
         return (f"{script} not started: the bind source {missing[0]} no longer exists "
                 "(the runtime would run without it)"), "failed"
     stderr_log = folder / f"{stage}.stderr.log"
     outcome = process.run_logged(list(command.argv), {**os.environ, **dict(command.env)},
                                  command.cwd, folder / f"{stage}.stdout.log", stderr_log,
-                                 timeout, should_stop)
+                                 timeout, should_stop, while_running=record)
+    record()
     notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
                if command.in_container else [])
     if outcome.stopped:

@@ -93,7 +93,10 @@ class FidelitySettings:
         lines = [f"fidelity: {self.parameter}, rungs {', '.join(map(str, rungs))} (eta "
                  f"{self.eta})"]
         if self.promotion:
-            lines.append(f"  promotion: each new point trains {self.parameter}={rungs[0]}; the "
+            start = (f"new points train {self.parameter}={rungs[0]} (some start higher: "
+                     "brackets)" if self.bracket_count > 1 else
+                     f"each new point trains {self.parameter}={rungs[0]}")
+            lines.append(f"  promotion: {start}; the "
                          f"best 1/{self.eta} of a rung train again at the next rung"
                          + (" (continuing in their trial folder)" if self.continues
                             else " (from scratch)"))
@@ -134,8 +137,8 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        help="reduction factor: rungs are eta times apart and the best 1/eta "
                        "of a rung is promoted (default: %(default)s)")
     group.add_argument("--promotion", choices=("on", "off"), default="on",
-                       help="successive halving: new points train at the lowest rung and the "
-                       "best are promoted (default: %(default)s)")
+                       help="successive halving: new points train at a low rung (see "
+                       "--brackets) and the best are promoted (default: %(default)s)")
     group.add_argument("--brackets", type=int, metavar="N",
                        help="Hyperband brackets: new points start at the lowest N rungs "
                        "(fewer at the higher ones, so each bracket spends about the same "
