@@ -75,8 +75,10 @@ def _ledger_times(out: Path) -> list[tuple[float, float]]:
 
 
 def run_improve_hpo(model: Path, trials: int, workers: int, launch: str,
-                    sandbox: Path | None = None, runtime: str | None = None) -> list:
-    """improve-hpo on the trivial model; launch: "mpi" or "workers"."""
+                    sandbox: Path | None = None, runtime: str | None = None,
+                    source: Path | None = None) -> list:
+    """improve-hpo on the trivial model; launch: "mpi" or "workers"; `source`: run the
+    improve_hpo package of that source tree instead (another commit, for a before/after)."""
     with tempfile.TemporaryDirectory(prefix="improve-hpo-overhead-") as folder:
         folder = Path(folder)
         space = folder / "space.json"
@@ -92,7 +94,9 @@ def run_improve_hpo(model: Path, trials: int, workers: int, launch: str,
             argv = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(workers + 1), *argv]
         else:
             argv += ["--workers", str(workers)]
-        done = subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=900)
+        env = None if source is None else {**os.environ, "PYTHONPATH": str(source)}
+        done = subprocess.run(argv, capture_output=True, text=True, cwd=folder, timeout=900,
+                              env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)}: exit {done.returncode}\n{done.stderr[-2000:]}")
         return _ledger_times(folder / "out")
@@ -161,8 +165,9 @@ def run_deephyper(model: Path, trials: int, workers: int) -> list:
     return times
 
 
-def available_engines(sandbox: Path | None) -> dict:
-    """name -> function(model, trials, workers) -> [(start, end)], of what is installed."""
+def available_engines(sandbox: Path | None, baseline: Path | None = None) -> dict:
+    """name -> function(model, trials, workers) -> [(start, end)], of what is installed; with
+    `baseline` (a source tree of another commit), improve-hpo from there too."""
     import importlib.util
 
     engines = {
@@ -170,6 +175,11 @@ def available_engines(sandbox: Path | None) -> dict:
         "improve-hpo --workers": lambda m, n, w: run_improve_hpo(m, n, w, "workers"),
         "bare process pool": run_bare_pool,
     }
+    if baseline is not None:
+        engines["improve-hpo (MPI), baseline"] = (
+            lambda m, n, w: run_improve_hpo(m, n, w, "mpi", source=baseline))
+        engines["improve-hpo --workers, baseline"] = (
+            lambda m, n, w: run_improve_hpo(m, n, w, "workers", source=baseline))
     if importlib.util.find_spec("optuna") is not None:
         engines["Optuna random"] = run_optuna
     if importlib.util.find_spec("deephyper") is not None:
@@ -221,6 +231,43 @@ def trial_cost(worker_counts=(2, 4, 8), trials: int = 200, rounds: int = 3,
                         f"{measured[name, workers][-1]:.1f} ms per trial")
     return [TrialCost(name, w, trials, statistics.median(values), tuple(values))
             for (name, w), values in measured.items()]
+
+
+def run_cpu_seconds(name: str, model: Path, trials: int, workers: int,
+                    baseline: Path | None = None) -> float:
+    """CPU seconds (user + system) of every process of one engine run: the run goes in a child
+    process, and everything it starts is reaped inside it (improve-hpo's workers collect their
+    keepers, which collect the scripts), so the kernel adds it all to that child's rusage."""
+    import resource
+
+    code = ("from pathlib import Path; from benchmarks.overhead import available_engines; "
+            f"available_engines(None, {str(baseline) if baseline else None!r})[{name!r}]"
+            f"(Path({str(model)!r}), {trials}, {workers})")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, capture_output=True,
+                   timeout=1800)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def cpu_cost(engines: list[str], workers: int = 8, trials: int = 500, rounds: int = 2,
+             say=print, baseline: Path | None = None) -> dict[str, list[float]]:
+    """CPU milliseconds per trial of each engine, all its processes together: (CPU of a run of
+    2N trials - CPU of a run of N) / N, so start-up cancels; rounds interleaved. Unlike the
+    wall-clock figure, it does not depend on the share of the cores each engine gets from the
+    scheduler (Linux's autogroup gives each session an equal share, and MPI ranks and the
+    keepers each start a session of their own, the bare pool and DeepHyper none)."""
+    with tempfile.TemporaryDirectory() as folder:
+        model = make_model(Path(folder) / "model")
+        measured = {name: [] for name in engines}
+        for _ in range(rounds):
+            for name in engines:
+                once = run_cpu_seconds(name, model, trials, workers, baseline)
+                twice = run_cpu_seconds(name, model, 2 * trials, workers, baseline)
+                measured[name].append(1000 * (twice - once) / trials)
+                say(f"overhead: {name}, {workers} workers: {measured[name][-1]:.2f} CPU ms "
+                    "per trial")
+    return measured
 
 
 # -- 2. rank 0 at scale ------------------------------------------------------------------------
@@ -319,17 +366,32 @@ def main(argv=None) -> None:
     parser.add_argument("--engines", nargs="+", default=None,
                         help="names (or unique beginnings) of the engines to run; default all "
                              "installed but the Singularity ones")
+    parser.add_argument("--baseline", type=Path, metavar="SOURCE_TREE",
+                        help="also run improve-hpo from this source tree (e.g. `git archive "
+                             "COMMIT | tar -x -C DIR`), as the engines '..., baseline'")
+    parser.add_argument("--cpu", action="store_true",
+                        help="measure CPU milliseconds per trial instead (cpu_cost), at the "
+                             "first --workers count")
     args = parser.parse_args(argv)
-    engines = available_engines(None)
+    engines = available_engines(None, args.baseline)
     if args.engines:
         chosen = {}
         for wanted in args.engines:
-            matches = [name for name in engines if name.lower().startswith(wanted.lower())]
+            matches = [name for name in engines if name.lower() == wanted.lower()] or \
+                [name for name in engines if name.lower().startswith(wanted.lower())]
             if len(matches) != 1:
                 parser.error(f"--engines {wanted}: matches {matches or 'nothing'} of "
                              f"{list(engines)}")
             chosen[matches[0]] = engines[matches[0]]
         engines = chosen
+    if args.cpu:
+        measured = cpu_cost(list(engines), args.workers[0], args.trials, args.rounds,
+                            baseline=args.baseline)
+        print("\n| engine | workers | CPU ms per trial (median) | rounds |\n|---|---:|---:|---|")
+        for name, values in measured.items():
+            print(f"| {name} | {args.workers[0]} | {statistics.median(values):.2f} | "
+                  + ", ".join(f"{ms:.2f}" for ms in values) + " |")
+        return
     costs = trial_cost(args.workers, args.trials, args.rounds, engines=engines, say=print)
     print("\n| engine | workers | trials | worker-ms per trial (median) | rounds |")
     print("|---|---:|---:|---:|---|")
