@@ -13,7 +13,8 @@ and DEHB train what they propose). The budget is `--budget` full trainings' wort
 The regret of a method at a moment is the final (27-epoch) loss of the configuration it would
 return then, its best result measured at full fidelity, minus the best final loss in the table.
 Methods:
-- ga: improve-hpo's GA with its defaults, every training full (today's improve-hpo);
+- ga: improve-hpo's GA with its defaults (asynchronous), every training full (improve-hpo
+  without a fidelity);
 - ga-promotion: the GA (--strategy async) inside the fidelity scheduler with its defaults:
   successive halving with asynchronous promotion (eta 3, rungs 1, 3, 9, 27; promoted
   trainings start over) in Hyperband's 4 brackets (of every 49 new points, 27 start at 1
@@ -152,21 +153,22 @@ def _settings(algorithm="ga", strategy="generational"):
 
 
 def run_ga(problem: Problem, seed: int, budget: int) -> Trace:
-    """Today's improve-hpo: every point trains the full 27 epochs; repeats are reused."""
+    """improve-hpo without a fidelity, with its defaults (the asynchronous GA, one training at
+    a time): every point trains the full 27 epochs; repeats are reused."""
     trace = Trace(problem, budget)
     space = search_space(problem.space(), _fidelity(promotion=False))
-    algorithm = make_algorithm(space, _settings(), rng=make_rng(seed))
+    algorithm = make_algorithm(space, _settings(strategy="async"), rng=make_rng(seed))
     seen = {}
     while not trace.over:
-        for candidate in algorithm.ask():
-            key = space.key(candidate.values)
-            if key not in seen and not trace.over:
-                trace.pay(MAX_EPOCHS)
-                seen[key] = problem.curve(candidate.values)[-1]
-                trace.full_result(candidate.values, seen[key])
-            elif key in seen:
-                trace.reused()
-            algorithm.tell(candidate, seen.get(key))
+        [candidate] = algorithm.ask()
+        key = space.key(candidate.values)
+        if key not in seen:
+            trace.pay(MAX_EPOCHS)
+            seen[key] = problem.curve(candidate.values)[-1]
+            trace.full_result(candidate.values, seen[key])
+        else:
+            trace.reused()
+        algorithm.tell(candidate, seen[key])
     return trace
 
 

@@ -226,7 +226,7 @@ def learning_targets(table: dict, won: dict, report_set, ga: str = "ga", old: st
                                mine <= theirs, f"{mine:.3g} vs {theirs:.3g}"))
                 share = won[name][budget][tpe]
                 checks.append((f"{name} at {budget}: {ga} wins >= 50% of seed pairs vs {tpe}",
-                               share >= 0.5, f"{share:.0%}"))
+                               share >= 0.5, f"{share:.1%}"))
     best_at_300 = []
     for name in report_set:
         cells = table.get(name, {}).get(300, {})

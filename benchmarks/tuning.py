@@ -65,6 +65,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", action="append", required=True)
     parser.add_argument("--reference", default="ga-old", help="method the wins count against")
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="seeds first-seed .. first-seed + seeds - 1 (fresh seeds to check "
+                             "a choice made on others)")
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--problems", nargs="+", default=list(TUNING))
     parser.add_argument("--processes", type=int, default=2)
@@ -75,8 +78,9 @@ def main(argv=None) -> int:
                          f"{', '.join(TUNING)} only")
     variants = [parse_variant(text) for text in args.variant]
     variants.append(("REF", args.reference, {}))
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     jobs = [(name, method, overrides, p, args.budget, seed) for name, method, overrides in variants
-            for p in args.problems for seed in range(args.seeds)]
+            for p in args.problems for seed in seeds]
     curves: dict = {}
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         for (name, _, _, p, _, seed), curve in pool.imap_unordered(_run, jobs):
@@ -87,8 +91,8 @@ def main(argv=None) -> int:
     for name, _, _ in variants:
         cells = []
         for p in args.problems:
-            mine = np.array([curves[(name, p)][s] for s in range(args.seeds)])
-            ref = np.array([curves[("REF", p)][s] for s in range(args.seeds)])
+            mine = np.array([curves[(name, p)][s] for s in seeds])
+            ref = np.array([curves[("REF", p)][s] for s in seeds])
             for budget in budgets:
                 a, b = regrets(p, mine[:, budget - 1]), regrets(p, ref[:, budget - 1])
                 wins = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()

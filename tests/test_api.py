@@ -167,7 +167,8 @@ def test_executor_mpi_runs_the_objective_on_the_ranks_and_returns_on_rank_0(tmp_
     done = subprocess.run([str(mpiexec), "-n", "3", sys.executable, str(script),
                            str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert sorted(done.stdout.split()) == ["driver", "worker", "worker"]
+    # (mpiexec forwards the ranks' output as it comes: two lines may run together)
+    assert done.stdout.count("driver") == 1 and done.stdout.count("worker") == 2
     assert "workers: 2 (MPI ranks 1..2)" in done.stderr
     trials = improve_hpo.open_experiment(tmp_path / "out").trials(as_frame=False)
     assert len(trials) == 8

@@ -120,14 +120,18 @@ def test_the_success_rule_moves_each_mutated_genes_step_whatever_the_tell_order(
     assert run([3, 2, 1, 0]) == steps  # exactly: counted by trial number
 
 
-def test_steps_grow_where_moves_pay_and_shrink_where_they_stop():
+def test_steps_grow_where_moves_pay_and_shrink_where_they_stop(monkeypatch):
     """A space sigma far too small for the distance to the optimum: the steps grow to their
-    bound; one far too big near a sharp optimum: they shrink, and the search gets closer."""
-    def run(sigma, operators="adaptive"):
+    bound; one far too big near a sharp optimum: they shrink, and the search gets closer than
+    with the fixed steps of the classic operators (in most of 5 seeds). Restarts are off: they
+    set the steps back, and this is about the step rule."""
+    monkeypatch.setattr(adaptive, "RESTART_AFTER", 0.0)
+
+    def run(sigma, operators="adaptive", seed=1):
         space = load_space_data([{"name": f"x{i}", "type": "float", "lower": 0.0,
                                   "upper": 100.0, "sigma": sigma} for i in range(3)], "s.json")
         algorithm = make_algorithm(space, settings(population=10, offspring=5, generations=40,
-                                                   seed=1, candidates=1, operators=operators))
+                                                   seed=seed, candidates=1, operators=operators))
         drive(algorithm, metric=lambda v: sum((x - 50.0) ** 2 for x in v.values()))
         return algorithm
 
@@ -135,7 +139,9 @@ def test_steps_grow_where_moves_pay_and_shrink_where_they_stop():
     wide = run(5.0)
     assert max(wide.breeder.steps.values()) < adaptive.INITIAL_STEP
     assert all(adaptive.MIN_STEP <= step for step in wide.breeder.steps.values())
-    assert wide.best.result.metric < run(5.0, "classic").best.result.metric
+    closer = [run(5.0, seed=seed).best.result.metric
+              < run(5.0, "classic", seed=seed).best.result.metric for seed in range(5)]
+    assert sum(closer) >= 4, closer
 
 
 def test_weighted_categorical_mutation_prefers_the_weighted_values_and_always_moves():
