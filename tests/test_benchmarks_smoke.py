@@ -190,6 +190,17 @@ def test_the_greedy_schedule_puts_each_trial_on_the_worker_free_first():
     assert utilization.greedy_makespan([5], workers=8) == 5
 
 
+def test_a_deadline_replay_s_worker_time_is_split_into_work_cut_work_and_idle_time():
+    # 2 workers, 10 s to the stop: worker A runs 0-4 then 5-10 (cut at the stop), worker B
+    # starts at 1, runs 1-7, then idles 3 s: shorter than the shortest trial (4 s), nothing fits
+    trials = [dict(start=0, end=4, status="ok"), dict(start=1, end=7, status="ok"),
+              dict(start=5, end=10, status="interrupted")]
+    losses = utilization.deadline_losses(trials, workers=2, began=0.0, stop_at=10.0)
+    assert losses == pytest.approx(dict(finished=0.5, interrupted=0.25, start=0.05,
+                                        between=0.05, tail=0.15, tail_fitting=0.0))
+    assert sum(v for k, v in losses.items() if k != "tail_fitting") == pytest.approx(1.0)
+
+
 @needs_halloffame
 def test_a_deadline_replay_stops_at_its_deadline(monkeypatch):
     monkeypatch.setattr(utilization, "DEADLINE_SECONDS", 2.0)
