@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from csv_exact import read_csv
 import improve_hpo
 from improve_hpo.errors import UsageError
 
@@ -34,7 +35,7 @@ def test_the_readme_example_runs_and_reads_its_experiment(tmp_path):
     assert done.returncode == 0, done.stderr
     out = tmp_path / "api-demo"
     best = json.loads((out / "best.json").read_text())
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     assert len(trials) == 8 + 3 * 4
     folder = out / "trials" / f"trial_{best['trial']:06d}"
     first = done.stdout.splitlines()[0]

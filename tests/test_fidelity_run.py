@@ -10,6 +10,7 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import (BASE_SPACE, FAKE_MODEL, command, kill_job, ledger_rows, processes_under,
                                    run, runs_log, started, wait_for, write_space)
 
@@ -52,7 +53,7 @@ def test_promotion_on_local_workers(tmp_path):
     assert "13 trials planned (about: promotions included)" in result.stderr
     assert "13/13 done" in result.stderr
     out = tmp_path / "out"
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     assert list(trials.columns[6:9]) == ["metric", "fidelity", "rung"]
     assert set(trials.status) == {"ok"}
     assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
@@ -61,7 +62,7 @@ def test_promotion_on_local_workers(tmp_path):
     assert all(trained[f"trial_{n:06d}"] == e for n, e in zip(trials.trial, trials.epochs))
     rows = ledger_rows(out, "SELECT number, rung, point FROM trials")
     assert climbs_rung_by_rung(pd.DataFrame(rows, columns=["trial", "rung", "point"]))
-    generations = pd.read_csv(out / "generations.csv")
+    generations = read_csv(out / "generations.csv")
     assert list(generations.columns[-4:]) == ["epochs_spent", "rungs", "stopped", "promoted"]
     assert generations.epochs_spent.iloc[-1] == trials.epochs.sum()
     assert generations.promoted.iloc[-1] == (trials.origin == "promotion").sum()
@@ -102,7 +103,7 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
     result = run(command(tmp_path, *OPTIONS, "--promotion", "off", "--early-stopping", "asha",
                          "--workers", 2, space=write_space(tmp_path, SPACE)))
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     stopped = trials[trials.status == "stopped"]
     assert len(stopped) >= 3 and set(trials.status) == {"ok", "stopped"}
     assert (trials.epochs == 9).all()  # every point aims at full training
@@ -141,7 +142,7 @@ def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
         assert trials.point.is_unique and (trials.status == "stopped").any()
     else:
         assert climbs_rung_by_rung(trials) and (trials.origin == "promotion").any()
-    csv = pd.read_csv(out / "trials.csv")
+    csv = read_csv(out / "trials.csv")
     assert sorted(csv.trial) == sorted(trials.trial)
     assert not processes_under(tmp_path)
 
@@ -152,7 +153,7 @@ def test_a_model_that_continues_from_its_folder_trains_only_the_extra_epochs(tmp
     result = run(command(tmp_path, *SMALL, "--fidelity-continue", "--brackets", 1, "--workers", 2,
                          space=write_space(tmp_path, space)))
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     rows = dict(ledger_rows(tmp_path / "out", "SELECT number, point FROM trials"))
     trials["point"] = trials.trial.map(rows)
     first = trials[trials.rung == 0].set_index("point").folder
@@ -163,7 +164,7 @@ def test_a_model_that_continues_from_its_folder_trains_only_the_extra_epochs(tmp
     top = trials.groupby("point").epochs.max()
     # a point's folder saw as many epochs as its highest rung, not the sum of its rungs
     assert all(trained[first[p].split("/")[-1]] == top[p] for p in top.index)
-    generations = pd.read_csv(tmp_path / "out" / "generations.csv")
+    generations = read_csv(tmp_path / "out" / "generations.csv")
     assert generations.epochs_spent.iloc[-1] == sum(top)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import FAKE_MODEL, command, run, write_space
 
 from improve_hpo.cli import main
@@ -25,7 +26,7 @@ def earlier(tmp_path_factory):
     result = run(command(tmp, "--population", 6, "--generations", 1, "--seed", 5,
                          "--init-population", init, space=space))
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp / "out/trials.csv")
+    trials = read_csv(tmp / "out/trials.csv")
     assert (trials["status"] == "failed").any() and (trials["status"] == "ok").sum() >= 4
     return tmp
 
@@ -39,7 +40,7 @@ def _best_points(trials: pd.DataFrame, count: int) -> list[tuple]:
 def test_an_out_folder_gives_its_best_successful_trials_with_one_note(earlier):
     space = load_space(earlier / "hp.json")
     points, notes = read_init_population(str(earlier / "out"), space, keep=3)
-    trials = pd.read_csv(earlier / "out/trials.csv")
+    trials = read_csv(earlier / "out/trials.csv")
     assert [(p["x"], p["n"]) for p in points] == _best_points(trials, 3)
     assert all(p["fail_n"] == 2 for p in points)
     assert len(notes) == 1 and notes[0].startswith(
@@ -74,10 +75,10 @@ def test_a_run_warm_starts_from_an_earlier_experiment(earlier, tmp_path):
     notes = [line for line in result.stderr.splitlines() if "--init-population" in line]
     assert len(notes) == 2, result.stderr  # the ignored columns, the rows left out: no errors
     assert "ignored the column(s) that are not parameters" in notes[0] and "fail_n" in notes[0]
-    trials = pd.read_csv(tmp_path / "out/trials.csv").sort_values("trial")
+    trials = read_csv(tmp_path / "out/trials.csv").sort_values("trial")
     first = trials.head(2)
     assert list(first["origin"]) == ["init-population"] * 2
-    earlier_trials = pd.read_csv(earlier / "out/trials.csv")
+    earlier_trials = read_csv(earlier / "out/trials.csv")
     assert [(row.x, row.n) for row in first.itertuples()] == _best_points(earlier_trials, 2)
     assert list(trials["origin"][2:]) == ["initial"] * 2
 

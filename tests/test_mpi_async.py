@@ -4,8 +4,8 @@ fake model logged, never on durations."""
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import command, run, runs_log, write_space
 
 SPACE = [
@@ -23,7 +23,7 @@ def bred_trials_started_during_the_slow_one(tmp_path, strategy: str) -> int:
                          "--offspring", 2, "--seed", 5, "--init-population",
                          tmp_path / "init.csv", space=write_space(tmp_path, SPACE), ranks=4))
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     children = trials[trials.origin.isin(["crossover", "mutation", "reproduction"])]
     bred = {f"trial_{n:06d}" for n in children.trial}
     log = [(stage, event, folder) for stage, event, folder in runs_log(tmp_path)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 import signal
 
-import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import (BASE_SPACE, TIMEOUT, command, ledger_rows, processes_under,
                                    runs_log, started, wait_for, write_space)
 
@@ -36,8 +36,8 @@ def test_a_signal_interrupts_running_trials_and_flushes_reports(tmp_path, ranks,
     out = tmp_path / "out"
     statuses = ledger_rows(out, "SELECT status, reason FROM trials")
     assert [status for status, _ in statuses] == ["interrupted"] * workers
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     assert list(trials.status) == ["interrupted"] * workers
-    assert list(pd.read_csv(out / "generations.csv").columns)[0] == "generation"
+    assert list(read_csv(out / "generations.csv").columns)[0] == "generation"
     wait_for(lambda: not processes_under(tmp_path), timeout=15)
     assert not [entry for entry in runs_log(tmp_path) if entry[:2] == ("train", "end")]

@@ -19,7 +19,7 @@ import termios
 import time
 from pathlib import Path
 
-import pandas as pd
+from csv_exact import read_csv
 from engine_models.harness import command, run, started, wait_for
 
 from improve_hpo.ledger import TrialRecord
@@ -38,7 +38,7 @@ def test_a_run_prints_a_banner_and_a_line_per_finished_trial(tmp_path):
     assert lines[3] == f"improve-hpo: output: {tmp_path / 'out'}"
     trial_lines = [line for line in lines if line.startswith("improve-hpo: trial ")]
     assert len(trial_lines) == 6
-    trials = pd.read_csv(tmp_path / "out/trials.csv").set_index("trial")
+    trials = read_csv(tmp_path / "out/trials.csv").set_index("trial")
     best_so_far = None
     for line in trial_lines:
         number = int(line.split()[2])
@@ -61,7 +61,7 @@ def test_a_stop_at_max_evaluations_in_generation_0_leaves_best_and_counts_what_r
     last = result.stderr.splitlines()[-1]
     assert last.startswith("improve-hpo: stopped at --max-evaluations 3: 3 trials trained, "
                            "0 reused an earlier result, 0 failed; best val_loss "), last
-    trials = pd.read_csv(tmp_path / "out/trials.csv")
+    trials = read_csv(tmp_path / "out/trials.csv")
     assert len(trials) == 3
     best = json.loads((tmp_path / "out/best.json").read_text())
     assert best["metric"] == trials["metric"].min()
@@ -92,7 +92,7 @@ def test_sigterm_in_generation_0_leaves_best_and_names_every_interrupted_trial(t
         process.send_signal(signal.SIGTERM)
         _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     interrupted = trials[trials["status"] == "interrupted"]
     assert f"stopped by SIGTERM: {len(interrupted)} running trial(s) marked interrupted" in stderr
     assert len(interrupted) == 2

@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 from container_images import (base_sandbox, image_with, model_scripts,  # noqa: F401
                               needs_runtime, run_engine, runtime_env, seen, session_sif)
+from csv_exact import read_csv
 from engine_models.harness import processes_under
 
 pytestmark = needs_runtime
@@ -43,7 +43,7 @@ def test_a_search_under_mpiexec_then_resumed(tmp_path, image):
                       env=host_as_clusters_leave_it())
     assert done.returncode == 0, done.stderr
     out = tmp_path / "out"
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     assert (trials.status == "ok").all(), trials.reason.tolist()
     trained = trials[trials.reused_from.isna()]
     assert set(trained["rank"]) <= {1, 2}
@@ -68,7 +68,7 @@ def test_a_search_under_mpiexec_then_resumed(tmp_path, image):
     again = run_engine(tmp_path, image, *search, "--generations", 2, ranks=3,
                        env=host_as_clusters_leave_it())
     assert again.returncode == 0, again.stderr
-    resumed = pd.read_csv(out / "trials.csv")
+    resumed = read_csv(out / "trials.csv")
     assert len(resumed) > len(trials)
     after = seen_files(out)
     assert {path: after[path] for path in before if "infer" not in path} == {
@@ -80,7 +80,7 @@ def test_the_trial_timeout_kills_the_containerized_model(tmp_path, base_sandbox)
     image = image_with(base_sandbox, tmp_path / "image", model_scripts(train=SLEEP))
     done = run_engine(tmp_path, image, "--population", 2, "--generations", 0,
                       "--trial-timeout", 2, ranks=3)
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     assert set(trials.reason) == {"train.sh ran past --trial-timeout 2 s; killed"}, done.stderr
     assert not processes_under(tmp_path)  # no runtime, no model left
 
@@ -92,7 +92,7 @@ def test_a_sif_is_unpacked_once_per_experiment(tmp_path, session_sif):  # noqa: 
     out = tmp_path / "out"
     assert f"unpacks {session_sif} on every exec (" in done.stderr
     assert f"unpacked {session_sif} into {out / 'image-sandbox'} in " in done.stderr
-    trials = pd.read_csv(out / "trials.csv")
+    trials = read_csv(out / "trials.csv")
     assert (trials.status == "ok").all(), trials.reason.tolist()
     for row in trials.itertuples():
         folder = out / row.folder

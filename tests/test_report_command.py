@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from csv_exact import read_csv
 from runner_fixtures import make_model, wait_for_file
 
 from improve_hpo.cli import main

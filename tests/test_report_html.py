@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import command, run
 
 from improve_hpo.cli import main
@@ -50,7 +50,7 @@ def test_the_html_report_is_one_self_contained_file(experiment, tmp_path):
     for title in ("the metric per generation", "the metric against each hyperparameter",
                   "parallel coordinates of the successful trials", "tasks on each worker"):
         assert title in text
-    trials = pd.read_csv(experiment / "trials.csv")
+    trials = read_csv(experiment / "trials.csv")
     assert text.count("<tr class='") == len(trials)  # one row per trial in the table
     assert "<td class='num' data-v='0'>0</td>" in text
     assert set(trials["status"]) == {"ok", "failed"} and "train.sh exited" in text

@@ -8,6 +8,7 @@ import json
 
 import pandas as pd
 
+from csv_exact import read_csv
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ga.fitness import evaluate
 from improve_hpo.ledger import FAILED, OK, TrialRecord
@@ -43,7 +44,7 @@ def test_trials_csv_is_real_csv_even_with_awkward_values(tmp_path):
     report.add(record(1, status=FAILED, reason='train.sh exited with code 1: "oops", bad'))
     report.add(record(2, metric=0.25, reused_from=0))
     report.close()
-    frame = pd.read_csv(tmp_path / "trials.csv")
+    frame = read_csv(tmp_path / "trials.csv")
     assert list(frame.columns[:7]) == ["trial", "generation", "hp.status", "rate", "flag",
                                        "scale", "calc"]
     assert frame["hp.status"].tolist() == ["a, b", 'say "hi"', "two\nlines"]
@@ -56,7 +57,7 @@ def test_trials_csv_is_real_csv_even_with_awkward_values(tmp_path):
     report = TrialsReport(tmp_path, SPACE.names)
     report.add(record(3, metric=0.5))
     report.close()
-    assert pd.read_csv(tmp_path / "trials.csv").trial.tolist() == [0, 1, 2, 3]
+    assert read_csv(tmp_path / "trials.csv").trial.tolist() == [0, 1, 2, 3]
 
 
 def test_generation_rows_and_population_files(tmp_path):
@@ -71,9 +72,9 @@ def test_generation_rows_and_population_files(tmp_path):
     report = GenerationsReport(tmp_path, SPACE.names, fresh=True)
     report.add(row, generation, records.__getitem__)
     report.close()
-    frame = pd.read_csv(tmp_path / "generations.csv")
+    frame = read_csv(tmp_path / "generations.csv")
     assert frame.to_dict("records")[0]["best_so_far"] == 0.0
-    population = pd.read_csv(tmp_path / "generations" / "gen_0000.csv")
+    population = read_csv(tmp_path / "generations" / "gen_0000.csv")
     assert population.trial.tolist() == [0, 1] and "hp.status" in population.columns
 
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import (BASE_SPACE, command, ledger_rows, processes_under, run,
                                    runs_log, write_space)
 
@@ -26,7 +27,7 @@ UNLIMITED = ("--generations", 100000)  # the deadline, not the budget, ends thes
 
 
 def trials_of(tmp) -> pd.DataFrame:
-    return pd.read_csv(tmp / "out" / "trials.csv")
+    return read_csv(tmp / "out" / "trials.csv")
 
 
 def ledger_trials(tmp) -> pd.DataFrame:

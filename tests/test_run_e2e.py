@@ -7,17 +7,17 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from csv_exact import read_csv
 from engine_models.harness import MPIEXEC, command, run, runs_log, value_columns, write_space
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def read_reports(out):
-    trials = pd.read_csv(out / "trials.csv")
-    generations = pd.read_csv(out / "generations.csv")
-    populations = {path.name: pd.read_csv(path)
+    trials = read_csv(out / "trials.csv")
+    generations = read_csv(out / "generations.csv")
+    populations = {path.name: read_csv(path)
                    for path in sorted((out / "generations").glob("*.csv"))}
     return trials, generations, populations
 
@@ -71,19 +71,19 @@ def test_the_same_seed_gives_the_same_run_under_mpi(reference, tmp_path):
     result = run(command(tmp_path, "--population", 6, "--generations", 3, "--seed", 7,
                          "--strategy", "generational", ranks=3))
     assert result.returncode == 0, result.stderr
-    mpi_trials = pd.read_csv(tmp_path / "out" / "trials.csv")
-    local_trials = pd.read_csv(reference / "out" / "trials.csv")
+    mpi_trials = read_csv(tmp_path / "out" / "trials.csv")
+    local_trials = read_csv(reference / "out" / "trials.csv")
     assert value_columns(mpi_trials) == value_columns(local_trials)
     assert set(mpi_trials[mpi_trials.reused_from.isna()]["rank"]) <= {1, 2}
-    assert (pd.read_csv(tmp_path / "out" / "generations.csv")[["min", "best_so_far"]]
-            .equals(pd.read_csv(reference / "out" / "generations.csv")[["min", "best_so_far"]]))
+    assert (read_csv(tmp_path / "out" / "generations.csv")[["min", "best_so_far"]]
+            .equals(read_csv(reference / "out" / "generations.csv")[["min", "best_so_far"]]))
 
 
 def test_another_seed_gives_another_run(reference, tmp_path):
     result = run(command(tmp_path, "--population", 6, "--generations", 0, "--seed", 8))
     assert result.returncode == 0, result.stderr
-    other = value_columns(pd.read_csv(tmp_path / "out" / "trials.csv"))
-    assert other != value_columns(pd.read_csv(reference / "out" / "trials.csv"))[:6]
+    other = value_columns(read_csv(tmp_path / "out" / "trials.csv"))
+    assert other != value_columns(read_csv(reference / "out" / "trials.csv"))[:6]
 
 
 def test_points_already_evaluated_are_reused_not_trained_again(tmp_path):
@@ -94,7 +94,7 @@ def test_points_already_evaluated_are_reused_not_trained_again(tmp_path):
     result = run(command(tmp_path, "--population", 4, "--generations", 4, "--seed", 1,
                          "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     reused = trials[trials.reused_from.notna()]
     assert len(reused) > 0  # 6 distinct points, 12 trials
     keys = trials.apply(lambda row: (row.n, row.x), axis=1)
@@ -105,7 +105,7 @@ def test_points_already_evaluated_are_reused_not_trained_again(tmp_path):
                 == [row.n, row.x, row.metric])
     starts = [f for stage, event, f in runs_log(tmp_path) if stage == "train" and event == "start"]
     assert len(starts) == len(set(starts)) == trials.reused_from.isna().sum()
-    generations = pd.read_csv(tmp_path / "out" / "generations.csv")
+    generations = read_csv(tmp_path / "out" / "generations.csv")
     assert generations.reused.sum() == len(reused)
 
 
@@ -118,7 +118,7 @@ def test_the_example_model_under_mpiexec_with_four_ranks(tmp_path):
             "--population", 3, "--generations", 1, "--offspring", 2, "--seed", 2]
     result = run([str(arg) for arg in argv])
     assert result.returncode == 0, result.stderr
-    trials = pd.read_csv(tmp_path / "out" / "trials.csv")
+    trials = read_csv(tmp_path / "out" / "trials.csv")
     assert (trials.status == "ok").all(), trials.reason.tolist()
     assert set(trials[trials.reused_from.isna()]["rank"]) <= {1, 2, 3}
     best = json.loads((tmp_path / "out" / "best.json").read_text())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pandas as pd
+from csv_exact import read_csv
 from engine_models.harness import (BASE_SPACE, command, kill_job, ledger_rows, run, runs_log,
                                    started, value_columns, wait_for, write_space)
 
@@ -36,17 +36,17 @@ def test_resume_after_kill_9_matches_an_uninterrupted_run(tmp_path):
 
     resumed = run(argv)
     assert resumed.returncode == 0, resumed.stderr
-    trials = pd.read_csv(killed / "out" / "trials.csv")
-    assert value_columns(trials) == value_columns(pd.read_csv(reference / "out" / "trials.csv"))
+    trials = read_csv(killed / "out" / "trials.csv")
+    assert value_columns(trials) == value_columns(read_csv(reference / "out" / "trials.csv"))
     assert trials.trial.is_unique and (trials.status == "ok").all()
     starts = Counter(f for stage, event, f in runs_log(killed)
                      if stage == "train" and event == "start")
     assert all(starts[f"trial_{number:06d}"] == 1 for number in finished_before)
     assert all(count <= 2 for count in starts.values())
-    generations = pd.read_csv(killed / "out" / "generations.csv")
+    generations = read_csv(killed / "out" / "generations.csv")
     assert list(generations.generation) == [0, 1, 2, 3]
     assert generations[["min", "best_so_far"]].equals(
-        pd.read_csv(reference / "out" / "generations.csv")[["min", "best_so_far"]])
+        read_csv(reference / "out" / "generations.csv")[["min", "best_so_far"]])
     assert (killed / "out" / "best.json").read_text().split('"updated"')[0] == \
         (reference / "out" / "best.json").read_text().split('"updated"')[0]
 
@@ -58,7 +58,7 @@ def test_running_a_finished_experiment_again_runs_nothing(tmp_path):
     again = run(argv)
     assert again.returncode == 0, again.stderr
     assert runs_log(tmp_path) == before
-    assert len(pd.read_csv(tmp_path / "out" / "trials.csv")) == 6
+    assert len(read_csv(tmp_path / "out" / "trials.csv")) == 6
 
 
 def test_raising_generations_extends_the_run(tmp_path):
@@ -72,5 +72,5 @@ def test_raising_generations_extends_the_run(tmp_path):
     straight.mkdir()
     assert run(command(straight, "--population", 4, "--generations", 3, "--seed", 4,
                        "--strategy", "generational", space=write_space(tmp_path))).returncode == 0
-    assert value_columns(pd.read_csv(tmp_path / "out" / "trials.csv")) == \
-        value_columns(pd.read_csv(straight / "out" / "trials.csv"))
+    assert value_columns(read_csv(tmp_path / "out" / "trials.csv")) == \
+        value_columns(read_csv(straight / "out" / "trials.csv"))
