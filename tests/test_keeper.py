@@ -118,3 +118,18 @@ def test_a_worker_that_exits_while_a_script_runs_ends_it(tmp_path):
     """)
     subprocess.run([sys.executable, "-c", worker], check=True, timeout=60)
     assert gone(int((tmp_path / "out.log").read_text()))
+
+
+def test_a_child_forked_from_a_worker_does_not_use_or_hold_its_keeper(tmp_path):
+    _, keeper = run(tmp_path, f'echo ${MARKER}')
+    child = os.fork()
+    if child == 0:  # the child runs its own script under its own keeper, then exits normally
+        try:
+            _, mine = run(tmp_path, f'echo ${MARKER}')
+            os._exit(0 if mine.strip() and mine != keeper else 1)
+        except BaseException:
+            os._exit(2)
+    _, code = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(code) == 0
+    outcome, again = run(tmp_path, f'echo ${MARKER}')  # the parent's keeper serves on
+    assert outcome.returncode == 0 and again == keeper

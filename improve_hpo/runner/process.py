@@ -148,6 +148,20 @@ def _close_keepers() -> None:
         current.close()
 
 
+def _forget_keepers_in_child() -> None:
+    """In a child forked from a worker: the keepers are the parent's. Close the inherited ends
+    of their channels (a keeper must see its channel close when its worker ends) and start
+    afresh should the child run a script."""
+    global _keepers
+    for inherited in _started.values():
+        inherited.channel.close()
+    _started.clear()
+    _keepers = threading.local()
+
+
+os.register_at_fork(after_in_child=_forget_keepers_in_child)
+
+
 def _keeper() -> _Keeper:
     """This thread's keeper, started when it has none or its last one is gone."""
     current = getattr(_keepers, "keeper", None)
