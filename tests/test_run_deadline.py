@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,8 +18,9 @@ from csv_exact import read_csv
 from engine_models.harness import (BASE_SPACE, command, ledger_rows, processes_under, run,
                                    runs_log, write_space)
 
-from improve_hpo.experiment.deadline import (DEADLINE_EXIT, PREDICTION_QUANTILE, end_from_args,
-                                             parse_duration)
+import improve_hpo
+from improve_hpo.experiment.deadline import (DEADLINE_EXIT, FILL_ORIGIN, PREDICTION_QUANTILE,
+                                             end_from_args, parse_duration)
 
 TRIAL_SECONDS = 0.3
 SPACE = [*BASE_SPACE[:2], {"name": "sleep", "type": "constant", "value": TRIAL_SECONDS},
@@ -105,6 +107,32 @@ def test_near_the_deadline_long_candidates_are_not_started_and_short_ones_fill_t
     late_long = trials[(trials.sleep == 3.0) & (trials.start > long_known)]
     assert (late_long.start + 3.0 <= stop).all(), late_long
     assert (trials[trials.sleep == 0.2].start > stop - 3.0).any()  # the tail is filled
+
+
+def _long_when_good(values: dict) -> float:
+    """Best at large x, where a training takes 0.5 s (below x = 0.5: 0.02 s), so that near the
+    deadline the GA's children are long ones."""
+    time.sleep(0.5 if values["x"] >= 0.5 else 0.02)
+    return 1.0 - values["x"]
+
+
+def test_near_the_deadline_the_async_ga_trains_random_points_that_fit_instead_of_idling(
+        tmp_path):
+    """In the last half second no child of the GA (near x = 1, 0.5 s each) fits: instead of
+    leaving the worker idle, the driver trains random points predicted to fit (origin
+    deadline), and each of them ends before the stop."""
+    results = improve_hpo.optimize(
+        _long_when_good, [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0}],
+        tmp_path / "out", population=16, generations=100000, seed=2, time_limit=5,
+        stop_margin=0, job_walltime=False)
+    assert results.outcome.exit_code == DEADLINE_EXIT
+    stop = results.outcome.stop_at
+    trials = results.trials(as_frame=False)
+    filled = [t for t in trials if t["origin"] == FILL_ORIGIN]
+    assert filled, [t["origin"] for t in trials]
+    assert all(t["status"] == "ok" and t["end"] <= stop for t in filled)
+    assert all(t["x"] < 0.5 for t in filled)  # the short ones: what was predicted to fit
+    assert min(t["start"] for t in filled) >= stop - 0.5 - 0.2  # only where no child fit
 
 
 def test_a_trial_still_running_at_the_stop_is_interrupted_and_runs_again_next_time(tmp_path):

@@ -26,10 +26,13 @@ PREDICTION_QUANTILE of all their durations; before any, there is none and trials
 trials that finished ok count (all sessions of the experiment), per fidelity level where the
 search has one.
 
-Near the end, the asynchronous GA keeps every worker busy: a candidate predicted not to fit is
-dropped and another is bred, up to SKIPS_PER_RESULT in a row, since its children need no
-particular point. The other algorithms ask for specific points (a generation, a grid), so
-there the first candidate that does not fit ends the dispatching.
+Near the end, the asynchronous GA keeps every worker busy: a child predicted not to fit is
+replaced by a random point of the space predicted to fit (up to FILL_TRIES draws, origin
+`deadline` in trials.csv), since its children need no particular point and a short training
+of a random point is worth more than an idle worker. When no draw fits, the child is dropped
+and another is bred, up to SKIPS_PER_RESULT in a row. The other algorithms ask for specific
+points (a generation, a grid), so there the first candidate that does not fit ends the
+dispatching; so does a multi-fidelity search, whose scheduler owns each point's trainings.
 """
 
 from __future__ import annotations
@@ -59,6 +62,8 @@ PREDICTION_QUANTILE = 0.9
 DEADLINE_META = "deadline"  # the latest session's deadline (JSON: end, stop_at, source)
 NEAREST = 5  # finished trials whose durations predict a candidate's
 SKIPS_PER_RESULT = 20  # candidates dropped in a row before waiting for the next result
+FILL_TRIES = 50  # random points drawn for one that is predicted to fit before the stop
+FILL_ORIGIN = "deadline"  # trials.csv's origin of such a point
 SCHEDULER_TIMEOUT = 10.0  # seconds squeue/qstat may take before the engine goes on without them
 
 
@@ -285,6 +290,15 @@ class Deadline:
             self.held_back = True
             self.skipped_in_a_row += 1
         return fits
+
+    def fitting_point(self, now: float, space, rng) -> dict | None:
+        """A random point of `space` predicted to end before the stop (the first of FILL_TRIES
+        draws), or None; a draw that does not fit counts as no skip."""
+        for _ in range(FILL_TRIES):
+            values = space.sample(rng)
+            if now + self.durations.predict(values) <= self.stop_at:
+                return values
+        return None
 
     def reached(self, now: float) -> bool:
         return now >= self.stop_at

@@ -30,9 +30,11 @@ from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass
 
+import numpy
+
 from improve_hpo.errors import TooManyFailures, UsageError
 from improve_hpo.experiment.fidelity_run import FidelityRun
-from improve_hpo.experiment.deadline import DEADLINE_EXIT, utilization
+from improve_hpo.experiment.deadline import DEADLINE_EXIT, FILL_ORIGIN, utilization
 from improve_hpo.experiment.nothing_succeeds import FailureWatch
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
@@ -239,8 +241,11 @@ class Driver:
         if not self._may_dispatch():
             return False
         if self.deadline is not None and not self.deadline.fits(time.time(), candidate.values):
-            # predicted to end after the deadline: the asynchronous GA breeds another instead
-            return hasattr(self.algorithm, "adopt")
+            # predicted to end after the deadline: the asynchronous GA trains a random point
+            # that fits instead, else breeds another (experiment/deadline.py)
+            if not hasattr(self.algorithm, "adopt"):
+                return False
+            return not self._fill_tail(candidate) or self._settle(candidate)
         preprocess_key, values = self._preprocess_key(candidate.values)
         preprocessed = self.ledger.preprocess(preprocess_key)
         self.in_flight[key] = candidate.number
@@ -256,6 +261,19 @@ class Driver:
             self.preprocess_waiters[preprocess_key] = [(candidate, key)]
             self.parked += 1
             self._dispatch_preprocess(preprocess_key, values)
+        return True
+
+    def _fill_tail(self, candidate: Candidate) -> bool:
+        """Give the candidate a random point predicted to fit before the deadline (the GA is
+        told its result as for any child); False when none was found or the search has a
+        fidelity (its scheduler owns the points' trainings)."""
+        if self.fidelity is not None:
+            return False
+        rng = numpy.random.default_rng([self.search.seed, candidate.number])
+        values = self.deadline.fitting_point(time.time(), self.space, rng)
+        if values is None:
+            return False
+        candidate.values, candidate.origin = values, FILL_ORIGIN
         return True
 
     def _preprocess_key(self, values: dict) -> tuple[str, dict]:
