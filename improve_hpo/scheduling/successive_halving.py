@@ -109,7 +109,7 @@ class FidelityScheduler:
         # per rung below the top: the losses measured at its fidelity, results and milestones
         self._milestones: list[list[float]] = [[] for _ in self.rungs]
         self._held: list[Generation] = []  # generation records not reported yet
-        self._brackets: tuple[int, ...] | None = None  # bracket_sequence, built on first use
+        self._start_rungs = bracket_sequence(settings.bracket_weights)  # one Hyperband round
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
@@ -250,9 +250,7 @@ class FidelityScheduler:
         (a function of the point number alone, so a resumed run continues the same plan)."""
         if not self.settings.promotion:
             return len(self.rungs) - 1
-        if self._brackets is None:
-            self._brackets = bracket_sequence(self.settings.bracket_weights)
-        return self._brackets[point_number % len(self._brackets)]
+        return self._start_rungs[point_number % len(self._start_rungs)]
 
     def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
         values = dict(point.asked.values)
