@@ -99,6 +99,27 @@ def test_hyperband_brackets_by_default_and_a_resume_keeps_them(tmp_path):
         again.stderr
 
 
+def test_an_experiment_from_before_brackets_resumes_as_plain_asha(tmp_path):
+    """A ledger written before --brackets existed has no such identity key: it ran plain ASHA,
+    so it resumes with --brackets 1, and the new default is refused, naming the flag."""
+    space = write_space(tmp_path, SPACE)
+    small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2)
+    first = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    assert first.returncode == 0, first.stderr
+    ledger = tmp_path / "out" / "ledger.sqlite"
+    with sqlite3.connect(ledger) as db:  # as the previous version wrote it
+        [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
+        identity = json.loads(text)
+        del identity["brackets"]
+        db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
+    again = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    assert again.returncode == 0, again.stderr
+    default = run(command(tmp_path, *small, space=space))
+    assert default.returncode == 2
+    assert f"--brackets: the experiment in {tmp_path / 'out'} was started with --brackets 1, " \
+           "not 3" in default.stderr
+
+
 def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
     result = run(command(tmp_path, *OPTIONS, "--promotion", "off", "--early-stopping", "asha",
                          "--workers", 2, space=write_space(tmp_path, SPACE)))

@@ -9,9 +9,9 @@
 (each on one line). Every line is whole and flushed, so ranks' output and a scheduler's log do
 not cut it. When stderr is a terminal, a tqdm progress bar (trials done of planned, best so far)
 stays at the bottom and the lines scroll above it; in a log there is no bar, only the lines.
-Every line the engine prints on this process while a run goes on goes through `say` (the
-driver's messages, the ledger lease's warnings, a storage fault's message) goes through
-`write_line`, so none of them is written into the bar: tqdm.write prints it above the bar.
+Every other line the engine prints in this process during a run (the driver's messages, the
+ledger lease's warnings, a storage fault's message) goes through `write_line`, so none of them
+is written into the bar: tqdm.write prints it above the bar.
 
 The time left is this session's pace: the wall-clock time since it started divided by the
 trials it finished (run, not reused), times the trials still planned. It is printed only once
