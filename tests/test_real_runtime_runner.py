@@ -17,7 +17,8 @@ from improve_hpo.runner import WorkerContext, run_infer, run_preprocess, run_tri
 
 pytestmark = needs_runtime
 GPU_WORKER = WorkerContext(rank=1, local_rank=0, host="node1", gpu="0")
-# What 3.4.2 sets itself under --cleanenv (LC_CTYPE: Python's own C-locale coercion).
+# What 3.4.2 sets itself under --cleanenv (LC_CTYPE: Python's own C-locale coercion; TERM: the
+# host's, kept when the host has one, so the test below sets it).
 RUNTIME_SET = {"HOME", "LANG", "LC_CTYPE", "LD_LIBRARY_PATH", "PATH", "PS1", "PWD", "TERM",
                "SINGULARITY_APPNAME", "SINGULARITY_CONTAINER", "SINGULARITY_NAME"}
 OOM = ('import sys\nprint("epoch 1", flush=True)\n'
@@ -51,6 +52,7 @@ def test_the_model_gets_a_clean_environment_with_its_gpu_and_env_flags(tmp_path,
     monkeypatch.setenv("SINGULARITY_CLEANENV", "1")
     monkeypatch.setenv("HOST_ONLY", "x")
     monkeypatch.setenv("FROM_HOST", "host value")
+    monkeypatch.setenv("TERM", "xterm")  # a batch job may have none (env -i, cron)
     settings = container(image, data, "--env", "OMP_NUM_THREADS=3", "--env", "FROM_HOST")
     pre, folder = tmp_path / "pre", tmp_path / "t1"
     pre.mkdir()
