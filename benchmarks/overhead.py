@@ -356,7 +356,8 @@ def plot(costs: list[TrialCost], results: list[Overhead], path) -> None:
 def main(argv=None) -> None:
     """`python -m benchmarks.overhead --workers 8 --trials 200 --rounds 5`: part 1 alone (the
     engines chosen with --engines), one line per round and engine, then the medians and the
-    ratios of each improve-hpo launch to the bare pool and to DeepHyper within each round."""
+    ratios of each improve-hpo launch to the bare pool and to DeepHyper within each round.
+    `--scale 1000 100000 --ranks 8`: part 2 alone (rank 0's CPU per trial and peak RSS)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.overhead", description=main.__doc__)
@@ -369,10 +370,25 @@ def main(argv=None) -> None:
     parser.add_argument("--baseline", type=Path, metavar="SOURCE_TREE",
                         help="also run improve-hpo from this source tree (e.g. `git archive "
                              "COMMIT | tar -x -C DIR`), as the engines '..., baseline'")
+    parser.add_argument("--scale", type=int, nargs="+", metavar="TRIALS",
+                        help="measure part 2 instead (rank 0 at scale: no-op trials under "
+                             "mpiexec, its CPU per trial and peak RSS) at these trial counts, "
+                             "with --ranks ranks")
+    parser.add_argument("--ranks", type=int, default=8, help="MPI ranks for --scale (default 8)")
     parser.add_argument("--cpu", action="store_true",
                         help="measure CPU milliseconds per trial instead (cpu_cost), at the "
                              "first --workers count")
     args = parser.parse_args(argv)
+    if args.scale:
+        print("| ranks | trials | seconds | rank 0 CPU ms/trial | rank 0 peak RSS (MB) | "
+              "trained/s, first tenth | trained/s, last tenth |")
+        print("|---:|---:|---:|---:|---:|---:|---:|")
+        for trials in args.scale:
+            r = measure(args.ranks, trials)
+            print(f"| {r.ranks} | {r.trials} | {r.seconds:.1f} | {r.rank0_cpu_ms:.2f} | "
+                  f"{r.rank0_peak_rss_mb:.0f} | {r.first_tenth_per_second:.0f} | "
+                  f"{r.last_tenth_per_second:.0f} |", flush=True)
+        return
     engines = available_engines(None, args.baseline)
     if args.engines:
         chosen = {}

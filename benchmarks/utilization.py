@@ -19,10 +19,11 @@ seconds on rank 0 (mean trial = workers x interval), so rank 0's bookkeeping is 
 share of the time at every worker count; the deadline replays use a fixed scale instead
 (DEADLINE_SECONDS of wall time for the whole allocation).
 
-The worker ranks wait for a task by polling (mpi4py.futures: MPI4PY_FUTURES_BACKOFF, 1 ms by
-default): 256 idle ranks polling every millisecond would take the 2 cores of this machine from
-rank 0, which a cluster (a core per rank) never does, so the replays poll every interval / 5
-(10 ms at the default interval: a fifth of the time between results on rank 0).
+The worker ranks wait for a task in the kernel (tasks travel over sockets, parallel/sockets.py).
+When the engine falls back to mpi4py.futures (IMPROVE_HPO_MPI_TASKS=mpi), they poll
+(MPI4PY_FUTURES_BACKOFF, 1 ms by default): 256 idle ranks polling every millisecond would take
+the 2 cores of this machine from rank 0, which a cluster (a core per rank) never does, so the
+replays set the polling to every interval / 5 (10 ms at the default interval), used only then.
 
 Measured: utilization = busy / (workers x makespan) (busy: the workers' trial time; makespan:
 rank 0's time around the search loop, from optimize's outcome); the greedy reference = the

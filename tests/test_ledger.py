@@ -106,3 +106,48 @@ def test_nothing_committed_is_lost_on_kill_9(tmp_path):
     with Ledger(tmp_path / "ledger.sqlite") as ledger:
         numbers = [r.number for r in ledger.finished_in_order()]
     assert numbers == list(range(len(numbers))) and len(numbers) > 300
+
+
+def test_finished_trials_are_read_back_not_held_and_stream_in_finish_order(tmp_path, monkeypatch):
+    """Rank 0's memory must not grow with the trials run: a finished trial is read back from
+    SQLite (equal, not the object saved); only unfinished ones are held, as the objects the
+    driver updates. Reading every trial streams in chunks, in finish order across chunks."""
+    import improve_hpo.ledger.store as store
+
+    monkeypatch.setattr(store, "CHUNK_ROWS", 3)
+    with Ledger(tmp_path / "ledger.sqlite") as ledger:
+        ledger.batch_commits()
+        running = trial(0, "k0", status=RUNNING)
+        ledger.save_trial(running)
+        for number in (5, 3, 1, 4, 2, 6, 7):  # finish order differs from number order
+            ledger.save_trial(trial(number, f"k{number}", metric=float(number)))
+        finished = trial(8, "k8", metric=8.0)
+        ledger.save_trial(finished)
+        assert ledger.trial(0) is running and ledger.open_trials() == [running]
+        assert ledger.trial(8) == finished and ledger.trial(8) is not finished
+        assert [r.number for r in ledger.finished_in_order()] == [5, 3, 1, 4, 2, 6, 7, 8]
+        assert [r.number for r in ledger.trials()] == list(range(9))
+        assert ledger.finished_counts() == (8, 0)
+        ledger.save_trial(trial(9, "k3", reused_from=3, metric=3.0))
+        assert ledger.result_for("k3").number == 3 and ledger.finished_counts() == (9, 1)
+        running.status, running.metric = OK, 0.5
+        ledger.save_trial(running)
+        assert ledger.open_trials() == [] and ledger.trial(0).metric == 0.5
+        assert ledger.trial(0).finish_seq == 10
+
+
+def test_an_older_ledger_gets_the_key_index_and_lookups_use_it(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.save_trial(trial(0, "a", metric=1.0))
+    with sqlite3.connect(path) as db:
+        db.execute("DROP INDEX trials_by_key")  # as written before the index existed
+    with Ledger(path) as ledger:
+        assert ledger.result_for("a").number == 0
+    with sqlite3.connect(path) as db:
+        plan = " ".join(row[-1] for row in db.execute(
+            "EXPLAIN QUERY PLAN SELECT number FROM trials WHERE key = 'a' "
+            "AND reused_from IS NULL AND status IN ('ok', 'failed', 'stopped')"))
+    assert "trials_by_key" in plan

@@ -113,6 +113,7 @@ class Driver:
         self.session_start = time.time()
         self.session_generations = 0
         self.best_written: int | None = None
+        self._best_cached: TrialRecord | None = None  # _best_record's
         self.preprocess_keys: dict[str, str] = {}  # key of a point on its way -> its preprocess key
         ledger.batch_commits()
         if ledger.meta("started") is None:
@@ -134,7 +135,7 @@ class Driver:
                                       default_config_for(self.runner, experiment.default_config))
         self.progress = Progress(self.runner.metric,
                                  planned_trials(self.space, self.search, experiment.fidelity),
-                                 finished=sum(r.finished for r in ledger.trials()))
+                                 finished=ledger.finished_counts()[0])
 
     # -- the loop --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -433,8 +434,14 @@ class Driver:
         self._write_best()
 
     def _best_record(self) -> TrialRecord | None:
+        """The best trial's record, read from the ledger once per new best (the ledger keeps
+        no finished record in memory)."""
         best = self.algorithm.best.result
-        return None if best is None else self.ledger.trial(best.candidate.number)
+        if best is None:
+            return None
+        if self._best_cached is None or self._best_cached.number != best.candidate.number:
+            self._best_cached = self.ledger.trial(best.candidate.number)
+        return self._best_cached
 
     def _banner(self) -> None:
         self.progress.banner(banner_lines(self.experiment, self.workers, self.where,
@@ -445,7 +452,7 @@ class Driver:
         best = self.algorithm.best.result
         if best is None or best.candidate.number == self.best_written:
             return
-        record = self.ledger.trial(best.candidate.number)
+        record = self._best_record()
         preprocessed = self.ledger.preprocess(self._preprocess_key(record.values)[0])
         self.best_writer.write(record, preprocessed.folder if preprocessed else None)
         self.best_written = best.candidate.number
@@ -466,7 +473,7 @@ class Driver:
             candidate = _candidate_of(record)
             adopt(candidate)
             self._conclude(candidate, record, replayed=True)
-        for record in self.ledger.trials():
+        for record in self.ledger.open_trials():
             if record.status == INTERRUPTED:
                 candidate = _candidate_of(record)
                 adopt(candidate)
@@ -538,9 +545,8 @@ class Driver:
         self.close()
         summary = (f"best {self.runner.metric} {best.metric:.6g} (trial {best.candidate.number})"
                    if best else "no trial succeeded")
-        finished = [r for r in self.ledger.trials() if r.finished]
-        reused = sum(r.reused_from is not None for r in finished)
-        say(f"{ending}: {len(finished) - reused} trials trained, {reused} reused an earlier "
+        finished, reused = self.ledger.finished_counts()
+        say(f"{ending}: {finished - reused} trials trained, {reused} reused an earlier "
             f"result, {self.failures} failed; {summary}; reports in {self.out}")
         return 0
 

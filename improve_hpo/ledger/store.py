@@ -12,8 +12,12 @@ run on the same output folder is refused (ledger/lock.py: flock where it works, 
 with a heartbeat that works on every file system). A damaged or lost ledger is refused before
 anything runs (ledger/integrity.py).
 
-All rows are also held in memory, so that lookups by trial number or by point (Space.key) cost
-O(1) per trial, never a scan of the table.
+Only the trials not finished yet (running, interrupted) are held in memory, as the objects the
+driver updates; a finished trial is final and is read back from SQLite when asked for (by its
+number, the primary key, or by its point through the partial index trials_by_key), so rank 0's
+memory does not grow with the trials run (a 100,000-trial search held about 80 MB of records
+when every row stayed in memory) and each lookup costs the same at trial 100,000 as at trial 1.
+Whatever reads every trial (resume, the end's totals) streams them in chunks.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 from improve_hpo.errors import UsageError
 from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damaged
 from improve_hpo.ledger.lock import LOCK_NAME, WriterLock, posix_locks_refusal
-from improve_hpo.ledger.records import INTERRUPTED, RUNNING, PreprocessRecord, TrialRecord
+from improve_hpo.ledger.records import (FINISHED, INTERRUPTED, RUNNING, PreprocessRecord,
+                                        TrialRecord)
 from improve_hpo.ledger.snapshot import Publisher
 
 SCHEMA_VERSION = "1"
@@ -45,6 +50,11 @@ CREATE TABLE IF NOT EXISTS preprocess (
     reason TEXT NOT NULL, start REAL, "end" REAL, rank INTEGER, host TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS generations (number INTEGER PRIMARY KEY, row TEXT NOT NULL);
 """
+# result_for's lookup; partial, so the reuses of a point (same key) never lengthen it. Created
+# on open: an older ledger gets it too (an index changes nothing its readers see).
+_KEY_INDEX = "CREATE INDEX IF NOT EXISTS trials_by_key ON trials(key) WHERE reused_from IS NULL"
+_FINISHED_SQL = "status IN ({})".format(", ".join(f"'{status}'" for status in FINISHED))
+CHUNK_ROWS = 1000  # rows read at once when streaming every trial
 # Columns added after format 1 was released, with their SQL types: a ledger without them gets
 # them on open (ALTER TABLE, NULL in old rows), so old ledgers stay readable and resumable.
 _ADDED_TRIAL_COLUMNS = {"fidelity": "INTEGER", "rung": "INTEGER", "point": "INTEGER",
@@ -89,6 +99,7 @@ class Ledger:
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             _add_missing_columns(self._db, "trials", _ADDED_TRIAL_COLUMNS)
+            self._db.execute(_KEY_INDEX)
             self._load()
         except BaseException as error:
             if self._db is not None:
@@ -113,16 +124,16 @@ class Ledger:
         elif version != SCHEMA_VERSION:
             raise UsageError(f"{self.path}: ledger format {version} is not supported by this "
                              f"improve-hpo (format {SCHEMA_VERSION}); use a new --output")
-        self._trials: dict[int, TrialRecord] = {}
+        self._open_trials: dict[int, TrialRecord] = {}  # not finished: running, interrupted
         self._unfinished_values: dict[int, str] = {}  # values JSON of trials not finished yet
-        self._by_key: dict[str, int] = {}
-        self._finish_seq = 0
-        for row in self._db.execute(_select("trials", _TRIAL_COLUMNS) + " ORDER BY number"):
-            self._remember(_from_row(TrialRecord, row))
+        for row in self._db.execute(_SELECT_TRIAL + " ORDER BY number"):
+            record = _from_row(TrialRecord, row)  # every row decodes, or the ledger is damaged
+            if not record.finished:
+                self._open_trials[record.number] = record
+        self._finish_seq = self._db.execute("SELECT MAX(finish_seq) FROM trials").fetchone()[0] \
+            or 0
         self._preprocess = {row[0]: _from_row(PreprocessRecord, row)
                             for row in self._db.execute("SELECT * FROM preprocess")}
-        self._generations = {number: json.loads(row) for number, row
-                             in self._db.execute("SELECT number, row FROM generations")}
 
     def __enter__(self):
         return self
@@ -161,50 +172,77 @@ class Ledger:
 
     # -- trials ----------------------------------------------------------------------------------
     def trial(self, number: int) -> TrialRecord | None:
-        return self._trials.get(number)
+        """The trial: while it is not finished, the object the driver updates; finished, a copy
+        read from the table (it does not change any more)."""
+        record = self._open_trials.get(number)
+        if record is not None:
+            return record
+        row = self._db.execute(_SELECT_TRIAL + " WHERE number = ?", (number,)).fetchone()
+        return None if row is None else _from_row(TrialRecord, row)
 
-    def trials(self) -> list[TrialRecord]:
-        """All trials, by trial number."""
-        return [self._trials[number] for number in sorted(self._trials)]
+    def trials(self):
+        """All trials, by trial number, read in chunks (an iterator: nothing holds them all)."""
+        after = -1
+        while True:
+            rows = self._db.execute(_SELECT_TRIAL + " WHERE number > ? ORDER BY number LIMIT ?",
+                                    (after, CHUNK_ROWS)).fetchall()
+            for row in rows:
+                number = row[0]
+                yield self._open_trials.get(number) or _from_row(TrialRecord, row)
+            if len(rows) < CHUNK_ROWS:
+                return
+            after = rows[-1][0]
 
-    def finished_in_order(self) -> list[TrialRecord]:
-        """Finished trials in the order they finished."""
-        done = [record for record in self._trials.values() if record.finished]
-        return sorted(done, key=lambda record: record.finish_seq)
+    def open_trials(self) -> list[TrialRecord]:
+        """The trials not finished (running, interrupted), by trial number."""
+        return [self._open_trials[number] for number in sorted(self._open_trials)]
+
+    def finished_in_order(self):
+        """Finished trials in the order they finished (an iterator, read in chunks)."""
+        numbers = [number for (number,) in self._db.execute(
+            f"SELECT number FROM trials WHERE {_FINISHED_SQL} ORDER BY finish_seq, number")]
+        for first in range(0, len(numbers), CHUNK_ROWS):
+            chunk = numbers[first:first + CHUNK_ROWS]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(_SELECT_TRIAL + f" WHERE number IN ({marks})",
+                                    chunk).fetchall()
+            by_number = {row[0]: row for row in rows}
+            yield from (_from_row(TrialRecord, by_number[number]) for number in chunk)
+
+    def finished_counts(self) -> tuple[int, int]:
+        """(finished trials, those of them that reused an earlier result)."""
+        return self._db.execute(f"SELECT COUNT(*), COUNT(reused_from) FROM trials "
+                                f"WHERE {_FINISHED_SQL}").fetchone()
 
     def result_for(self, key: str) -> TrialRecord | None:
         """The finished trial that ran this point (not a reuse), or None."""
-        number = self._by_key.get(key)
-        return None if number is None else self._trials[number]
+        row = self._db.execute(_SELECT_TRIAL + f" WHERE key = ? AND reused_from IS NULL AND "
+                               f"{_FINISHED_SQL} ORDER BY number LIMIT 1", (key,)).fetchone()
+        return None if row is None else _from_row(TrialRecord, row)
 
     def save_trial(self, record: TrialRecord) -> None:
         """Insert or replace a trial row (committed now, or at the next commit() when batching).
-        A finished record gets its finish order."""
+        A finished record gets its finish order, and the ledger forgets the object."""
         if record.finished and record.finish_seq is None:
             self._finish_seq += 1
             record.finish_seq = self._finish_seq
         # A trial is saved when it starts and when it ends: its values are encoded once.
         encoded = self._unfinished_values.pop(record.number, None) or json.dumps(record.values)
-        if not record.finished:
-            self._unfinished_values[record.number] = encoded
         self._write(_INSERT_TRIAL, _row(record, _TRIAL_COLUMNS, encoded))
-        self._remember(record)
+        if record.finished:
+            self._open_trials.pop(record.number, None)
+        else:
+            self._unfinished_values[record.number] = encoded
+            self._open_trials[record.number] = record
 
     def mark_unfinished_interrupted(self) -> list[TrialRecord]:
         """Trials left `running` by a killed run become `interrupted`; returns them."""
-        stale = [r for r in self._trials.values() if r.status == RUNNING]
+        stale = [r for r in self.open_trials() if r.status == RUNNING]
         for record in stale:
             record.status = INTERRUPTED
             record.reason = record.reason or "the run ended before the trial finished"
             self.save_trial(record)
         return stale
-
-    def _remember(self, record: TrialRecord) -> None:
-        self._trials[record.number] = record
-        if record.finish_seq is not None:
-            self._finish_seq = max(self._finish_seq, record.finish_seq)
-        if record.finished and record.reused_from is None:
-            self._by_key.setdefault(record.key, record.number)
 
     # -- preprocess ------------------------------------------------------------------------------
     def preprocess(self, key: str) -> PreprocessRecord | None:
@@ -216,12 +254,13 @@ class Ledger:
 
     # -- generation summaries --------------------------------------------------------------------
     def generation_row(self, number: int) -> dict | None:
-        return self._generations.get(number)
+        row = self._db.execute("SELECT row FROM generations WHERE number = ?",
+                               (number,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def save_generation_row(self, number: int, row: dict) -> None:
         self._write("INSERT OR REPLACE INTO generations VALUES (?, ?)",
                     (number, json.dumps(row)))
-        self._generations[number] = row
 
 
 def _add_missing_columns(db, table: str, columns: dict[str, str]) -> None:
@@ -233,6 +272,9 @@ def _add_missing_columns(db, table: str, columns: dict[str, str]) -> None:
 
 def _select(table: str, columns: list[str]) -> str:
     return f"SELECT {', '.join(f'{chr(34)}{name}{chr(34)}' for name in columns)} FROM {table}"
+
+
+_SELECT_TRIAL = _select("trials", _TRIAL_COLUMNS)  # its first column is the number
 
 
 def _row(record, columns: list[str], encoded_values: str | None = None) -> tuple:

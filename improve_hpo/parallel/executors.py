@@ -48,33 +48,16 @@ class InlineExecutor(Executor):
         return future
 
 
-class WorkerPool(Executor):
-    """K local worker processes, one pipe each (see the module doc)."""
+class ConnectionPool(Executor):
+    """Tasks over one connection per worker (multiprocessing.connection objects: the pipes of
+    the local pool, or the sockets of MPI ranks, parallel/sockets.py); see the module doc. A
+    worker runs `serve(connection)`."""
 
-    def __init__(self, workers: int, settings):
-        context = multiprocessing.get_context("spawn")
+    def __init__(self, connections: list):
         self._lock = threading.Lock()
-        self._connections, self._processes = [], []
-        for index in range(workers):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_pool_worker, args=(theirs, index, settings),
-                                      name=f"improve-hpo-worker-{index + 1}")
-            process.start()
-            theirs.close()
-            self._connections.append(mine)
-            self._processes.append(process)
-        for index, connection in enumerate(self._connections):
-            try:
-                connection.recv()  # "ready": the worker is started
-            except EOFError:
-                for process in self._processes:
-                    process.terminate()
-                    process.join()
-                raise RuntimeError(f"--workers: worker {index + 1} ended while starting (its "
-                                   "error is printed above)") from None
-        self._index_of = {connection: index for index, connection
-                          in enumerate(self._connections)}
-        self._idle = deque(range(workers))
+        self._connections = connections
+        self._index_of = {connection: index for index, connection in enumerate(connections)}
+        self._idle = deque(range(len(connections)))
         self._busy: dict[int, Future] = {}
         self._queued: deque = deque()  # (future, task) waiting for a worker
         self._broken: str | None = None
@@ -134,7 +117,7 @@ class WorkerPool(Executor):
                                                    "before it returned a result"))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Tell every worker to exit after its task; with wait, wait for them."""
+        """Tell every worker to stop after its task; with wait, wait until each has."""
         with self._lock:
             self._broken = self._broken or "the pool was shut down"
             for future, _ in self._queued:
@@ -146,9 +129,39 @@ class WorkerPool(Executor):
             except OSError:
                 pass  # that worker is gone already
         if wait:
+            self._results.join()
+
+
+class WorkerPool(ConnectionPool):
+    """K local worker processes, one pipe each (see the module doc)."""
+
+    def __init__(self, workers: int, settings):
+        context = multiprocessing.get_context("spawn")
+        connections, self._processes = [], []
+        for index in range(workers):
+            mine, theirs = context.Pipe()
+            process = context.Process(target=_pool_worker, args=(theirs, index, settings),
+                                      name=f"improve-hpo-worker-{index + 1}")
+            process.start()
+            theirs.close()
+            connections.append(mine)
+            self._processes.append(process)
+        for index, connection in enumerate(connections):
+            try:
+                connection.recv()  # "ready": the worker is started
+            except EOFError:
+                for process in self._processes:
+                    process.terminate()
+                    process.join()
+                raise RuntimeError(f"--workers: worker {index + 1} ended while starting (its "
+                                   "error is printed above)") from None
+        super().__init__(connections)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        super().shutdown(wait)
+        if wait:
             for process in self._processes:
                 process.join()
-            self._results.join()
 
 
 def process_pool(workers: int, settings) -> WorkerPool:
@@ -163,6 +176,12 @@ def _pool_worker(connection, index: int, settings) -> None:
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="improve-hpo-parent-watch").start()
     connection.send("ready")
+    serve(connection)
+
+
+def serve(connection) -> None:
+    """A worker's loop: run each task received and send its result back, until told to stop
+    (None) or the driver is gone. recv blocks in the kernel: an idle worker costs no CPU."""
     while True:
         try:
             task = connection.recv()

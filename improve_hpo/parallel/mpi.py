@@ -1,4 +1,5 @@
-"""MPI: rank 0 drives the search, ranks 1..N-1 evaluate through mpi4py.futures.
+"""MPI: rank 0 drives the search, ranks 1..N-1 evaluate (tasks over sockets, parallel/sockets.py,
+or mpi4py.futures).
 
 mpi4py is imported only when needed; without mpirun, importing it makes a singleton world of
 size 1 (the engine then runs in-process).
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
+
+from improve_hpo.parallel import sockets
 
 
 def world():
@@ -33,12 +37,21 @@ def worker_index_on_node(comm) -> tuple[int, int]:
     return (workers.index(rank) if rank != 0 else -1), len(workers)
 
 
+@contextmanager
 def executor(comm):
-    """The MPICommExecutor context: on rank 0 it gives the executor; on the other ranks it
-    serves tasks until rank 0 shuts it down, then gives None."""
+    """Collective. On rank 0 it gives the executor; on the other ranks it serves tasks until
+    rank 0 shuts it down, then gives None. Tasks travel over sockets (parallel/sockets.py),
+    else, when a worker cannot reach rank 0 or IMPROVE_HPO_MPI_TASKS=mpi, through
+    mpi4py.futures' MPICommExecutor."""
+    if sockets.wanted():
+        with sockets.socket_executor(comm) as pool:
+            if pool is not False:
+                yield pool
+                return
     from mpi4py.futures import MPICommExecutor
 
-    return MPICommExecutor(comm, root=0)
+    with MPICommExecutor(comm, root=0) as pool:
+        yield pool
 
 
 # Time for mpiexec to forward the last lines a rank wrote before it aborts the job.

@@ -1,0 +1,220 @@
+"""Under MPI, tasks and results travel between rank 0 and the worker ranks over TCP sockets;
+MPI itself starts and places the ranks and carries the few collective steps of the start.
+
+Why: mpi4py.futures waits for the next message by polling (MPI4PY_FUTURES_BACKOFF), and
+MPICH's blocking calls spin, so a worker rank between two trials and rank 0's manager thread
+keep waking up (about 30 times a trial per rank, measured with strace). Over a socket, an idle
+worker blocks in recv in the kernel and rank 0 waits in poll: no CPU while nothing happens, and
+a result wakes rank 0 at once. Rank 0 hands out tasks exactly as the --workers pool does
+(parallel/executors.ConnectionPool: one connection per worker, a freed worker gets the next
+queued task), so a trial's round trip is that of a pipe.
+
+The start is collective (every rank calls `socket_executor`): rank 0 listens on every interface
+of its host on a free port and broadcasts its host name, its addresses and a random key over
+MPI; a worker on rank 0's host connects to 127.0.0.1, one on another host to rank 0's host name,
+then to each of its addresses; each side proves it knows the key (multiprocessing's HMAC
+challenge), so nothing else that reaches the port can hand a worker a task. If any worker cannot
+connect within CONNECT_SECONDS (a firewall, no route between the nodes) or rank 0 cannot hold a
+file descriptor per worker, every rank learns it from one allreduce and the run uses
+mpi4py.futures instead, with a line saying so. IMPROVE_HPO_MPI_TASKS=mpi chooses mpi4py.futures
+from the start.
+
+Nothing changes for a kill or a stop: mpiexec still ends every rank when one dies; signals still
+reach every rank (a worker's handler stops its trial, whose result comes back interrupted).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import secrets
+import socket
+import struct
+import time
+from contextlib import contextmanager
+from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
+
+from improve_hpo.parallel.executors import ConnectionPool, serve
+
+TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.futures)
+CONNECT_SECONDS = 20.0  # how long a worker tries to reach rank 0 before the run falls back
+SPARE_DESCRIPTORS = 64  # rank 0's files besides the workers' sockets (ledger, logs, reports)
+
+
+def wanted() -> bool:
+    """Whether this run should try sockets (IMPROVE_HPO_MPI_TASKS is not "mpi")."""
+    return os.environ.get(TRANSPORT_ENV, "sockets").strip().lower() != "mpi"
+
+
+@contextmanager
+def socket_executor(comm):
+    """Collective. Rank 0: yields a ConnectionPool over the worker ranks' sockets; a worker
+    rank: serves tasks until rank 0 shuts the pool down, then yields None. Yields False on every
+    rank when some worker could not connect (the caller then uses mpi4py.futures)."""
+    if comm.Get_rank() == 0:
+        with _rank0(comm) as pool:
+            yield pool
+    else:
+        connection = _connect(comm)
+        if connection is None:
+            yield False
+            return
+        try:
+            serve(connection)
+        finally:
+            connection.close()
+        yield None
+
+
+@contextmanager
+def _rank0(comm):
+    workers = comm.Get_size() - 1
+    listener = _listen(workers)
+    key = secrets.token_bytes(32)
+    host = socket.gethostname()
+    offer = None if listener is None else (host, _addresses(host), listener.getsockname()[1], key)
+    comm.bcast(offer, root=0)
+    accepted: dict[int, Connection] = {}
+    if listener is not None:
+        # in this thread, before the allreduce: mpi4py holds the GIL in a collective
+        _accept(listener, key, workers, accepted, time.monotonic() + CONNECT_SECONDS + 5.0)
+    everyone = comm.allreduce(len(accepted) == workers, op=_land())
+    if listener is not None:
+        listener.close()
+    if not everyone:
+        for connection in accepted.values():
+            connection.close()
+        from improve_hpo.experiment.driver import say
+
+        say("the worker ranks could not all reach rank 0 over TCP: tasks go through "
+            f"mpi4py.futures instead (set {TRANSPORT_ENV}=mpi to skip trying)")
+        yield False
+        return
+    pool = ConnectionPool([accepted[rank] for rank in sorted(accepted)])
+    with pool:
+        yield pool
+
+
+def _land():
+    from mpi4py import MPI
+
+    return MPI.LAND
+
+
+def _listen(workers: int):
+    """A listening socket on every interface, or None when this process cannot hold a socket
+    per worker (its descriptor limit, raised to the hard limit first)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = workers + SPARE_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard) if hard !=
+                                                        resource.RLIM_INFINITY else needed, hard))
+        except (ValueError, OSError):
+            return None
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if soft != resource.RLIM_INFINITY and soft < needed:
+            return None
+    try:
+        listener = socket.create_server(("", 0), backlog=min(workers, 4096))
+    except OSError:
+        return None
+    return listener
+
+
+def _addresses(host: str) -> list[str]:
+    """This host's IPv4 addresses by its name (not loopback), for workers on other hosts."""
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return list(dict.fromkeys(info[4][0] for info in infos
+                              if not info[4][0].startswith("127.")))
+
+
+def _accept(listener, key: bytes, workers: int, accepted: dict, give_up: float) -> None:
+    """Rank 0: accept the workers until each is in or `give_up` (time.monotonic()) passed;
+    authenticate each connection (the worker's HMAC answer, then ours) and read its rank; a
+    connection that fails the challenge is dropped."""
+    while len(accepted) < workers:
+        left = give_up - time.monotonic()
+        if left <= 0:
+            return
+        listener.settimeout(left)
+        try:
+            raw, _ = listener.accept()
+        except OSError:
+            return  # timed out: some worker could not connect
+        connection = _connection(raw)
+        try:
+            deliver_challenge(connection, key)
+            answer_challenge(connection, key)
+            rank = connection.recv()
+        except Exception:  # noqa: BLE001 - AuthenticationError, a reset, a timeout, garbage
+            connection.close()  # not one of our workers, or one that gave up
+            continue
+        _no_timeouts(connection)
+        accepted[rank] = connection
+
+
+def _connect(comm) -> Connection | None:
+    """A worker: connect to rank 0 (see the module doc); None on every worker when any failed."""
+    offer = comm.bcast(None, root=0)
+    connection = None if offer is None else _reach(*offer, comm.Get_rank())
+    if not comm.allreduce(connection is not None, op=_land()):
+        if connection is not None:
+            connection.close()
+        return None
+    return connection
+
+
+def _reach(host: str, addresses: list[str], port: int, key: bytes, rank: int):
+    targets = ["127.0.0.1"] if host == socket.gethostname() else [host, *addresses]
+    give_up = time.monotonic() + CONNECT_SECONDS
+    while time.monotonic() < give_up:
+        for target in targets:
+            left = give_up - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                raw = socket.create_connection((target, port), timeout=min(left, 5.0))
+            except OSError:
+                continue
+            connection = _connection(raw)
+            try:
+                answer_challenge(connection, key)
+                deliver_challenge(connection, key)
+                connection.send(rank)
+            except Exception:  # noqa: BLE001 - refused or reset: try the next address
+                connection.close()
+                continue
+            _no_timeouts(connection)
+            return connection
+        time.sleep(0.2)
+    return None
+
+
+def _connection(raw: socket.socket) -> Connection:
+    """A multiprocessing Connection over a connected socket, its reads and writes limited to
+    CONNECT_SECONDS while the handshake lasts (kernel timeouts: the descriptor stays blocking,
+    as Connection needs)."""
+    raw.settimeout(None)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _kernel_timeouts(raw, CONNECT_SECONDS)
+    return Connection(raw.detach())
+
+
+def _no_timeouts(connection: Connection) -> None:
+    """After the handshake: a worker waits for its next task as long as it takes."""
+    raw = socket.socket(fileno=connection.fileno())
+    try:
+        _kernel_timeouts(raw, 0.0)
+    finally:
+        raw.detach()
+
+
+def _kernel_timeouts(raw: socket.socket, seconds: float) -> None:
+    whole = int(seconds)
+    value = struct.pack("ll", whole, int((seconds - whole) * 1e6))
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
