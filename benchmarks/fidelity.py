@@ -15,14 +15,19 @@ return then, its best result measured at full fidelity, minus the best final los
 Methods:
 - ga: improve-hpo's GA with its defaults (asynchronous), every training full (improve-hpo
   without a fidelity);
-- ga-promotion: the GA (--strategy async) inside the fidelity scheduler with its defaults:
-  successive halving with asynchronous promotion (eta 3, rungs 1, 3, 9, 27; promoted
-  trainings start over) in Hyperband's 4 brackets (of every 49 new points, 27 start at 1
-  epoch, 12 at 3, 6 at 9 and 4 at 27);
-- ga-asha: ga-promotion with one bracket (--brackets 1, the default before Hyperband's
-  brackets: every new point starts at 1 epoch);
+- ga-promotion: the GA (--strategy async) inside the fidelity scheduler with the defaults of
+  `improve-hpo run --fidelity epochs`: successive halving with asynchronous promotion (eta 2,
+  rungs 4, 8, 16, 27; promoted trainings start over) in Hyperband's 4 brackets (of every 22
+  new points, 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27), the GA ranking results of
+  every rung by their estimated share of better points (--fidelity-ranking share);
+- ga-promotion-continue: the same with --fidelity-continue: a promoted training continues
+  the point's earlier one and pays only the epochs past the rung below (a partial_fit curve
+  continued is the same curve). Only a model that resumes from its own checkpoint can do
+  this; the other methods pay every training from scratch;
+- ga-asha: ga-promotion with one bracket (--brackets 1: every new point starts at the
+  lowest rung);
 - ga-early-stopping: the same GA, every training aims at 27 epochs and is stopped at a rung
-  when it is outside the best third there (--promotion off --early-stopping asha);
+  when it is outside the best half there (--promotion off --early-stopping asha);
 - random-asha: improve-hpo's random search inside the same scheduler (ASHA);
 - tpe-hyperband / tpe-sha: Optuna's TPE sampler with its HyperbandPruner / SuccessiveHalving
   Pruner (min 1, max 27 epochs, reduction factor 3), reporting the loss after every epoch;
@@ -38,6 +43,10 @@ the lower median, the 10th of 20 sorted seeds, so that a method whose seeds reac
 the time, as the plain GA's do by construction, has a finite figure). Targets: >= 3x fewer
 epochs than the plain GA to the target (ga-promotion), and fewer than TPE + Hyperband and DEHB
 on at least 2 of the 3 problems.
+
+`--methods` also takes "ga:FLAGS", the GA in the scheduler with those `improve-hpo run` flags
+(e.g. "ga:--eta 3 --brackets 1"): how the defaults were chosen, on the tuning set
+(`--problems sgd-cancer mlp-wine`), never on the report set.
 """
 
 from __future__ import annotations
@@ -57,15 +66,16 @@ import numpy as np
 from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.runner.intermediate import falls_behind
-from improve_hpo.scheduling import FidelitySettings, make_scheduler, search_space
+from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
+                                    make_scheduler, search_space)
 from improve_hpo.space import load_space_data
 
 RESULTS = Path(__file__).resolve().parent / "results"
 PROBLEMS = ("sgd-diabetes", "mlp-digits", "example-model")  # the report set
-TUNING = ("sgd-cancer", "mlp-wine")  # defaults are chosen on these, never on the report set
-METHODS = ("ga", "ga-promotion", "ga-asha", "ga-early-stopping", "random-asha",
-           "tpe-hyperband", "tpe-sha", "dehb")
-ETA = 3
+TUNING = ("sgd-cancer", "mlp-wine", "sgd-wine", "mlp-cancer")  # defaults are chosen on these
+METHODS = ("ga", "ga-promotion", "ga-promotion-continue", "ga-asha", "ga-early-stopping",
+           "random-asha", "tpe-hyperband", "tpe-sha", "dehb")
+ETA = 3  # Optuna's and DEHB's reduction factor (their default)
 GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
 # A search that asked this many points in a row it had trained already has converged on a grid
 # this small: it stops there, its budget partly unspent (its regret stays what it was).
@@ -156,7 +166,7 @@ def run_ga(problem: Problem, seed: int, budget: int) -> Trace:
     """improve-hpo without a fidelity, with its defaults (the asynchronous GA, one training at
     a time): every point trains the full 27 epochs; repeats are reused."""
     trace = Trace(problem, budget)
-    space = search_space(problem.space(), _fidelity(promotion=False))
+    space = search_space(problem.space(), _fidelity(problem, ("--promotion", "off")))
     algorithm = make_algorithm(space, _settings(strategy="async"), rng=make_rng(seed))
     seen = {}
     while not trace.over:
@@ -172,18 +182,22 @@ def run_ga(problem: Problem, seed: int, budget: int) -> Trace:
     return trace
 
 
-def _fidelity(promotion=True, early_stopping="off", brackets=None) -> FidelitySettings:
-    return FidelitySettings("epochs", 1, MAX_EPOCHS, ETA, promotion=promotion,
-                            early_stopping=early_stopping, grace=1, brackets=brackets)
+def _fidelity(problem: Problem, flags=()) -> FidelitySettings:
+    """The fidelity settings `improve-hpo run` makes of these flags on this problem's space:
+    the engine's own defaults (eta, the lowest rung, brackets, ranking) unless a flag says
+    otherwise."""
+    parser = argparse.ArgumentParser()
+    add_fidelity_arguments(parser)
+    parser.add_argument("--algorithm", default="ga")
+    return fidelity_from_args(parser.parse_args(list(flags)), problem.space())
 
 
-def run_scheduled(problem: Problem, seed: int, budget: int, algorithm: str = "ga",
-                  promotion=True, early_stopping="off", brackets=None) -> Trace:
-    """The fidelity scheduler as the driver runs it, one training at a time: early stopping
-    compares each rung's value with the cutoffs published when the training started (one
-    worker: nothing else finishes meanwhile)."""
+def run_scheduled(problem: Problem, seed: int, budget: int, flags=(), algorithm="ga") -> Trace:
+    """The fidelity scheduler as the driver runs it, one training at a time, with the settings
+    of `improve-hpo run FLAGS`: early stopping compares each rung's value with the cutoffs
+    published when the training started (one worker: nothing else finishes meanwhile)."""
     trace = Trace(problem, budget)
-    settings = _fidelity(promotion, early_stopping, brackets)
+    settings = _fidelity(problem, flags)
     search = _settings(algorithm, "async")
     scheduler = make_scheduler(problem.space(), settings,
                                lambda space: make_algorithm(space, search, rng=make_rng(seed)),
@@ -193,18 +207,24 @@ def run_scheduled(problem: Problem, seed: int, budget: int, algorithm: str = "ga
     while not trace.over and not scheduler.finished:
         [candidate] = scheduler.ask()
         key = space.key(candidate.values)
-        if key not in seen:
+        reused = key in seen
+        if not reused:
             seen[key] = _train(problem, candidate, scheduler, trace)
         else:
             trace.reused()
         metric, stopped_at, progress = seen[key]
-        scheduler.tell(candidate, metric, stopped_at=stopped_at, progress=progress)
+        scheduler.tell(candidate, metric, stopped_at=stopped_at, progress=progress,
+                       reused=reused)
     return trace
 
 
 def _train(problem, candidate, scheduler, trace):
+    """One training of the curve, paid epoch for epoch: from scratch (the default), or, with
+    --fidelity-continue, only the epochs past the rung below (a partial_fit curve continued
+    is the same curve)."""
     curve = problem.curve(candidate.values)
     target = candidate.fidelity
+    start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs()
     progress = {}
     for fidelity in scheduler.rungs[:-1]:
@@ -212,10 +232,11 @@ def _train(problem, candidate, scheduler, trace):
             break
         progress[fidelity] = curve[fidelity - 1]
         limit = cutoffs.get(fidelity)
-        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
-            trace.pay(fidelity)
+        if limit is not None and fidelity > start and falls_behind(curve[fidelity - 1], limit,
+                                                                   "min"):
+            trace.pay(fidelity - start)
             return curve[fidelity - 1], fidelity, progress
-    trace.pay(target)
+    trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])
     return curve[target - 1], None, progress
@@ -282,19 +303,26 @@ def run_dehb(problem: Problem, seed: int, budget: int) -> Trace:
     return trace
 
 
+# improve-hpo's multi-fidelity methods: `improve-hpo run` flags (on top of a fidelity)
+FLAGS = {
+    "ga-promotion": (),  # the defaults
+    "ga-promotion-continue": ("--fidelity-continue",),
+    "ga-asha": ("--brackets", "1"),
+    "ga-early-stopping": ("--promotion", "off", "--early-stopping", "asha"),
+    "random-asha": ("--brackets", "1"),
+}
+
+
 def run_method(method: str, problem: Problem, seed: int, budget: int) -> Trace:
+    """A method by name; "ga:FLAGS" is the GA in the scheduler with `improve-hpo run` FLAGS
+    (e.g. "ga:--eta 3 --brackets 1"), for choosing defaults on the tuning set."""
     if method == "ga":
         return run_ga(problem, seed, budget)
-    if method == "ga-promotion":
-        return run_scheduled(problem, seed, budget)
-    if method == "ga-asha":
-        return run_scheduled(problem, seed, budget, brackets=1)
-    if method.startswith("ga-brackets-"):  # for choosing --brackets on the tuning set
-        return run_scheduled(problem, seed, budget, brackets=int(method.rsplit("-", 1)[1]))
-    if method == "ga-early-stopping":
-        return run_scheduled(problem, seed, budget, promotion=False, early_stopping="asha")
-    if method == "random-asha":
-        return run_scheduled(problem, seed, budget, algorithm="random", brackets=1)
+    if method.startswith("ga:"):
+        return run_scheduled(problem, seed, budget, method[3:].split())
+    if method in FLAGS:
+        algorithm = "random" if method.startswith("random") else "ga"
+        return run_scheduled(problem, seed, budget, FLAGS[method], algorithm)
     if method.startswith("tpe-"):
         return run_tpe(problem, seed, budget, method.split("-", 1)[1])
     if method == "dehb":
@@ -345,7 +373,7 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
     ratio_met = []
     for problem, summary in results.items():
         rows = summary["rows"]
-        role = ("tuning set: --brackets was chosen here" if problem in TUNING
+        role = ("tuning set: the defaults were chosen here" if problem in TUNING
                 else "report set")
         lines += [f"### {problem} ({role}; target regret {summary['target']:.4g})", "",
                   "| method | epochs to target | reached | final regret |",
@@ -356,10 +384,12 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
         plain, promo = rows["ga"]["epochs_to_target"], rows["ga-promotion"]["epochs_to_target"]
         ratio = plain / promo if math.isfinite(promo) and promo > 0 else 0.0
         ratio_met.append(ratio >= 3)
-        stop = rows.get("ga-early-stopping", {}).get("epochs_to_target", math.inf)
-        lines += ["", f"ga / ga-promotion epochs to target: {ratio:.1f}x"
-                  + (f"; ga / ga-early-stopping: {plain / stop:.1f}x"
-                     if math.isfinite(stop) and stop > 0 else ""), ""]
+        others = [f"ga / {method}: {plain / row['epochs_to_target']:.1f}x"
+                  for method, row in rows.items()
+                  if method in ("ga-promotion-continue", "ga-early-stopping")
+                  and 0 < row["epochs_to_target"] < math.inf]
+        lines += ["", "; ".join([f"ga / ga-promotion epochs to target: {ratio:.1f}x", *others]),
+                  ""]
         for rival in wins:
             if rival in rows and promo < rows[rival]["epochs_to_target"]:
                 wins[rival] += 1

@@ -14,13 +14,18 @@ Problems (the space of each is the grid below plus "epochs", int 1..27, the fide
   its own splits), its own hyperparameters (learning_rate, alpha, hidden_units, num_layers,
   batch_size, activation: 5 x 3 x 3 x 2 x 2 x 2 = 360), trained one epoch per partial_fit
   as its train.sh trains `epochs` of them, validation MSE.
-Two more problems are the TUNING set of the fidelity benchmark (defaults such as --brackets
+Four more problems are the TUNING set of the fidelity benchmark (defaults such as --brackets
 are chosen on them; the three above only report):
 - sgd-cancer: SGDClassifier (logistic loss) on the breast-cancer data (569 patients, 30
   features), validation log-loss; eta0 x alpha x learning_rate x penalty = 8 x 6 x 3 x 3 = 432.
 - mlp-wine: MLPClassifier on the wine data (178 wines, 13 features), validation log-loss;
   learning_rate_init x hidden x alpha x batch_size = 6 x 3 x 3 x 2 = 108 (few batches per
   epoch: many configurations learn slowly).
+- sgd-wine: SGDClassifier (logistic loss) on the wine data (178 wines, 13 features, 3 classes),
+  validation log-loss; the SGD grid (432).
+- mlp-cancer: MLPClassifier on the breast-cancer data, validation log-loss; the MLP grid (108).
+The last two joined the tuning set when eta and --fidelity-ranking were chosen: the first two
+both have slow learners, so a choice made on them alone favours hedging.
 The grids are small so that the table builds in about 15 minutes on one shared core
 (`--problems NAME...` rebuilds only those, keeping the others' curves).
 A diverging configuration's loss is capped at 10x the loss of predicting the mean (so a curve
@@ -65,6 +70,8 @@ GRIDS = {
         activation=["relu", "tanh"]),
     "sgd-cancer": SGD_GRID,
     "mlp-wine": dict(MLP_GRID, batch_size=[16, 64]),  # 124 wines: a few batches per epoch
+    "sgd-wine": SGD_GRID,
+    "mlp-cancer": MLP_GRID,  # 398 patients: 2 to 7 batches per epoch
 }
 
 
@@ -126,6 +133,26 @@ def _sgd_cancer():
     return curve
 
 
+def _sgd_wine():
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import SGDClassifier
+
+    x, y = load_wine(return_X_y=True)
+    x_train, y_train, x_val, y_val = _split(x, y)
+    x_train, x_val = _standardize(x_train, x_val)
+
+    def curve(c):
+        model = SGDClassifier(loss="log_loss", eta0=c["eta0"], alpha=c["alpha"],
+                              learning_rate=c["learning_rate"], penalty=c["penalty"],
+                              random_state=0)
+        return _log_loss_curve(model, x_train, y_train, x_val, y_val)
+    return curve
+
+
+def _mlp_cancer():
+    return _mlp_classifier("cancer")
+
+
 def _mlp_digits():
     return _mlp_classifier("digits")
 
@@ -135,7 +162,7 @@ def _mlp_wine():
 
 
 def _mlp_classifier(data: str):
-    from sklearn.datasets import load_digits, load_wine
+    from sklearn.datasets import load_breast_cancer, load_digits, load_wine
     from sklearn.neural_network import MLPClassifier
 
     if data == "digits":
@@ -143,7 +170,7 @@ def _mlp_classifier(data: str):
         x = x / 16.0
         x_train, y_train, x_val, y_val = _split(x, y)
     else:
-        x, y = load_wine(return_X_y=True)
+        x, y = (load_wine if data == "wine" else load_breast_cancer)(return_X_y=True)
         x_train, y_train, x_val, y_val = _split(x, y)
         x_train, x_val = _standardize(x_train, x_val)
 
@@ -208,7 +235,8 @@ def _capped(value, cap: float) -> float:
 
 
 BUILDERS = {"sgd-diabetes": _sgd_diabetes, "mlp-digits": _mlp_digits,
-            "example-model": _example_model, "sgd-cancer": _sgd_cancer, "mlp-wine": _mlp_wine}
+            "example-model": _example_model, "sgd-cancer": _sgd_cancer, "mlp-wine": _mlp_wine,
+            "sgd-wine": _sgd_wine, "mlp-cancer": _mlp_cancer}
 
 
 def build(problems=tuple(GRIDS), say=print) -> dict:

@@ -27,8 +27,9 @@ def problem():
     return fidelity.Problem("toy", dict(names=NAMES, curves=curves))
 
 
-@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-asha", "ga-early-stopping",
-                                    "random-asha"])
+@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-promotion-continue", "ga-asha",
+                                    "ga-early-stopping", "random-asha",
+                                    "ga:--eta 3 --fidelity-ranking rung"])
 def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
     budget = 6 * 27
     trace = fidelity.run_method(method, problem, seed=1, budget=budget)
@@ -46,3 +47,11 @@ def test_the_report_names_met_and_missed_targets(problem):
     assert any(line.startswith("| ga-promotion |") for line in lines)
     assert any("fewer epochs to target than dehb" in line and "NOT MEASURED" in line
                for line in lines)
+
+
+def test_a_method_is_the_engine_with_its_flags(problem):
+    """"ga:FLAGS" and the named methods use the settings `improve-hpo run` makes of the flags:
+    the engine's defaults unless a flag says otherwise."""
+    assert fidelity._fidelity(problem).rungs == (4, 8, 16, 27)
+    three = fidelity._fidelity(problem, "--eta 3 --brackets 1 --fidelity-continue".split())
+    assert (three.rungs, three.bracket_count, three.continues) == ((1, 3, 9, 27), 1, True)

@@ -20,10 +20,11 @@ from improve_hpo.ledger import Ledger
 SPACE = [*BASE_SPACE[:2],
          {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
          {"name": "epoch_sleep", "type": "constant", "value": 0.04}]
+# --eta 3 (not the default 2): rungs 1, 3, 9 on 1..9 epochs, whose counts the tests spell out
 OPTIONS = ("--strategy", "async", "--population", 6, "--generations", 2, "--offspring", 3,
-           "--seed", 5)
+           "--seed", 5, "--eta", 3)
 SMALL = ("--strategy", "async", "--population", 6, "--generations", 1, "--offspring", 3,
-         "--seed", 5)  # 9 points
+         "--seed", 5, "--eta", 3)  # 9 points
 
 
 def epochs_trained(tmp) -> Counter:
@@ -47,6 +48,9 @@ def test_promotion_on_local_workers(tmp_path):
     assert "fidelity: epochs, rungs 1, 3, 9 (eta 3)" in dry.stdout
     assert "--epochs 1 --epoch_sleep 0.04" in dry.stdout  # new points start at the lowest rung
     assert "brackets:" not in dry.stdout
+    assert "ranks results across rungs by their estimated share of better points" in dry.stdout
+    default = run(command(tmp_path, *SMALL[:-2], "--dry-run", space=space))
+    assert "fidelity: epochs, rungs 2, 4, 8, 9 (eta 2)" in default.stdout  # the defaults
     result = run(command(tmp_path, *SMALL, "--brackets", 1, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
     # 9 points x (1 + 1/3 + 1/9) trainings each on average: 13 planned, promotions included
@@ -100,24 +104,28 @@ def test_hyperband_brackets_by_default_and_a_resume_keeps_them(tmp_path):
 
 
 def test_an_experiment_from_before_brackets_resumes_as_plain_asha(tmp_path):
-    """A ledger written before --brackets existed has no such identity key: it ran plain ASHA,
-    so it resumes with --brackets 1, and the new default is refused, naming the flag."""
+    """A ledger written before --brackets and --fidelity-ranking existed has no such identity
+    keys: it ran plain ASHA ranked by (rung, metric), so it resumes with --brackets 1
+    --fidelity-ranking rung, and the new defaults are refused, naming the flags."""
     space = write_space(tmp_path, SPACE)
-    small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2)
-    first = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3)
+    before = ("--brackets", 1, "--fidelity-ranking", "rung")
+    first = run(command(tmp_path, *small, *before, space=space))
     assert first.returncode == 0, first.stderr
     ledger = tmp_path / "out" / "ledger.sqlite"
     with sqlite3.connect(ledger) as db:  # as the previous version wrote it
         [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
         identity = json.loads(text)
-        del identity["brackets"]
+        del identity["brackets"], identity["fidelity_ranking"]
         db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
-    again = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    again = run(command(tmp_path, *small, *before, space=space))
     assert again.returncode == 0, again.stderr
     default = run(command(tmp_path, *small, space=space))
     assert default.returncode == 2
     assert f"--brackets: the experiment in {tmp_path / 'out'} was started with --brackets 1, " \
            "not 3" in default.stderr
+    assert "--fidelity-ranking: the experiment in " + str(tmp_path / "out") + " was started " \
+           "with --fidelity-ranking rung, not share" in default.stderr
 
 
 def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
@@ -205,9 +213,15 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
     assert cli.main([*base, *space, "--early-stopping", "asha"]) == 2
     assert "--early-stopping asha: with promotion every training already ends at its rung" in \
         capsys.readouterr().err
-    assert cli.main([*base, *space, "--brackets", "4"]) == 2
-    assert "--brackets: must lie within 1..3 (the number of rungs), got 4" in \
+    assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
+    assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err
+    with pytest.raises(SystemExit) as caught:  # argparse's own check of the choices
+        cli.main([*base, *space, "--fidelity-ranking", "quantile"])
+    assert caught.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --fidelity-ranking: invalid choice: 'quantile'" in err
+    assert "share" in err and "rung" in err
     assert not (tmp_path / "out").exists()
 
 

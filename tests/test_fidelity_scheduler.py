@@ -45,13 +45,18 @@ def fidelity_args(*argv, space=SPACE):
 
 
 def test_rungs_follow_eta_from_the_default_minimum():
-    assert fidelity_args().rungs == (1, 3, 9, 27)
+    default = fidelity_args()
+    assert (default.eta, default.rungs, default.ranking) == (2, (4, 8, 16, 27), "share")
+    assert fidelity_args("--eta", "3").rungs == (1, 3, 9, 27)
     space = load_space_data([{"name": "epochs", "type": "int", "lower": 1, "upper": 100}])
-    assert fidelity_args("--fidelity", "epochs", space=space).rungs == (4, 12, 36, 100)
+    assert fidelity_args("--fidelity", "epochs", space=space).rungs == (13, 26, 52, 100)
+    assert fidelity_args("--fidelity", "epochs", "--eta", "3", space=space).rungs == \
+        (4, 12, 36, 100)
     assert fidelity_args("--eta", "2", "--min-fidelity", "5", "--max-fidelity", "20").rungs == \
         (5, 10, 20)
     constant = load_space_data([{"name": "epochs", "type": "constant", "value": 150}])
-    assert fidelity_args("--fidelity", "epochs", space=constant).rungs == (6, 18, 54, 150)
+    assert fidelity_args("--fidelity", "epochs", "--eta", "3", space=constant).rungs == \
+        (6, 18, 54, 150)
     plain = load_space_data([{"name": "epochs", "type": "int", "lower": 1, "upper": 9}])
     assert fidelity_args(space=plain) is None  # a file without the key means what it meant
 
@@ -190,7 +195,9 @@ def test_brackets_start_new_points_in_hyperbands_proportions_and_promote_from_th
 
 
 def test_selection_compares_results_by_the_rung_they_were_measured_at():
-    sched = scheduler(strategy="async")
+    """--fidelity-ranking rung (the behaviour before share): promoted points lead the
+    population by (rung, metric)."""
+    sched = scheduler(strategy="async", ranking="rung")
     drive(sched, np.random.default_rng(1))
     population = sched.inner._population
     standings = [member.evaluated.standing for member in population]
@@ -198,6 +205,88 @@ def test_selection_compares_results_by_the_rung_they_were_measured_at():
     assert max(s[0] for s in standings) >= 2
     top_rung = [s for s in standings if s[0] == max(t[0] for t in standings)]
     assert len(top_rung) >= 1
+
+
+def told(sched) -> dict[float, float]:
+    """What the GA holds per point, by the point's x: the value it was told (metric)."""
+    return {m.evaluated.candidate.values["x"]: m.evaluated.metric for m in sched.inner._population}
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_the_ga_is_told_each_result_as_its_share_of_better_points(mode):
+    """--fidelity-ranking share (the default): a result is told as its quantile among the
+    results of its rung (ties count half) times 1/eta per rung, so a promoted point's
+    higher-rung result revises it on the same scale (with the GA's next new result); in max
+    mode the share is negated."""
+    sign = 1 if mode == "min" else -1
+    search = SearchSettings(algorithm="ga", strategy="async", population=9, offspring=3,
+                            generations=10)
+    sched = make_scheduler(SPACE, FidelitySettings("epochs", 1, 27, 3, brackets=1),
+                           lambda space: make_algorithm(space, search, rng=make_rng(3)), mode)
+    first = [sched.ask()[0] for _ in range(3)]
+    assert {c.rung for c in first} == {0}
+    for candidate, metric in zip(first, (0.5, 0.2, 0.9)):
+        sched.tell(candidate, sign * metric)
+    x = [c.values["x"] for c in first]
+    assert told(sched) == {x[0]: sign * 0.5, x[1]: sign * 0.25, x[2]: sign * 2.5 / 3}
+    [promoted] = sched.ask()  # the best third of rung 0: the point of 0.2
+    assert (promoted.origin, promoted.rung, promoted.values["x"]) == ("promotion", 1, x[1])
+    sched.tell(promoted, sign * 0.1)
+    assert told(sched)[x[1]] == sign * 0.25  # the GA learns of it with its next new result
+    [fourth] = sched.ask()
+    assert (fourth.origin, fourth.rung) != ("promotion", 1)
+    sched.tell(fourth, sign * 0.3)
+    assert told(sched)[x[1]] == pytest.approx(sign * 0.5 / 3)  # alone at rung 1: 1/2 x 1/3
+    assert told(sched)[fourth.values["x"]] == sign * 1.5 / 4
+    assert all(m.evaluated.rung == 0 for m in sched.inner._population)
+    assert sched.best.result.rung == 1 and sched.best.result.metric == sign * 0.1
+
+
+def test_a_revised_point_outside_the_population_competes_for_a_place_again():
+    """GeneticAlgorithm.revise with the point's candidate: a point that left the population
+    comes back when its higher-rung result beats the worst member; without it, it stays out."""
+    space = load_space_data([{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0}])
+    search = SearchSettings(algorithm="ga", strategy="async", population=2, offspring=1,
+                            generations=5)
+    ga = make_algorithm(space, search, rng=make_rng(1))
+    asked = [ga.ask()[0], ga.ask()[0]]
+    for candidate, metric in zip(asked, (1.0, 2.0)):
+        ga.tell(candidate, metric)
+    [third] = ga.ask()
+    ga.tell(third, 3.0)  # worse than both members: not taken
+    members = lambda: {m.evaluated.candidate.number: m.evaluated.metric for m in ga._population}
+    assert members() == {asked[0].number: 1.0, asked[1].number: 2.0}
+    ga.revise(third.number, 0.5, 0)
+    assert members() == {asked[0].number: 1.0, asked[1].number: 2.0}
+    ga.revise(third.number, 0.5, 0, candidate=third)
+    assert members() == {asked[0].number: 1.0, third.number: 0.5}
+    ga.revise(asked[0].number, 5.0, 0, candidate=asked[0])  # a member is revised in place
+    assert members() == {asked[0].number: 5.0, third.number: 0.5}
+
+
+def test_a_point_asked_again_adds_nothing_to_a_rung():
+    """On a space of two points the GA asks them again and again (the driver reuses the
+    trainings): a repeat spends no epochs and does not count in its rung, so a rung of two
+    distinct results promotes nobody (floor(2 / 3) = 0), where counting the repeats would
+    promote them in each other's name."""
+    space = load_space_data([
+        {"name": "x", "type": "categorical", "element_type": "string", "values": ["a", "b"]},
+        {"name": "epochs", "type": "int", "lower": 1, "upper": 27, "fidelity": True}])
+    search = SearchSettings(algorithm="ga", strategy="async", population=6, offspring=3,
+                            generations=2)
+    sched = make_scheduler(space, FidelitySettings("epochs", 1, 27, 3, brackets=1),
+                           lambda space: make_algorithm(space, search, rng=make_rng(0)), "min")
+    trained, asked = set(), []
+    while not sched.finished:
+        [candidate] = sched.ask()
+        asked.append(candidate)
+        key = (candidate.values["x"], candidate.values["epochs"])
+        sched.tell(candidate, {"a": 1.0, "b": 2.0}[candidate.values["x"]],
+                   reused=key in trained)
+        trained.add(key)
+    assert len(asked) == 12 and trained == {("a", 1), ("b", 1)}
+    assert {c.origin for c in asked} != {"promotion"} and all(c.rung == 0 for c in asked)
+    assert sched.counts() == dict(epochs_spent=2, rungs="12/0/0/0", stopped=0, promoted=0)
 
 
 def test_early_stopping_cutoffs_come_from_the_results_at_each_rung():

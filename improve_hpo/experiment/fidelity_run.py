@@ -47,7 +47,8 @@ class FidelityRun:
         metric = record.metric if record.status in (OK, STOPPED) else None
         stopped_at = record.fidelity if record.status == STOPPED else None
         generation = algorithm.tell(candidate, metric, stopped_at=stopped_at,
-                                    progress=record.milestones)
+                                    progress=record.milestones,
+                                    reused=record.reused_from is not None)
         self.publish(algorithm)
         return generation
 

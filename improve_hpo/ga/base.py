@@ -97,6 +97,7 @@ class GeneticAlgorithm(Algorithm):
         self._generation = 0
         self._asked_keys: set = set()  # point_key of every candidate asked (or adopted on resume)
         self._fresh = 0  # random points still to ask after a restart
+        self._design: list[dict] | None = None  # the first population's design (adaptive)
 
     def _new_candidate(self, values: dict, generation: int, origin: str,
                        lineage: tuple | None = None) -> Candidate:
@@ -164,15 +165,31 @@ class GeneticAlgorithm(Algorithm):
         draw = super()._initial_point
         if index < len(self.initial):
             return draw(index)
+        if self.breeder is not None:
+            if self._design is None:
+                self._design = self.breeder.first_population(
+                    self.mu - len(self.initial), self.rng) or []
+            row = index - len(self.initial)
+            if row < len(self._design) and self.point_key(self._design[row]) not in \
+                    self._asked_keys:
+                return dict(self._design[row]), "initial"
         return self._novel(lambda: draw(index))
 
-    def revise(self, number: int, metric: float | None, rung: int) -> None:
+    def revise(self, number: int, metric: float | None, rung: int,
+               candidate: Candidate | None = None) -> None:
         """A population member (by candidate number) was measured again at a higher fidelity
         rung (improve_hpo.scheduling): it competes in selection with that result from now on.
-        A point no longer in the population is left alone."""
+        A point no longer in the population is left alone, unless its `candidate` is given:
+        it then competes for a place again, replacing the worst member if it stands higher."""
         for index, member in enumerate(self._population):
-            candidate = member.evaluated.candidate
-            if candidate.number == number:
-                self._population[index] = individual(evaluate(candidate, metric, self.mode,
-                                                              rung))
+            if member.evaluated.candidate.number == number:
+                self._population[index] = individual(evaluate(member.evaluated.candidate,
+                                                              metric, self.mode, rung))
                 return
+        if candidate is not None and self._population:
+            revised = individual(evaluate(candidate, metric, self.mode, rung))
+            worst = min(range(len(self._population)),
+                        key=lambda i: (self._population[i].evaluated.standing,
+                                       -self._population[i].evaluated.candidate.number))
+            if revised.evaluated.standing > self._population[worst].evaluated.standing:
+                self._population[worst] = revised

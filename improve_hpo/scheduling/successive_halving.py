@@ -18,14 +18,18 @@ turns each into trainings ("trials") at a fidelity:
   measured long enough to show it;
 - promotion off: every point trains at the top rung (early stopping alone).
 
-What the algorithm sees (selection and breeding by the fidelity each result was measured at):
-it is told a point's first result, at the fidelity that training reached, and each higher-rung
-result of the point revises its standing (GeneticAlgorithm.revise). Members compare by
-(rung, metric): a point measured at a higher rung beats any point measured only lower, and
-metrics are compared only within a rung. Promotion keeps the best of each rung moving up, so
-the population is led by the points that survived the most rungs, and breeding draws its
-parents from the highest rungs that have members, falling back to lower rungs while they are
-few. Random search ignores results.
+What the algorithm sees (selection and breeding by the fidelity each result was measured at;
+--fidelity-ranking): it is told a point's first result, and each higher-rung result of the
+point revises its standing (GeneticAlgorithm.revise). With `share` (the default) each result is
+told as its estimated share of all points that are better: its quantile among the losses
+measured at its rung, times eta^-rung (a rung holds about the best 1/eta of the rung below, so
+the middle of rung 1 is about the best sixth of all points). Results of every rung then compare
+on one scale, so a point that leads rung 0 is a parent at once, the GA's model, its step rule
+and its restarts (ga/adaptive.py) learn from comparable values, and a promoted point whose
+higher-rung result is good competes for a place in the population again even if it had left
+it. With `rung` (the behaviour before) the metric itself is told and members compare by
+(rung, metric): a point measured at a higher rung beats any point measured only lower, and a
+revised point outside the population is left alone. Random search ignores results.
 
 Early stopping (--early-stopping): every result and every intermediate value a training printed
 at a rung's fidelity (its "milestones") joins that rung's list; `cutoffs()` gives, per rung
@@ -85,6 +89,7 @@ class _Point:
     """A point of the algorithm and its trainings."""
 
     asked: Candidate  # the algorithm's candidate (its number is the point number)
+    key: tuple  # its values but the fidelity: equal for a point the algorithm asked again
     trials: list[int] = field(default_factory=list)  # trial numbers, in ask order
     top_rung: int = 0  # the highest rung a training of it was asked for
     told: bool = False  # the algorithm got its first result
@@ -108,7 +113,15 @@ class FidelityScheduler:
         self._ladder: list[list[tuple[float, int]]] = [[] for _ in self.rungs]
         # per rung below the top: the losses measured at its fidelity, results and milestones
         self._milestones: list[list[float]] = [[] for _ in self.rungs]
+        # per rung: every loss measured at its fidelity, sorted (results and milestones): the
+        # population a result's share is its quantile in
+        self._measured: list[list[float]] = [[] for _ in self.rungs]
+        self._measured_keys: set[tuple] = set()  # (point key, rung) of every rung entry
         self._held: list[Generation] = []  # generation records not reported yet
+        # --fidelity-ranking share: higher-rung results the algorithm learns of with the next
+        # new result it is told (not at once: a replayable GA then breeds from the same
+        # population in a resumed run, whenever its next generation is asked)
+        self._revisions: list[tuple[int, float | None, Candidate]] = []
         self._start_rungs = bracket_sequence(settings.bracket_weights)  # one Hyperband round
         self.epochs_spent = 0
         self.stopped = 0
@@ -135,14 +148,15 @@ class FidelityScheduler:
         if not self._new:
             return []
         asked = self._new.popleft()
-        point = self._points[asked.number] = _Point(asked)
+        point = self._points[asked.number] = _Point(asked, self._key(asked.values))
         return [self._trial(point, self._start_rung(asked.number), asked.origin)]
 
     def tell(self, candidate: Candidate, metric: float | None, stopped_at: int | None = None,
-             progress: dict | None = None) -> Generation | None:
+             progress: dict | None = None, reused: bool = False) -> Generation | None:
         """The result of a trial: its metric (None: failed), the fidelity it was stopped at
-        (None: it trained to its rung's fidelity), and the values it printed at milestones
-        ({fidelity: metric}, from the worker)."""
+        (None: it trained to its rung's fidelity), the values it printed at milestones
+        ({fidelity: metric}, from the worker), and whether the driver reused an earlier
+        training of the same values (it trained nothing: no epochs spent, no milestones)."""
         if self._outstanding.pop(candidate.number, None) is None:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
@@ -150,23 +164,35 @@ class FidelityScheduler:
         rung = self.settings.rung_of(reached)
         # a training that continues from the rung below trains only the extra epochs
         start = self.rungs[candidate.rung - 1] if candidate.continues is not None else 0
-        self.epochs_spent += max(0, reached - start)
+        self.epochs_spent += 0 if reused else max(0, reached - start)
         self.stopped += stopped_at is not None
         result = evaluate(candidate, metric, self.mode, rung)
         self._results[candidate.number] = result
         self.best.offer(result)
-        for fidelity, value in (progress or {}).items():
+        for fidelity, value in (progress or {}).items() if not reused else ():
             self._record_milestone(int(fidelity), evaluate(candidate, value, self.mode).loss)
-        if metric is not None:
+        # a point the algorithm asked again (the same values: the driver reused the earlier
+        # training) adds nothing to a rung where the same values were measured already: it
+        # would count twice in the rung's best 1/eta and promote another point in its name
+        repeat = (point.key, rung) in self._measured_keys
+        if metric is not None and not repeat:
+            self._measured_keys.add((point.key, rung))
             self._record_milestone(reached, result.loss)
             if stopped_at is None:
                 bisect.insort(self._ladder[rung], (result.loss, candidate.number))
+        share = self.settings.ranking == "share"
+        told = self._share(result) if share else metric
         if not point.told:
             point.told = True
-            told = self.inner.tell(point.asked, metric)
-            if told is not None:
-                self._held.append(self._translate(told))
-        if metric is not None and rung > 0 and hasattr(self.inner, "revise"):
+            for number, value, asked in self._revisions:
+                self.inner.revise(number, value, 0, candidate=asked)
+            self._revisions.clear()
+            record = self.inner.tell(point.asked, told)
+            if record is not None:
+                self._held.append(self._translate(record))
+        elif metric is not None and share and hasattr(self.inner, "revise"):
+            self._revisions.append((point.asked.number, told, point.asked))
+        if metric is not None and rung > 0 and not share and hasattr(self.inner, "revise"):
             self.inner.revise(point.asked.number, metric, rung)
         return self._release()
 
@@ -210,7 +236,8 @@ class FidelityScheduler:
         candidate.rung = self.settings.rung_of(target)
         point = self._points.get(candidate.point)
         if point is None:
-            point = self._points[candidate.point] = _Point(self._adopt_point(candidate))
+            asked = self._adopt_point(candidate)
+            point = self._points[candidate.point] = _Point(asked, self._key(asked.values))
         else:
             self.promoted += candidate.origin == "promotion"
         if candidate.continues is None and self.settings.continues and point.trials:
@@ -277,17 +304,47 @@ class FidelityScheduler:
                     return point, rung + 1
         return None
 
+    def _key(self, values: dict) -> tuple:
+        """A point's values but the fidelity, in name order (3 and 3.0 are equal, as in the
+        GA's point_key); a value that cannot be hashed (a list constant) by its repr."""
+        def hashable(value):
+            try:
+                hash(value)
+                return value
+            except TypeError:
+                return repr(value)
+        return tuple((name, hashable(values[name])) for name in sorted(values)
+                     if name != self.settings.parameter)
+
     def _record_milestone(self, fidelity: int, loss: float) -> None:
-        if fidelity in self.rungs[:-1]:
-            self._milestones[self.rungs.index(fidelity)].append(loss)
+        if fidelity in self.rungs:
+            rung = self.rungs.index(fidelity)
+            bisect.insort(self._measured[rung], loss)
+            if rung < len(self.rungs) - 1:
+                self._milestones[rung].append(loss)
+
+    def _share(self, result: Evaluated) -> float | None:
+        """The metric the algorithm is told for `result` under --fidelity-ranking share: its
+        estimated share of all points that are better, the quantile of its loss among the losses
+        measured at its rung so far (ties counted half) times eta^-rung, in the metric's
+        direction (a failure stays None). Computed when the result arrives, so a replay of the
+        ledger in finish order tells the same values."""
+        if result.failed:
+            return None
+        measured = self._measured[result.rung]
+        better = bisect.bisect_left(measured, result.loss)
+        equal = bisect.bisect_right(measured, result.loss) - better
+        share = (better + equal / 2) / max(1, len(measured)) * self.settings.eta ** -result.rung
+        return share if self.mode == "min" else -share
 
     def _translate(self, generation: Generation) -> Generation:
         """The algorithm's generation record in trials: each member as its first training,
         each population member as its highest-rung result."""
         members = [self._results[self._points[m.candidate.number].trials[0]]
                    for m in generation.members]
-        population = [self._highest(self._points[m.candidate.number])
-                      for m in generation.population]
+        population = sorted((self._highest(self._points[m.candidate.number])
+                             for m in generation.population),
+                            key=lambda r: (-r.rung, r.loss, r.candidate.number))
         return Generation(generation.number, members, population)
 
     def _highest(self, point: _Point) -> Evaluated:
