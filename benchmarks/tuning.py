@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -59,6 +61,16 @@ def _run(job):
     return job, search(method, problem_name, budget, seed)
 
 
+def _saved_reference(path: Path | None, method: str, budget: int) -> dict:
+    """{problem: {seed: curve}} of `method` from a --reference-curves file ({} if none fits)."""
+    if path is None or not path.exists():
+        return {}
+    saved = pickle.loads(path.read_bytes())
+    if saved["method"] != method or saved["budget"] != budget:
+        return {}
+    return saved["curves"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.tuning", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -71,33 +83,55 @@ def main(argv=None) -> int:
     parser.add_argument("--budget", type=int, default=300)
     parser.add_argument("--problems", nargs="+", default=list(TUNING))
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--reference-curves", type=Path, metavar="FILE",
+                        help="keep the reference method's curves in FILE: read them from it "
+                             "when it holds every problem and seed asked for, else run them "
+                             "and write it (a peer such as tpe costs minutes per run)")
     args = parser.parse_args(argv)
     for problem_name in args.problems:
         if problem_name not in TUNING:
             parser.error(f"{problem_name} is not a tuning problem: defaults are chosen on "
                          f"{', '.join(TUNING)} only")
     variants = [parse_variant(text) for text in args.variant]
-    variants.append(("REF", args.reference, {}))
     seeds = range(args.first_seed, args.first_seed + args.seeds)
+    curves: dict = {}
+    saved = _saved_reference(args.reference_curves, args.reference, args.budget)
+    if all(seed in saved.get(p, {}) for p in args.problems for seed in seeds):
+        for p in args.problems:
+            curves[("REF", p)] = saved[p]
+    else:
+        variants.append(("REF", args.reference, {}))
     jobs = [(name, method, overrides, p, args.budget, seed) for name, method, overrides in variants
             for p in args.problems for seed in seeds]
-    curves: dict = {}
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
         for (name, _, _, p, _, seed), curve in pool.imap_unordered(_run, jobs):
             curves.setdefault((name, p), {})[seed] = curve
+    if args.reference_curves is not None and variants[-1][0] == "REF":
+        for p in args.problems:
+            saved.setdefault(p, {}).update(curves[("REF", p)])
+        args.reference_curves.write_bytes(pickle.dumps(
+            {"method": args.reference, "budget": args.budget, "curves": saved}))
+    if variants[-1][0] != "REF":
+        variants.append(("REF", args.reference, {}))
     budgets = [b for b in BUDGETS if b <= args.budget]
     print("median regret (wins vs " + args.reference + " in seed pairs)")
     print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in args.problems))
+    means = {}
     for name, _, _ in variants:
-        cells = []
+        cells, won = [], np.zeros(len(budgets))
         for p in args.problems:
             mine = np.array([curves[(name, p)][s] for s in seeds])
             ref = np.array([curves[("REF", p)][s] for s in seeds])
             for budget in budgets:
                 a, b = regrets(p, mine[:, budget - 1]), regrets(p, ref[:, budget - 1])
                 wins = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+                won[budgets.index(budget)] += wins / len(args.problems)
                 cells.append(f"{np.median(a):9.2e} {wins:4.0%} ")
         print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
+        means[name] = won
+    print("mean over the problems of the seed pairs won at " + " / ".join(map(str, budgets)))
+    for name, won in means.items():
+        print(name.ljust(14) + " / ".join(f"{w:4.0%}" for w in won))
     sys.stdout.flush()
     return 0
 

@@ -94,7 +94,8 @@ def test_adaptive_is_the_default_and_replays_from_the_seed_whatever_the_tell_ord
     classic = drive(make_algorithm(SPACE, settings(seed=3, operators="classic")))
     assert [(c.values, c.origin) for c in first] == [(c.values, c.origin) for c in again]
     assert [c.values for c in first] != [c.values for c in classic]
-    assert [c.values for c in first[:8]] == [c.values for c in classic[:8]]  # generation 0
+    assert [c.values for c in first[:8]] != [c.values for c in classic[:8]]  # generation 0:
+    # a Latin hypercube (tests/test_ga_initial_design.py) instead of uniform random points
 
 
 def test_the_success_rule_moves_each_mutated_genes_step_whatever_the_tell_order():
@@ -124,8 +125,10 @@ def test_steps_grow_where_moves_pay_and_shrink_where_they_stop(monkeypatch):
     """A space sigma far too small for the distance to the optimum: the steps grow to their
     bound; one far too big near a sharp optimum: they shrink, and the search gets closer than
     with the fixed steps of the classic operators (in most of 5 seeds). Restarts are off: they
-    set the steps back, and this is about the step rule."""
+    set the steps back, and this is about the step rule; so is the first population (the
+    classic operators' random points for both)."""
     monkeypatch.setattr(adaptive, "RESTART_AFTER", 0.0)
+    monkeypatch.setattr(adaptive, "LATIN_HYPERCUBE", 0)
 
     def run(sigma, operators="adaptive", seed=1):
         space = load_space_data([{"name": f"x{i}", "type": "float", "lower": 0.0,
@@ -292,3 +295,23 @@ def test_restarts_replay_from_the_seed_whatever_the_tell_order():
     again = drive(make_algorithm(SPACE, chosen), metric=flat, order=lambda b: b[::-1])
     assert _restarts(first)
     assert [(c.values, c.origin) for c in first] == [(c.values, c.origin) for c in again]
+
+
+def test_a_slot_stops_breeding_after_hunt_tries_children_when_none_is_new(monkeypatch):
+    """Where every child bred is a point asked before (a small grid all asked), a slot breeds
+    HUNT_TRIES children (when fewer than the GA's 100) and sends the last (its result is
+    reused)."""
+    monkeypatch.setattr(adaptive, "HUNT_TRIES", 30)
+    algorithm = make_algorithm(SPACE, settings(seed=4))
+    drive(algorithm)
+    looked_up = []
+
+    def is_new(key):
+        looked_up.append(key)
+        return False
+
+    values, origin, _ = algorithm.breeder.child(lambda: algorithm._population, algorithm.rng,
+                                                is_new, algorithm.point_key, 100)
+    assert len(looked_up) == 30
+    assert algorithm.point_key(values) == looked_up[-1] and origin in ("crossover", "mutation")
+

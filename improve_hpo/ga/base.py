@@ -97,6 +97,7 @@ class GeneticAlgorithm(Algorithm):
         self._generation = 0
         self._asked_keys: set = set()  # point_key of every candidate asked (or adopted on resume)
         self._fresh = 0  # random points still to ask after a restart
+        self._design: list[dict] | None = None  # the first population's design (adaptive)
 
     def _new_candidate(self, values: dict, generation: int, origin: str,
                        lineage: tuple | None = None) -> Candidate:
@@ -164,6 +165,14 @@ class GeneticAlgorithm(Algorithm):
         draw = super()._initial_point
         if index < len(self.initial):
             return draw(index)
+        if self.breeder is not None:
+            if self._design is None:
+                self._design = self.breeder.first_population(
+                    self.mu - len(self.initial), self.rng) or []
+            row = index - len(self.initial)
+            if row < len(self._design) and self.point_key(self._design[row]) not in \
+                    self._asked_keys:
+                return dict(self._design[row]), "initial"
         return self._novel(lambda: draw(index))
 
     def revise(self, number: int, metric: float | None, rung: int,
