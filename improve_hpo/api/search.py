@@ -105,6 +105,7 @@ def _optimize_mpi(objective, prepare) -> ExperimentResults | None:
             ledger, _ = open_output(prepared[0])
         except UsageError as caught:
             error = caught
+    mpi.quiet_barrier(comm)  # the workers sleep while rank 0 sets up
     runner = comm.bcast(prepared[0].runner if prepared and error is None else None, root=0)
     if runner is None:  # rank 0 refused the arguments
         if error is not None:

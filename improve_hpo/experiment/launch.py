@@ -74,6 +74,7 @@ def _run_mpi(args, comm) -> int:
             _warn_idle(experiment, workers)
         except UsageError as caught:
             error = caught
+    mpi.quiet_barrier(comm)  # the workers sleep while rank 0 sets up
     runner = comm.bcast(experiment.runner if rank == 0 and error is None else None, root=0)
     if runner is None:
         if error is not None:

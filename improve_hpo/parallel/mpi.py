@@ -21,6 +21,21 @@ def world():
     return MPI.COMM_WORLD
 
 
+# How often a rank waiting in quiet_barrier looks whether the others arrived.
+QUIET_PAUSE_SECONDS = 0.01
+
+
+def quiet_barrier(comm) -> None:
+    """Wait until every rank got here, asleep: MPICH's blocking calls spin, so worker ranks
+    waiting in comm.bcast while rank 0 reads the command line, opens the ledger or unpacks an
+    image (seconds, minutes for a large image) would each burn a core, or on an oversubscribed
+    node take it from rank 0. Call it on every rank before a collective others may wait long
+    for; that collective then finds everyone there."""
+    request = comm.Ibarrier()
+    while not request.Test():
+        time.sleep(QUIET_PAUSE_SECONDS)
+
+
 def worker_index_on_node(comm) -> tuple[int, int]:
     """(this rank's index among the worker ranks of its node, number of worker ranks on it).
 

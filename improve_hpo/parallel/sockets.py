@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
 from improve_hpo.parallel.executors import ConnectionPool, serve
+from improve_hpo.reports.progress import write_line
 
 TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.futures)
 CONNECT_SECONDS = 20.0  # how long a worker tries to reach rank 0 before the run falls back
@@ -84,10 +85,8 @@ def _rank0(comm):
     if not everyone:
         for connection in accepted.values():
             connection.close()
-        from improve_hpo.experiment.driver import say
-
-        say("the worker ranks could not all reach rank 0 over TCP: tasks go through "
-            f"mpi4py.futures instead (set {TRANSPORT_ENV}=mpi to skip trying)")
+        write_line("improve-hpo: the worker ranks could not all reach rank 0 over TCP: tasks go "
+                   f"through mpi4py.futures instead (set {TRANSPORT_ENV}=mpi to skip trying)")
         yield False
         return
     pool = ConnectionPool([accepted[rank] for rank in sorted(accepted)])
