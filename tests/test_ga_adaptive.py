@@ -297,11 +297,10 @@ def test_restarts_replay_from_the_seed_whatever_the_tell_order():
     assert [(c.values, c.origin) for c in first] == [(c.values, c.origin) for c in again]
 
 
-def test_a_slot_stops_breeding_after_hunt_tries_children_when_none_is_new(monkeypatch):
+def test_a_slot_stops_breeding_after_hunt_tries_children_when_none_is_new():
     """Where every child bred is a point asked before (a small grid all asked), a slot breeds
-    HUNT_TRIES children (when fewer than the GA's 100) and sends the last (its result is
+    HUNT_TRIES children, fewer than the GA's 100, and sends the last (its result is
     reused)."""
-    monkeypatch.setattr(adaptive, "HUNT_TRIES", 30)
     algorithm = make_algorithm(SPACE, settings(seed=4))
     drive(algorithm)
     looked_up = []
@@ -312,6 +311,26 @@ def test_a_slot_stops_breeding_after_hunt_tries_children_when_none_is_new(monkey
 
     values, origin, _ = algorithm.breeder.child(lambda: algorithm._population, algorithm.rng,
                                                 is_new, algorithm.point_key, 100)
-    assert len(looked_up) == 30
+    assert len(looked_up) == adaptive.HUNT_TRIES < 100
     assert algorithm.point_key(values) == looked_up[-1] and origin in ("crossover", "mutation")
 
+
+
+def test_no_child_is_a_copy_of_its_parent():
+    """A mutant changes at least one parameter, a crossover child takes at least one value in
+    which its parents differ: no child is bred only for the novelty check to throw it away
+    (with indpb 0.1 and six parameters, about half of the plain draws would change none)."""
+    breeder = AdaptiveBreeder(SPACE, cxpb=0.5, mutpb=0.5, indpb=0.1, candidates=1)
+    rng = make_rng(6)
+    first = member(0, SPACE.sample(rng), 1.0)
+    second = member(1, dict(first, x=first["x"] / 2 + 1, n=(first["n"] + 5) % 11), 2.0)
+    taken = set()
+    for _ in range(300):
+        mutant, origin, _ = breeder._mutate(first, rng, None)
+        assert origin == "mutation" and mutant != dict(first)
+        child, origin, _ = breeder._crossover(first, second, rng)
+        assert origin == "crossover" and child != dict(first)
+        assert {name: child[name] for name in SPACE.names if name not in ("x", "n")} == \
+            {name: first[name] for name in SPACE.names if name not in ("x", "n")}
+        taken.add((child["x"] == second["x"], child["n"] == second["n"]))
+    assert taken == {(True, False), (False, True), (True, True)}
