@@ -118,26 +118,18 @@ def _sgd_diabetes():
 
 
 def _sgd_cancer():
-    from sklearn.datasets import load_breast_cancer
-    from sklearn.linear_model import SGDClassifier
-
-    x, y = load_breast_cancer(return_X_y=True)
-    x_train, y_train, x_val, y_val = _split(x, y)
-    x_train, x_val = _standardize(x_train, x_val)
-
-    def curve(c):
-        model = SGDClassifier(loss="log_loss", eta0=c["eta0"], alpha=c["alpha"],
-                              learning_rate=c["learning_rate"], penalty=c["penalty"],
-                              random_state=0)
-        return _log_loss_curve(model, x_train, y_train, x_val, y_val)
-    return curve
+    return _sgd_classifier("cancer")
 
 
 def _sgd_wine():
-    from sklearn.datasets import load_wine
+    return _sgd_classifier("wine")
+
+
+def _sgd_classifier(data: str):
+    from sklearn.datasets import load_breast_cancer, load_wine
     from sklearn.linear_model import SGDClassifier
 
-    x, y = load_wine(return_X_y=True)
+    x, y = (load_wine if data == "wine" else load_breast_cancer)(return_X_y=True)
     x_train, y_train, x_val, y_val = _split(x, y)
     x_train, x_val = _standardize(x_train, x_val)
 
