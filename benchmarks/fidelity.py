@@ -226,14 +226,14 @@ def _train(problem, candidate, scheduler, trace):
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs()
+    stops_from = max(start + 1, scheduler.settings.stops_from(candidate.point))
     progress = {}
     for fidelity in scheduler.rungs[:-1]:
         if fidelity >= target:
             break
         progress[fidelity] = curve[fidelity - 1]
-        limit = cutoffs.get(fidelity)
-        if limit is not None and fidelity > start and falls_behind(curve[fidelity - 1], limit,
-                                                                   "min"):
+        limit = cutoffs.get(fidelity) if fidelity >= stops_from else None
+        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
             trace.pay(fidelity - start)
             return curve[fidelity - 1], fidelity, progress
     trace.pay(target - start)

@@ -16,6 +16,7 @@ from engine_models.harness import (BASE_SPACE, FAKE_MODEL, command, kill_job, le
 
 from improve_hpo import cli
 from improve_hpo.ledger import Ledger
+from improve_hpo.scheduling.settings import bracket_sequence
 
 SPACE = [*BASE_SPACE[:2],
          {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
@@ -129,8 +130,14 @@ def test_an_experiment_from_before_brackets_resumes_as_plain_asha(tmp_path):
 
 
 def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
-    result = run(command(tmp_path, *OPTIONS, "--promotion", "off", "--early-stopping", "asha",
-                         "--workers", 2, space=write_space(tmp_path, SPACE)))
+    """Every point aims at full training; one behind at a rung is stopped there, from its
+    bracket's rung on (rungs 1, 3, 9: of every 14 points 9 from 1 epoch, 5 only from 3)."""
+    space = write_space(tmp_path, SPACE)
+    stopping = ("--promotion", "off", "--early-stopping", "asha")
+    dry = run(command(tmp_path, *OPTIONS, *stopping, "--dry-run", space=space))
+    assert "brackets: 2 (Hyperband's hedge); of every 14 new points, 9 from epochs=1, 5 only " \
+           "from epochs=3" in dry.stdout
+    result = run(command(tmp_path, *OPTIONS, *stopping, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
     trials = read_csv(tmp_path / "out" / "trials.csv")
     stopped = trials[trials.status == "stopped"]
@@ -140,7 +147,30 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
     trained = epochs_trained(tmp_path)
     for number, fidelity in zip(stopped.trial, stopped.fidelity):
         assert trained[f"trial_{number:06d}"] >= fidelity  # it reached the rung it was stopped at
+    points = dict(ledger_rows(tmp_path / "out", "SELECT number, point FROM trials"))
+    round_ = bracket_sequence((9, 5))
+    assert all(fidelity >= (1, 3)[round_[points[number] % 14]]
+               for number, fidelity in zip(stopped.trial, stopped.fidelity))
     assert not processes_under(tmp_path)
+
+
+def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(tmp_path):
+    """Early stopping had no brackets before (the identity says 1): such an experiment resumes
+    with --brackets 1, and the new default (2) is refused, naming the flag and the value."""
+    space = write_space(tmp_path, SPACE)
+    small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3,
+             "--promotion", "off", "--early-stopping", "asha")
+    first = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:
+        [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
+    assert json.loads(text)["brackets"] == 1  # what the previous version wrote
+    default = run(command(tmp_path, *small, space=space))
+    assert default.returncode == 2
+    assert f"--brackets: the experiment in {tmp_path / 'out'} was started with --brackets 1, " \
+           "not 2" in default.stderr
+    again = run(command(tmp_path, *small, "--brackets", 1, space=space))
+    assert again.returncode == 0, again.stderr
 
 
 @pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"), ()],

@@ -14,8 +14,8 @@ from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler)
+from improve_hpo.scheduling.settings import bracket_sequence
 from improve_hpo.scheduling.stopping import cutoff
-from improve_hpo.scheduling.successive_halving import bracket_sequence
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -74,7 +74,10 @@ def test_rungs_follow_eta_from_the_default_minimum():
     (["--brackets", "5"], "--brackets: must lie within 1..4 (the number of rungs), got 5"),
     (["--brackets", "0"], "--brackets: must lie within 1..4 (the number of rungs), got 0"),
     (["--brackets", "2", "--promotion", "off"],
-     "--brackets 2: brackets are where promotion starts new points"),
+     "--brackets 2: brackets are where promotion starts new points, or where early stopping "
+     "may first stop them"),
+    (["--brackets", "5", "--promotion", "off", "--early-stopping", "asha"],
+     "--brackets: must lie within 1..4 (the number of rungs), got 5"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -192,6 +195,30 @@ def test_brackets_start_new_points_in_hyperbands_proportions_and_promote_from_th
     plain = scheduler(brackets=1)
     plain_finished, _ = drive(plain, np.random.default_rng(4))
     assert {c.rung for c, _ in plain_finished if c.origin != "promotion"} == {0}
+
+
+def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
+    """Early stopping alone has Hyperband's hedge too: by default (STOPPING_BRACKETS, 2) of
+    every 14 new points 8 may be stopped from the lowest rung and 6 only from the second,
+    by point number; --brackets 1 is plain early stopping (every point from the grace
+    period); a point of the top bracket is never stopped. The brackets are part of the
+    experiment."""
+    stopping = ("--promotion", "off", "--early-stopping", "asha")
+    default = fidelity_args(*stopping)
+    assert (default.rungs, default.bracket_count, default.bracket_weights) == \
+        ((4, 8, 16, 27), 2, (8, 6))
+    assert default.describe()[3] == ("  brackets: 2 (Hyperband's hedge); of every 14 new "
+                                     "points, 8 from epochs=4, 6 only from epochs=8")
+    round_ = bracket_sequence((8, 6))
+    assert [default.stops_from(n) for n in range(28)] == [(4, 8)[r] for r in round_ * 2]
+    assert default.identity()["brackets"] == 2
+    plain = fidelity_args(*stopping, "--brackets", "1", "--grace-period", "6")
+    assert {plain.stops_from(n) for n in range(20)} == {6}
+    assert plain.identity()["brackets"] == 1 and len(plain.describe()) == 4
+    every = fidelity_args(*stopping, "--brackets", "4")
+    assert every.describe()[3].endswith("4 only from epochs=16, 4 never stopped")
+    assert max(every.stops_from(n) for n in range(22)) == 27  # past every milestone
+    assert fidelity_args("--promotion", "off").identity()["brackets"] == 1  # nothing to hedge
 
 
 def test_selection_compares_results_by_the_rung_they_were_measured_at():

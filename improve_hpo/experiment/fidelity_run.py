@@ -32,7 +32,8 @@ class FidelityRun:
             return None
         below = tuple(f for f in self.settings.rungs if f < candidate.fidelity)
         return ProgressWatch(str(self.cutoffs_file.path), self.metric, below,
-                             self.settings.progress_pattern)
+                             self.settings.progress_pattern,
+                             self.settings.stops_from(candidate.point))
 
     def apply_result(self, record: TrialRecord, result) -> None:
         """A stopped trial's record: measured at the fidelity it reached. Every watched

@@ -41,12 +41,14 @@ READ_CHUNK = 1 << 16
 class ProgressWatch:
     """What a worker needs to follow one trial: where the cutoffs are published, the metric,
     the rung fidelities below the trial's own target (where it records its value and may be
-    stopped), and the user's pattern (None: the documented line format)."""
+    stopped), the user's pattern (None: the documented line format), and the least fidelity
+    at which this trial may be stopped (its bracket's: below it, it only records its values)."""
 
     thresholds: str
     metric: str
     milestones: tuple[int, ...]
     pattern: str | None = None
+    stops_from: int = 0
 
 
 def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
@@ -169,7 +171,7 @@ class EarlyStop:
         mode, cutoffs = self.thresholds.read()
         for epoch, value in reports:
             for fidelity in self._passed(epoch, value):
-                limit = cutoffs.get(fidelity)
+                limit = cutoffs.get(fidelity) if fidelity >= self.watch.stops_from else None
                 if limit is not None and falls_behind(value, limit, mode):
                     self.stopped_at, self.value = fidelity, value
                     self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g} "

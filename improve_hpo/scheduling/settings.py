@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from improve_hpo.errors import UsageError
 
@@ -33,6 +34,11 @@ RANKING = "share"
 # experiments ran with, so that they resume unchanged (--brackets came after plain ASHA,
 # --fidelity-ranking after "rung")
 BEFORE_THE_SETTING = {"brackets": 1, "fidelity_ranking": "rung"}
+# Brackets of early stopping (--promotion off --early-stopping RULE) when --brackets is not
+# given: of every 14 new points, 8 may be stopped from the lowest rung on and 6 only from the
+# second (Hyperband's proportions of the lowest two brackets). Chosen on the fidelity
+# benchmark's tuning problems (docs/fidelity.md, "Brackets of early stopping").
+STOPPING_BRACKETS = 2
 
 
 @dataclass(frozen=True)
@@ -54,8 +60,34 @@ class FidelitySettings:
 
     @property
     def bracket_count(self) -> int:
-        """Hyperband brackets: by default one per rung (full Hyperband); 1 is plain ASHA."""
-        return len(self.rungs) if self.brackets is None else self.brackets
+        """Hyperband brackets: with promotion by default one per rung (full Hyperband), with
+        early stopping alone STOPPING_BRACKETS (at most the rungs below the top), without
+        either 1; 1 is plain ASHA (promotion) or plain early stopping."""
+        if self.brackets is not None:
+            return self.brackets
+        if self.promotion:
+            return len(self.rungs)
+        if self.early_stopping != "off":
+            return max(1, min(STOPPING_BRACKETS, len(self.rungs) - 1))
+        return 1
+
+    @cached_property
+    def start_rungs(self) -> tuple[int, ...]:
+        """One Hyperband round of bracket rungs (bracket_sequence): point n's bracket is
+        start_rungs[n % len(start_rungs)], a function of its number alone (a resumed run
+        continues the same plan)."""
+        return bracket_sequence(self.bracket_weights)
+
+    def bracket_of(self, point: int) -> int:
+        """The rung of point number `point`'s bracket: with promotion where it trains first,
+        with early stopping the lowest rung where it may be stopped."""
+        return self.start_rungs[point % len(self.start_rungs)]
+
+    def stops_from(self, point: int) -> int:
+        """Early stopping: the least fidelity at which point number `point` may be stopped (the
+        grace period, raised to its bracket's rung: a point in the top bracket is never
+        stopped)."""
+        return max(self.grace, self.rungs[self.bracket_of(point)])
 
     @property
     def bracket_weights(self) -> tuple[int, ...]:
@@ -98,7 +130,7 @@ class FidelitySettings:
                     max_fidelity=self.max_fidelity, eta=self.eta, promotion=self.promotion,
                     early_stopping=self.early_stopping, grace_period=self.grace,
                     fidelity_continue=self.continues,
-                    brackets=self.bracket_count if self.promotion else 1,
+                    brackets=self.bracket_count,
                     fidelity_ranking=self.ranking)
 
     def describe(self) -> list[str]:
@@ -130,6 +162,14 @@ class FidelitySettings:
                          f"the results at {self.parameter} "
                          f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
                          f"(grace period {self.grace})")
+            if not self.promotion and self.bracket_count > 1:
+                top = len(rungs) - 1
+                starts = ", ".join(f"{count} never stopped" if rung == top else
+                                   f"{count} {'only ' if rung else ''}from {self.parameter}="
+                                   f"{rungs[rung]}"
+                                   for rung, count in enumerate(self.bracket_weights))
+                lines.append(f"  brackets: {self.bracket_count} (Hyperband's hedge); of every "
+                             f"{sum(self.bracket_weights)} new points, {starts}")
         else:
             lines.append("  early stopping: off")
         if self.ranking == "share":
@@ -138,6 +178,21 @@ class FidelitySettings:
         else:
             lines.append("  the GA ranks results by (rung, metric): a higher rung first")
         return lines
+
+
+def bracket_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
+    """One Hyperband round of start rungs, weights[r] of rung r, spread evenly through the round
+    (smooth weighted round robin) rather than in blocks, so that every stretch of new points
+    has some of each bracket."""
+    total = sum(weights)
+    credit = [0] * len(weights)
+    sequence = []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, weights)]
+        pick = max(range(len(weights)), key=lambda r: (credit[r], -r))
+        credit[pick] -= total
+        sequence.append(pick)
+    return tuple(sequence)
 
 
 def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,9 +303,10 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
                         "instead")
     rung_count = len(FidelitySettings(name, bottom, top, eta).rungs) if not problems else None
     if args.brackets is not None:
-        if args.promotion == "off":
+        if args.promotion == "off" and args.early_stopping == "off":
             problems.append(f"--brackets {args.brackets}: brackets are where promotion starts "
-                            "new points; drop --brackets, or use --promotion on")
+                            "new points, or where early stopping may first stop them; drop "
+                            "--brackets, or use --promotion on or --early-stopping")
         elif rung_count is not None and not 1 <= args.brackets <= rung_count:
             problems.append(f"--brackets: must lie within 1..{rung_count} (the number of "
                             f"rungs), got {args.brackets}")

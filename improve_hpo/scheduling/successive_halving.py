@@ -11,7 +11,7 @@ turns each into trainings ("trials") at a fidelity:
   trial, origin "promotion"); only when there is none does it ask the algorithm for a new
   point. No trial waits for a rung to fill (asynchronous, as in ASHA);
 - brackets (Hyperband's hedge; --brackets N, by default one per rung): new points start at
-  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions (bracket_sequence;
+  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions (settings.bracket_sequence;
   --brackets 1 is plain ASHA); the rungs are shared, so a point that starts at rung 2 joins
   rung 2's results and is promoted from there like any other. A model whose good
   configurations learn slowly (poor after 1 epoch, best after 27) then still has some points
@@ -69,21 +69,6 @@ def search_space(space: Space, settings: FidelitySettings) -> Space:
     return Space(parameters, space.warnings, space.source)
 
 
-def bracket_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
-    """One Hyperband round of start rungs, weights[r] of rung r, spread evenly through the round
-    (smooth weighted round robin) rather than in blocks, so that every stretch of new points
-    has some of each bracket."""
-    total = sum(weights)
-    credit = [0] * len(weights)
-    sequence = []
-    for _ in range(total):
-        credit = [c + w for c, w in zip(credit, weights)]
-        pick = max(range(len(weights)), key=lambda r: (credit[r], -r))
-        credit[pick] -= total
-        sequence.append(pick)
-    return tuple(sequence)
-
-
 @dataclass
 class _Point:
     """A point of the algorithm and its trainings."""
@@ -122,7 +107,6 @@ class FidelityScheduler:
         # new result it is told (not at once: a replayable GA then breeds from the same
         # population in a resumed run, whenever its next generation is asked)
         self._revisions: list[tuple[int, float | None, Candidate]] = []
-        self._start_rungs = bracket_sequence(settings.bracket_weights)  # one Hyperband round
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
@@ -277,7 +261,7 @@ class FidelityScheduler:
         (a function of the point number alone, so a resumed run continues the same plan)."""
         if not self.settings.promotion:
             return len(self.rungs) - 1
-        return self._start_rungs[point_number % len(self._start_rungs)]
+        return self.settings.bracket_of(point_number)
 
     def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
         values = dict(point.asked.values)
