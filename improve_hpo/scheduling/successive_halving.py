@@ -110,6 +110,10 @@ class FidelityScheduler:
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
+        # promotion with an early-stopping rule: True once a training printed its per-epoch
+        # metric (it came with milestones); from then on new points aim at the top rung and are
+        # stopped when behind (switch_to_stopping)
+        self.printing = False
 
     # -- the protocol ------------------------------------------------------------------------
     @property
@@ -144,6 +148,11 @@ class FidelityScheduler:
         if self._outstanding.pop(candidate.number, None) is None:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
+        self.printing = self.printing or bool(progress) and not reused
+        # the value printed at the trial's own target is its result, not a milestone (it is
+        # watched only to learn whether the model prints)
+        progress = {fidelity: value for fidelity, value in (progress or {}).items()
+                    if int(fidelity) < candidate.fidelity}
         reached = candidate.fidelity if stopped_at is None else stopped_at
         rung = self.settings.rung_of(reached)
         # a training that continues from the rung below trains only the extra epochs
@@ -153,7 +162,7 @@ class FidelityScheduler:
         result = evaluate(candidate, metric, self.mode, rung)
         self._results[candidate.number] = result
         self.best.offer(result)
-        for fidelity, value in (progress or {}).items() if not reused else ():
+        for fidelity, value in progress.items() if not reused else ():
             self._record_milestone(int(fidelity), evaluate(candidate, value, self.mode).loss)
         # a point the algorithm asked again (the same values: the driver reused the earlier
         # training) adds nothing to a rung where the same values were measured already: it
@@ -259,9 +268,17 @@ class FidelityScheduler:
     def _start_rung(self, point_number: int) -> int:
         """The rung a new point trains at first: the top without promotion, else its bracket's
         (a function of the point number alone, so a resumed run continues the same plan)."""
-        if not self.settings.promotion:
+        if not self.settings.promotion or self.switch_to_stopping:
             return len(self.rungs) - 1
-        return self.settings.bracket_of(point_number)
+        return self.settings.start_rung(point_number)
+
+    @property
+    def switch_to_stopping(self) -> bool:
+        """Promotion with an early-stopping rule (the default): once the model is seen to print
+        its per-epoch metric, new points aim at full training and early stopping cuts them
+        (retraining a promoted point from scratch costs more than following one training);
+        a model that prints nothing stays with promotion."""
+        return self.settings.early_stopping != "off" and self.printing
 
     def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
         values = dict(point.asked.values)
