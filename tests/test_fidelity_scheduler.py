@@ -213,20 +213,23 @@ def test_brackets_start_new_points_in_hyperbands_proportions_and_promote_from_th
 
 
 def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
-    """Early stopping has Hyperband's hedge too: by default (STOPPING_BRACKETS, 2) of every 14
-    new points 8 may be stopped from the lowest rung and 6 only from the second, by point
-    number; --stopping-brackets 1 is plain early stopping (every point from the grace
-    period); a point of the top bracket is never stopped. They are part of the experiment,
-    apart from promotion's brackets; what a trial records and where it may stop."""
+    """Early stopping has Hyperband's hedge too: by default (STOPPING_BRACKETS, 3) of every 18
+    new points 8 may be stopped from the lowest rung, 6 only from the second and 4 only from
+    the third, by point number; --stopping-brackets 1 is plain early stopping (every point
+    from the grace period); a point of the top bracket is never stopped. They are part of the
+    experiment, apart from promotion's brackets; what a trial records and where it may stop."""
     stopping = ("--promotion", "off")  # the default rule, asha, alone
     default = fidelity_args(*stopping)
     assert (default.rungs, default.early_stopping, default.stopping_bracket_count) == \
-        ((4, 8, 16, 27), "asha", 2)
-    assert default.describe()[3] == ("  stopping brackets: 2 (Hyperband's hedge); of every 14 "
-                                     "new points, 8 from epochs=4, 6 only from epochs=8")
-    round_ = bracket_sequence((8, 6))
-    assert [default.stops_from(n) for n in range(28)] == [(4, 8)[r] for r in round_ * 2]
-    assert (default.identity()["brackets"], default.identity()["stopping_brackets"]) == (1, 2)
+        ((4, 8, 16, 27), "asha", 3)
+    assert default.describe()[3] == ("  stopping brackets: 3 (Hyperband's hedge); of every 18 "
+                                     "new points, 8 from epochs=4, 6 only from epochs=8, 4 only "
+                                     "from epochs=16")
+    round_ = bracket_sequence((8, 6, 4))
+    assert [default.stops_from(n) for n in range(36)] == [(4, 8, 16)[r] for r in round_ * 2]
+    assert (default.identity()["brackets"], default.identity()["stopping_brackets"]) == (1, 3)
+    two_rungs = fidelity_args(*stopping, "--eta", "3", "--min-fidelity", "9")  # rungs 9, 27
+    assert two_rungs.stopping_bracket_count == 1  # at most the rungs below the top
     plain = fidelity_args(*stopping, "--stopping-brackets", "1", "--grace-period", "6")
     assert {plain.stops_from(n) for n in range(20)} == {6}
     assert plain.identity()["stopping_brackets"] == 1 and len(plain.describe()) == 4
@@ -240,6 +243,7 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
     assert default.watched(full) == ((4, 8, 16), (8, 16))
     both = fidelity_args()  # promotion and the rule: the target is watched too (prints?)
     assert both.watched(full) == ((4, 8, 16, 27), (8, 16))
+    assert both.identity()["brackets"] == 4 and both.identity()["stopping_brackets"] == 3
     rung_one = Candidate(point, 0, {"epochs": 8}, "random", point=point, rung=1, fidelity=8)
     assert both.watched(rung_one) == ((4, 8), ())  # a promotion bracket's start: never stopped
     promoted = Candidate(9, 0, {"epochs": 16}, "promotion", point=0, rung=2, fidelity=16)

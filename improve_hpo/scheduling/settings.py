@@ -37,11 +37,12 @@ BEFORE_THE_SETTING = {"brackets": 1, "fidelity_ranking": "rung", "stopping_brack
 # The default rule: early stopping (ASHA's) once the model is seen to print its per-epoch
 # metric; a model that prints nothing is served by promotion alone (docs/fidelity.md)
 EARLY_STOPPING = "asha"
-# Early stopping's brackets when --stopping-brackets is not given: of every 14 new points, 8
-# may be stopped from the lowest rung on and 6 only from the second (Hyperband's proportions
-# of its lowest two brackets). Chosen on the fidelity benchmark's tuning problems, 40 seeds
+# Early stopping's brackets when --stopping-brackets is not given (at most the rungs below the
+# top): with rungs 4, 8, 16, 27, of every 18 new points 8 may be stopped from the lowest rung
+# on, 6 only from the second and 4 only from the third (Hyperband's proportions of its lowest
+# three brackets). Chosen on the fidelity benchmark's tuning problems, 80 seeds
 # (docs/fidelity.md, "Brackets of early stopping").
-STOPPING_BRACKETS = 2
+STOPPING_BRACKETS = 3
 
 
 @dataclass(frozen=True)
