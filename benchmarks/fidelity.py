@@ -15,19 +15,26 @@ return then, its best result measured at full fidelity, minus the best final los
 Methods:
 - ga: improve-hpo's GA with its defaults (asynchronous), every training full (improve-hpo
   without a fidelity);
-- ga-promotion: the GA (--strategy async) inside the fidelity scheduler with the defaults of
-  `improve-hpo run --fidelity epochs`: successive halving with asynchronous promotion (eta 2,
-  rungs 4, 8, 16, 27; promoted trainings start over) in Hyperband's 4 brackets (of every 22
-  new points, 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27), the GA ranking results of
-  every rung by their estimated share of better points (--fidelity-ranking share);
+- ga-defaults: the GA (--strategy async) inside the fidelity scheduler with the defaults of
+  `improve-hpo run --fidelity epochs`, for a model that prints its validation loss each epoch
+  (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
+  ranking results of every rung by their estimated share of better points) until the first
+  result shows that the model prints, then every new point aims at 27 epochs and is stopped
+  at a rung where it is outside the best half (ASHA's rule, --stopping-brackets 3);
+- ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
+  all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
+  best half of a rung is promoted and retrains from scratch);
+- ga-promotion: promotion alone (--early-stopping off, the defaults before early stopping
+  became one), whatever the model prints: the same as ga-defaults-silent;
 - ga-promotion-continue: the same with --fidelity-continue: a promoted training continues
   the point's earlier one and pays only the epochs past the rung below (a partial_fit curve
   continued is the same curve). Only a model that resumes from its own checkpoint can do
   this; the other methods pay every training from scratch;
 - ga-asha: ga-promotion with one bracket (--brackets 1: every new point starts at the
   lowest rung);
-- ga-early-stopping: the same GA, every training aims at 27 epochs and is stopped at a rung
-  when it is outside the best half there (--promotion off --early-stopping asha);
+- ga-early-stopping: early stopping alone (--promotion off): every training aims at 27 epochs
+  and is stopped at a rung when it is outside the best half there, from its stopping
+  bracket's rung on;
 - random-asha: improve-hpo's random search inside the same scheduler (ASHA);
 - tpe-hyperband / tpe-sha: Optuna's TPE sampler with its HyperbandPruner / SuccessiveHalving
   Pruner (min 1, max 27 epochs, reduction factor 3), reporting the loss after every epoch;
@@ -40,13 +47,15 @@ Reported per problem: the target (the plain GA's median final regret), each meth
 epochs to reach it over the seeds (a seed that never does counts as more than the budget), the
 share of seeds that reached it, and the median final regret at the budget (epochs to target are
 the lower median, the 10th of 20 sorted seeds, so that a method whose seeds reach the target half
-the time, as the plain GA's do by construction, has a finite figure). Targets: >= 3x fewer
-epochs than the plain GA to the target (ga-promotion), and fewer than TPE + Hyperband and DEHB
-on at least 2 of the 3 problems.
+the time, as the plain GA's do by construction, has a finite figure). Targets, judged for the
+defaults with each kind of model (ga-defaults, ga-defaults-silent): >= 3x fewer epochs than
+the plain GA to the target, and fewer than TPE + Hyperband and DEHB on at least 2 of the 3
+problems.
 
 `--methods` also takes "ga:FLAGS", the GA in the scheduler with those `improve-hpo run` flags
-(e.g. "ga:--eta 3 --brackets 1"): how the defaults were chosen, on the tuning set
-(`--problems sgd-cancer mlp-wine`), never on the report set.
+(e.g. "ga:--eta 3 --brackets 1"), and "ga-silent:FLAGS", the same for a model that prints
+nothing per epoch: how the defaults were chosen, on the tuning set (`--problems sgd-cancer
+mlp-wine sgd-wine mlp-cancer`), never on the report set.
 """
 
 from __future__ import annotations
