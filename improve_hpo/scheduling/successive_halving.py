@@ -11,12 +11,17 @@ turns each into trainings ("trials") at a fidelity:
   trial, origin "promotion"); only when there is none does it ask the algorithm for a new
   point. No trial waits for a rung to fill (asynchronous, as in ASHA);
 - brackets (Hyperband's hedge; --brackets N, by default one per rung): new points start at
-  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions (settings.bracket_sequence;
-  --brackets 1 is plain ASHA); the rungs are shared, so a point that starts at rung 2 joins
-  rung 2's results and is promoted from there like any other. A model whose good
-  configurations learn slowly (poor after 1 epoch, best after 27) then still has some points
-  measured long enough to show it;
-- promotion off: every point trains at the top rung (early stopping alone).
+  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions
+  (settings.bracket_sequence; --brackets 1 is plain ASHA); the rungs are shared, so a point
+  that starts at rung 2 joins rung 2's results and is promoted from there like any other. A
+  model whose good configurations learn slowly (poor after 1 epoch, best after 27) then still
+  has some points measured long enough to show it;
+- promotion off: every point trains at the top rung (early stopping alone);
+- promotion with an early-stopping rule (the defaults): promotion until a told result comes
+  with values the model printed during training (`printing`); from then on every new point
+  trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
+  follows one training). A model that prints nothing keeps promotion. The switch depends only
+  on the results told, so a replay of the ledger switches at the same result.
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at;
 --fidelity-ranking): it is told a point's first result, and each higher-rung result of the
@@ -266,8 +271,9 @@ class FidelityScheduler:
 
     # -- inside ------------------------------------------------------------------------------
     def _start_rung(self, point_number: int) -> int:
-        """The rung a new point trains at first: the top without promotion, else its bracket's
-        (a function of the point number alone, so a resumed run continues the same plan)."""
+        """The rung a new point trains at first: the top without promotion or once the model
+        prints (with a stopping rule), else its bracket's (a function of the point number
+        alone, so a resumed run continues the same plan)."""
         if not self.settings.promotion or self.switch_to_stopping:
             return len(self.rungs) - 1
         return self.settings.start_rung(point_number)
