@@ -91,7 +91,7 @@ def optimize(objective, space, output, *, metric: str = "objective", mode: str =
 
 def _optimize_mpi(objective, prepare) -> ExperimentResults | None:
     """Every rank calls this; rank 0 checks the arguments and drives, the others serve."""
-    from improve_hpo.parallel import mpi
+    from improve_hpo.parallel import mpi, sockets
 
     comm = mpi.world()
     size, rank = comm.Get_size(), comm.Get_rank()
@@ -101,6 +101,7 @@ def _optimize_mpi(objective, prepare) -> ExperimentResults | None:
     prepared = ledger = error = None
     if rank == 0:
         try:
+            sockets.check_transport()
             prepared = prepare()
             ledger, _ = open_output(prepared[0])
         except UsageError as caught:

@@ -33,11 +33,13 @@ from dataclasses import dataclass
 import numpy
 
 from improve_hpo.errors import TooManyFailures, UsageError
+from improve_hpo.experiment.adopt_results import adopt_finished
 from improve_hpo.experiment.fidelity_run import FidelityRun
 from improve_hpo.experiment.deadline import DEADLINE_EXIT, FILL_ORIGIN, utilization
 from improve_hpo.experiment.nothing_succeeds import FailureWatch
 from improve_hpo.ga import Candidate, Generation
 from improve_hpo.ledger import FAILED, INTERRUPTED, OK, RUNNING, PreprocessRecord, TrialRecord
+from improve_hpo.parallel.lookahead import Lookahead
 from improve_hpo.parallel.tasks import infer_task, preprocess_task, trial_task
 from improve_hpo.reports.best import BestWriter
 from improve_hpo.reports.default_config import default_config_for
@@ -133,6 +135,9 @@ class Driver:
         self.interrupted = 0  # trials interrupted by this session's stop
         self.best_writer = BestWriter(self.out, self.space, self.runner,
                                       default_config_for(self.runner, experiment.default_config))
+        # tasks handed out beyond one per worker while trials are short (parallel/lookahead)
+        self.lookahead = Lookahead(executor, workers, allowed=deadline is None
+                                   and self.fidelity is None)
         self.progress = Progress(self.runner.metric,
                                  planned_trials(self.space, self.search, experiment.fidelity),
                                  finished=ledger.finished_counts()[0])
@@ -143,6 +148,9 @@ class Driver:
         deadline.DEADLINE_EXIT at the walltime budget).
         Raises TooManyFailures at --max-failures, after the running trials finished."""
         self._banner()
+        for record in adopt_finished(self.ledger, self.out, self._record_result):
+            self.progress.say(f"improve-hpo: trial {record.number} finished after the last "
+                              "commit of an earlier run; its result is taken from its folder")
         for record in self.ledger.mark_unfinished_interrupted():
             self.progress.say(f"improve-hpo: trial {record.number} did not finish in an earlier "
                               "run; it runs again")  # above the bar, as every line of the run
@@ -177,7 +185,8 @@ class Driver:
         if self.stop.requested or self._too_many_failures() or self.watch.tripped:
             return False
         limit = self.search.max_evaluations
-        return (limit is None or self.trained < limit) and len(self.running) < self.workers \
+        return (limit is None or self.trained < limit) \
+            and len(self.running) < self.workers + self.lookahead.extra() \
             and (self.deadline is None or self.deadline.may_start(time.time()))
 
     def _may_ask(self) -> bool:
@@ -185,7 +194,8 @@ class Driver:
         preprocessing or a worker) leave a worker idle: the asynchronous GA breeds each child
         from the results known when a worker is really free."""
         committed = sum(task.kind == "trial" for task in self.running.values())
-        return self._may_dispatch() and committed + self.parked + len(self.prepared) < self.workers
+        return self._may_dispatch() and committed + self.parked + len(self.prepared) \
+            < self.workers + self.lookahead.extra()
 
     def _too_many_failures(self) -> bool:
         limit = self.search.max_failures
@@ -325,12 +335,14 @@ class Driver:
             trial_task, self.space.stage_values(candidate.values, "train"),
             str(self.out / folder), str(self.out / preprocess_folder),
             self.space.stage_values(candidate.values, "infer"), stop_at=self._stop_at(),
+            number=candidate.number,  # its result is left in its folder (parallel/lookahead)
             **({"watch": watch} if watch else {}))  # early stopping (runner/intermediate.py)
         self.running[future] = _Task("trial", key, candidate)
 
     def _commit_if_inline(self) -> None:
-        """An inline executor runs the task inside submit: commit its "running" row first."""
-        if getattr(self.executor, "runs_inline", False):
+        """An inline executor runs the task inside submit, a task handed out ahead may run
+        before the next pass's commit (parallel/lookahead): commit its "running" row first."""
+        if getattr(self.executor, "runs_inline", False) or self.lookahead.extra():
             self.ledger.commit()
 
     def _stop_at(self) -> float | None:
@@ -365,14 +377,9 @@ class Driver:
         if result is None:
             record.status, record.reason, record.end = FAILED, error, time.time()
         else:
-            record.status, record.reason, record.metric = result.status, result.reason or "", \
-                result.metric
-            record.start, record.end = result.start, result.end
-            record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
-            if self.fidelity:
-                self.fidelity.apply_result(record, result)
-            if self.deadline is not None:
-                self.deadline.record(record)
+            self._record_result(record, result)
+            if record.status != INTERRUPTED:
+                self.lookahead.observe(result.end - result.start)
         if record.status == INTERRUPTED:
             self.interrupted += 1
             self.ledger.save_trial(record)
@@ -383,6 +390,17 @@ class Driver:
             self.stop.request_for(record.reason)
             return
         self._settled_run(candidate, task.key, record)
+
+    def _record_result(self, record: TrialRecord, result) -> None:
+        """Set a trial record's fields from its worker's TrialResult."""
+        record.status, record.reason, record.metric = result.status, result.reason or "", \
+            result.metric
+        record.start, record.end = result.start, result.end
+        record.rank, record.host, record.gpu = result.rank, result.host, result.gpu or ""
+        if self.fidelity:
+            self.fidelity.apply_result(record, result)
+        if self.deadline is not None:
+            self.deadline.record(record)
 
     def _settled_run(self, candidate, key, record: TrialRecord) -> None:
         """A trial that ran (or failed without running) is final: conclude it and answer the

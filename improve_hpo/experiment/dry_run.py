@@ -33,7 +33,7 @@ from improve_hpo.ledger.integrity import check_integrity, check_not_lost, damage
 from improve_hpo.ledger.lock import holder
 from improve_hpo.ledger.reading import reading
 from improve_hpo.ledger.store import LOCK_NAME, SCHEMA_VERSION
-from improve_hpo.parallel import mpi
+from improve_hpo.parallel import mpi, sockets
 from improve_hpo.runner import (WorkerContext, assign_gpu, oversubscription_warning,
                                 preprocess_command, train_command)
 from improve_hpo.space.space import number_text
@@ -63,6 +63,8 @@ def dry_run(args, comm) -> int:
 def plan(args, world_size: int, local_workers: int | None, environ) -> list[str]:
     """The lines a dry run prints; UsageError exactly where the real run would stop.
     `local_workers`: worker ranks on rank 0's node under MPI, else None."""
+    if world_size > 1:
+        sockets.check_transport(environ)
     workers = workers_from_args(args, world_size)
     experiment = experiment_from_args(args)
     ledger = _read_existing(experiment)

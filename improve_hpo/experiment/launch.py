@@ -23,7 +23,7 @@ from improve_hpo.experiment.idle_workers import idle_worker_warnings
 from improve_hpo.experiment.setup import (algorithm_for, experiment_from_args, open_output,
                                          workers_from_args)
 from improve_hpo.experiment.signals import StopRequest, ending_on_storage_fault
-from improve_hpo.parallel import mpi
+from improve_hpo.parallel import mpi, sockets
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.executors import InlineExecutor, interrupt_pool_workers, process_pool
 from improve_hpo.runner import oversubscription_warning
@@ -66,6 +66,7 @@ def _run_mpi(args, comm) -> int:
     experiment = ledger = error = deadline = None
     if rank == 0:
         try:
+            sockets.check_transport()
             workers = workers_from_args(args, comm.Get_size())
             experiment = experiment_from_args(args)
             deadline = deadline_from_args(args, space=experiment.space)

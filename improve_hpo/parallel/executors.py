@@ -33,6 +33,8 @@ from multiprocessing.connection import wait as wait_for_connections
 
 from improve_hpo.parallel.context import start_worker
 
+QUEUE_DEPTH = 2  # tasks sent to one worker at most: the running one and one waiting behind it
+
 
 class InlineExecutor(Executor):
     """Runs each task when it is submitted, in this process; the future is already done."""
@@ -51,14 +53,25 @@ class InlineExecutor(Executor):
 class ConnectionPool(Executor):
     """Tasks over one connection per worker (multiprocessing.connection objects: the pipes of
     the local pool, or the sockets of MPI ranks, parallel/sockets.py); see the module doc. A
-    worker runs `serve(connection)`."""
+    worker runs `serve(connection)`.
+
+    Queueing ahead (`queues_ahead`): when every worker is busy, a task is sent to a worker whose
+    running task leaves its result on disk itself (a function marked with
+    `leaves_result_on_disk`: parallel/tasks.trial_task writes it into the trial's folder before
+    it returns), where it waits in the connection and starts the moment that task ends, without
+    the round trip through the driver (parallel/lookahead.py decides when the driver submits
+    more tasks than workers). At most QUEUE_DEPTH tasks per worker; a worker whose task does not
+    record its result gets no second one (its result must reach the driver first); the rest
+    wait here and go to the first worker freed."""
+
+    queues_ahead = True
 
     def __init__(self, connections: list):
         self._lock = threading.Lock()
         self._connections = connections
         self._index_of = {connection: index for index, connection in enumerate(connections)}
         self._idle = deque(range(len(connections)))
-        self._busy: dict[int, Future] = {}
+        self._busy: dict[int, deque] = {}  # worker -> its (future, fn, sent at), oldest first
         self._queued: deque = deque()  # (future, task) waiting for a worker
         self._broken: str | None = None
         self._results = threading.Thread(target=self._read_results, daemon=True,
@@ -70,14 +83,24 @@ class ConnectionPool(Executor):
         with self._lock:
             if self._broken:
                 raise BrokenProcessPool(self._broken)
-            if self._idle:
-                self._send(self._idle.popleft(), future, (fn, args, kwargs))
+            index = self._idle.popleft() if self._idle else self._behind()
+            if index is not None:
+                self._send(index, future, (fn, args, kwargs))
             else:
                 self._queued.append((future, (fn, args, kwargs)))
         return future
 
+    def _behind(self) -> int | None:
+        """The worker to queue a task behind (see the class doc): of those with one task that
+        leaves its result on disk, the one that got it first; None when there is none."""
+        chosen, oldest = None, None
+        for index, tasks in self._busy.items():
+            if self._behind_ok(tasks) and (oldest is None or tasks[-1][2] < oldest):
+                chosen, oldest = index, tasks[-1][2]
+        return chosen
+
     def _send(self, index: int, future: Future, task) -> None:
-        self._busy[index] = future
+        self._busy.setdefault(index, deque()).append((future, task[0], time.monotonic()))
         future.set_running_or_notify_cancel()
         self._connections[index].send(task)
 
@@ -94,19 +117,26 @@ class ConnectionPool(Executor):
                     self._worker_gone(index)
                     continue
                 with self._lock:
-                    future = self._busy.pop(index)
-                    if self._queued:
+                    tasks = self._busy[index]
+                    future = tasks.popleft()[0]
+                    if self._queued and (not tasks or self._behind_ok(tasks)):
                         self._send(index, *self._queued.popleft())
-                    else:
+                    elif not tasks:
+                        del self._busy[index]
                         self._idle.append(index)
                 future.set_result(value) if ok else future.set_exception(value)
 
+    @staticmethod
+    def _behind_ok(tasks: deque) -> bool:
+        """Whether a task may wait behind these (a worker's, oldest first)."""
+        return len(tasks) < QUEUE_DEPTH and getattr(tasks[-1][1], "leaves_result_on_disk", False)
+
     def _worker_gone(self, index: int) -> None:
-        """A worker ended (shutdown, or it died): its task and, when none is left, the queued
+        """A worker ended (shutdown, or it died): its tasks and, when none is left, the queued
         ones fail; the pool takes no more tasks."""
         with self._lock:
             self._broken = self._broken or f"worker {index + 1} of the pool ended"
-            failed = [self._busy.pop(index)] if index in self._busy else []
+            failed = [future for future, _, _ in self._busy.pop(index, ())]
             if index in self._idle:
                 self._idle.remove(index)
             if not self._idle and not self._busy:

@@ -34,17 +34,33 @@ import time
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
+from improve_hpo.errors import UsageError
 from improve_hpo.parallel.executors import ConnectionPool, serve
 from improve_hpo.reports.progress import write_line
 
 TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.futures)
+TRANSPORTS = ("sockets", "mpi")
 CONNECT_SECONDS = 20.0  # how long a worker tries to reach rank 0 before the run falls back
 SPARE_DESCRIPTORS = 64  # rank 0's files besides the workers' sockets (ledger, logs, reports)
 
 
 def wanted() -> bool:
     """Whether this run should try sockets (IMPROVE_HPO_MPI_TASKS is not "mpi")."""
-    return os.environ.get(TRANSPORT_ENV, "sockets").strip().lower() != "mpi"
+    return _transport() != "mpi"
+
+
+def check_transport(environ=os.environ) -> None:
+    """Refuse a misspelt IMPROVE_HPO_MPI_TASKS (rank 0, before anything starts): read silently
+    as the default, `IMPROVE_HPO_MPI_TASKS=mpi4py` would leave a user who needs mpi4py.futures
+    (a site whose network blocks the sockets) wondering why it was not used."""
+    if _transport(environ) not in TRANSPORTS:
+        raise UsageError(f"{TRANSPORT_ENV}={environ[TRANSPORT_ENV]!r} is not a task "
+                         f"transport: use 'sockets' (the default) or 'mpi' (mpi4py.futures), "
+                         f"or unset it")
+
+
+def _transport(environ=os.environ) -> str:
+    return environ.get(TRANSPORT_ENV, "").strip().lower() or "sockets"
 
 
 @contextmanager

@@ -27,7 +27,7 @@ import time
 
 from improve_hpo.errors import storage_fault
 from improve_hpo.parallel.context import current_settings, current_worker
-from improve_hpo.reports.worker_marks import mark_started
+from improve_hpo.reports.worker_marks import mark_finished, mark_started
 from improve_hpo.runner import StageResult, TrialResult, run_infer, run_preprocess, run_trial
 
 # The prefix of a reason that says a storage fault stopped the task (the driver stops the run
@@ -114,10 +114,14 @@ def preprocess_task(values: dict, folder: str, stop_at: float | None = None) -> 
 
 
 def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_values: dict,
-               stop_at: float | None = None, watch=None) -> TrialResult:
-    """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping."""
+               stop_at: float | None = None, watch=None, number: int | None = None
+               ) -> TrialResult:
+    """One trial; `watch` (runner.intermediate.ProgressWatch) turns on early stopping. With
+    the trial's `number`, its result is added to the folder's worker.json before it is
+    returned (reports/worker_marks.mark_finished): a task queued behind it may start before
+    the driver has committed it (parallel/lookahead.py)."""
     _arm_stop(stop_at)
-    return _guarded(
+    result = _guarded(
         _unless_disk_full(lambda worker: run_trial(
             current_settings(), train_values, folder, preprocess_folder, worker,
             infer_values=infer_values, watch=watch,
@@ -125,6 +129,12 @@ def trial_task(train_values: dict, folder: str, preprocess_folder: str, infer_va
         lambda worker, start, status, reason: TrialResult(
             status=status, reason=reason, metric=None, start=start, end=time.time(),
             rank=worker.rank, host=worker.host, gpu=worker.gpu, folder=folder))
+    if number is not None:
+        mark_finished(folder, number, result)
+    return result
+
+
+trial_task.leaves_result_on_disk = True  # parallel/executors.ConnectionPool may queue behind it
 
 
 def infer_task(infer_values: dict, trial_folder: str, preprocess_folder: str) -> StageResult:

@@ -5,10 +5,17 @@ knows, and its result (with rank, host and GPU) comes back when the trial ends. 
 writes this small mark when it starts the trial. `improve-hpo status` reads it to show where
 each running trial runs and for how long, and a run stopped by a signal fills the rank, host
 and GPU of the trials it marks interrupted from it.
+
+When the trial ends, the worker adds its result to the mark (`mark_finished`) before it sends
+it, so a finished trial is on disk before its worker starts other work even when that work was
+queued behind it (parallel/lookahead.py): a resumed run adopts the result of a trial its ledger
+still calls running (`finished_result`) instead of training it again. That write rewrites the
+file in place (no new file per trial); a reader that catches it half-written sees no mark.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -30,6 +37,37 @@ def mark_started(folder, worker) -> None:
         partial.replace(folder / MARK_NAME)
     except OSError:
         pass
+
+
+def mark_finished(folder, number: int, result) -> None:
+    """Rewrite the mark with trial `number`'s result (a runner TrialResult), in place (the
+    mark's own fields come from the result: no read). Never raises: the result still goes to
+    the driver, which commits it."""
+    fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
+    if fields.get("milestones") is not None:  # {fidelity: value}: JSON keys are strings
+        fields["milestones"] = sorted(fields["milestones"].items())
+    mark = dict(rank=result.rank, host=result.host, gpu=result.gpu, pid=os.getpid(),
+                start=result.start, result=dict(trial=number, **fields))
+    try:
+        with open(os.path.join(folder, MARK_NAME), "w", encoding="utf-8") as file:
+            file.write(json.dumps(mark) + "\n")
+    except (OSError, TypeError, ValueError):
+        pass
+
+
+def finished_result(folder, number: int, since: float) -> dict | None:
+    """The result fields the worker recorded for trial `number` in `folder` (`mark_finished`),
+    when it finished (not interrupted) and started at or after `since` (this attempt's start,
+    with a second of slack for another host's clock); None otherwise."""
+    result = (read_mark(folder) or {}).get("result")
+    if not isinstance(result, dict) or result.get("trial") != number \
+            or result.get("status") in (None, "interrupted") \
+            or not isinstance(result.get("start"), (int, float)) or result["start"] < since - 1:
+        return None
+    result = {name: value for name, value in result.items() if name != "trial"}
+    if result.get("milestones") is not None:
+        result["milestones"] = {int(fidelity): value for fidelity, value in result["milestones"]}
+    return result
 
 
 def read_mark(folder) -> dict | None:
