@@ -15,19 +15,26 @@ return then, its best result measured at full fidelity, minus the best final los
 Methods:
 - ga: improve-hpo's GA with its defaults (asynchronous), every training full (improve-hpo
   without a fidelity);
-- ga-promotion: the GA (--strategy async) inside the fidelity scheduler with the defaults of
-  `improve-hpo run --fidelity epochs`: successive halving with asynchronous promotion (eta 2,
-  rungs 4, 8, 16, 27; promoted trainings start over) in Hyperband's 4 brackets (of every 22
-  new points, 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27), the GA ranking results of
-  every rung by their estimated share of better points (--fidelity-ranking share);
+- ga-defaults: the GA (--strategy async) inside the fidelity scheduler with the defaults of
+  `improve-hpo run --fidelity epochs`, for a model that prints its validation loss each epoch
+  (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
+  ranking results of every rung by their estimated share of better points) until the first
+  result shows that the model prints, then every new point aims at 27 epochs and is stopped
+  at a rung where it is outside the best half (ASHA's rule, --stopping-brackets 3);
+- ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
+  all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
+  best half of a rung is promoted and retrains from scratch);
+- ga-promotion: promotion alone (--early-stopping off, the defaults before early stopping
+  became one), whatever the model prints: the same as ga-defaults-silent;
 - ga-promotion-continue: the same with --fidelity-continue: a promoted training continues
   the point's earlier one and pays only the epochs past the rung below (a partial_fit curve
   continued is the same curve). Only a model that resumes from its own checkpoint can do
   this; the other methods pay every training from scratch;
 - ga-asha: ga-promotion with one bracket (--brackets 1: every new point starts at the
   lowest rung);
-- ga-early-stopping: the same GA, every training aims at 27 epochs and is stopped at a rung
-  when it is outside the best half there (--promotion off --early-stopping asha);
+- ga-early-stopping: early stopping alone (--promotion off): every training aims at 27 epochs
+  and is stopped at a rung when it is outside the best half there, from its stopping
+  bracket's rung on;
 - random-asha: improve-hpo's random search inside the same scheduler (ASHA);
 - tpe-hyperband / tpe-sha: Optuna's TPE sampler with its HyperbandPruner / SuccessiveHalving
   Pruner (min 1, max 27 epochs, reduction factor 3), reporting the loss after every epoch;
@@ -40,13 +47,15 @@ Reported per problem: the target (the plain GA's median final regret), each meth
 epochs to reach it over the seeds (a seed that never does counts as more than the budget), the
 share of seeds that reached it, and the median final regret at the budget (epochs to target are
 the lower median, the 10th of 20 sorted seeds, so that a method whose seeds reach the target half
-the time, as the plain GA's do by construction, has a finite figure). Targets: >= 3x fewer
-epochs than the plain GA to the target (ga-promotion), and fewer than TPE + Hyperband and DEHB
-on at least 2 of the 3 problems.
+the time, as the plain GA's do by construction, has a finite figure). Targets, judged for the
+defaults with each kind of model (ga-defaults, ga-defaults-silent): >= 3x fewer epochs than
+the plain GA to the target, and fewer than TPE + Hyperband and DEHB on at least 2 of the 3
+problems.
 
 `--methods` also takes "ga:FLAGS", the GA in the scheduler with those `improve-hpo run` flags
-(e.g. "ga:--eta 3 --brackets 1"): how the defaults were chosen, on the tuning set
-(`--problems sgd-cancer mlp-wine`), never on the report set.
+(e.g. "ga:--eta 3 --brackets 1"), and "ga-silent:FLAGS", the same for a model that prints
+nothing per epoch: how the defaults were chosen, on the tuning set (`--problems sgd-cancer
+mlp-wine sgd-wine mlp-cancer`), never on the report set.
 """
 
 from __future__ import annotations
@@ -73,8 +82,8 @@ from improve_hpo.space import load_space_data
 RESULTS = Path(__file__).resolve().parent / "results"
 PROBLEMS = ("sgd-diabetes", "mlp-digits", "example-model")  # the report set
 TUNING = ("sgd-cancer", "mlp-wine", "sgd-wine", "mlp-cancer")  # defaults are chosen on these
-METHODS = ("ga", "ga-promotion", "ga-promotion-continue", "ga-asha", "ga-early-stopping",
-           "random-asha", "tpe-hyperband", "tpe-sha", "dehb")
+METHODS = ("ga", "ga-defaults", "ga-defaults-silent", "ga-promotion", "ga-promotion-continue",
+           "ga-asha", "ga-early-stopping", "random-asha", "tpe-hyperband", "tpe-sha", "dehb")
 ETA = 3  # Optuna's and DEHB's reduction factor (their default)
 GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
 # A search that asked this many points in a row it had trained already has converged on a grid
@@ -192,7 +201,8 @@ def _fidelity(problem: Problem, flags=()) -> FidelitySettings:
     return fidelity_from_args(parser.parse_args(list(flags)), problem.space())
 
 
-def run_scheduled(problem: Problem, seed: int, budget: int, flags=(), algorithm="ga") -> Trace:
+def run_scheduled(problem: Problem, seed: int, budget: int, flags=(), algorithm="ga",
+                  prints=True) -> Trace:
     """The fidelity scheduler as the driver runs it, one training at a time, with the settings
     of `improve-hpo run FLAGS`: early stopping compares each rung's value with the cutoffs
     published when the training started (one worker: nothing else finishes meanwhile)."""
@@ -209,7 +219,7 @@ def run_scheduled(problem: Problem, seed: int, budget: int, flags=(), algorithm=
         key = space.key(candidate.values)
         reused = key in seen
         if not reused:
-            seen[key] = _train(problem, candidate, scheduler, trace)
+            seen[key] = _train(problem, candidate, scheduler, trace, prints)
         else:
             trace.reused()
         metric, stopped_at, progress = seen[key]
@@ -218,22 +228,22 @@ def run_scheduled(problem: Problem, seed: int, budget: int, flags=(), algorithm=
     return trace
 
 
-def _train(problem, candidate, scheduler, trace):
+def _train(problem, candidate, scheduler, trace, prints=True):
     """One training of the curve, paid epoch for epoch: from scratch (the default), or, with
     --fidelity-continue, only the epochs past the rung below (a partial_fit curve continued
-    is the same curve)."""
+    is the same curve). The model prints its validation loss after every epoch (what the
+    runner's watch records: runner.intermediate), or, `prints` False, nothing but its result."""
     curve = problem.curve(candidate.values)
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
-    cutoffs = scheduler.cutoffs()
+    cutoffs = scheduler.cutoffs() if prints else {}
+    watched = prints and scheduler.settings.early_stopping != "off"  # as the driver watches
+    milestones, stoppable = scheduler.settings.watched(candidate) if watched else ((), ())
     progress = {}
-    for fidelity in scheduler.rungs[:-1]:
-        if fidelity >= target:
-            break
+    for fidelity in milestones:
         progress[fidelity] = curve[fidelity - 1]
-        limit = cutoffs.get(fidelity)
-        if limit is not None and fidelity > start and falls_behind(curve[fidelity - 1], limit,
-                                                                   "min"):
+        limit = cutoffs.get(fidelity) if fidelity in stoppable and fidelity > start else None
+        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
             trace.pay(fidelity - start)
             return curve[fidelity - 1], fidelity, progress
     trace.pay(target - start)
@@ -305,12 +315,18 @@ def run_dehb(problem: Problem, seed: int, budget: int) -> Trace:
 
 # improve-hpo's multi-fidelity methods: `improve-hpo run` flags (on top of a fidelity)
 FLAGS = {
-    "ga-promotion": (),  # the defaults
-    "ga-promotion-continue": ("--fidelity-continue",),
-    "ga-asha": ("--brackets", "1"),
-    "ga-early-stopping": ("--promotion", "off", "--early-stopping", "asha"),
-    "random-asha": ("--brackets", "1"),
+    "ga-defaults": (),  # the defaults, for a model that prints its metric each epoch
+    "ga-defaults-silent": (),  # the defaults, for a model that prints nothing per epoch
+    "ga-promotion": ("--early-stopping", "off"),  # promotion alone (the defaults before)
+    "ga-promotion-continue": ("--early-stopping", "off", "--fidelity-continue"),
+    "ga-asha": ("--early-stopping", "off", "--brackets", "1"),
+    "ga-early-stopping": ("--promotion", "off"),  # early stopping alone (asha, its brackets)
+    "random-asha": ("--early-stopping", "off", "--brackets", "1"),
 }
+SILENT = ("ga-defaults-silent",)  # methods whose model prints nothing per epoch
+# the rows the targets are judged on: the defaults, for each kind of model
+DEFAULTS = {"ga-defaults": "a model that prints its metric each epoch",
+            "ga-defaults-silent": "a model that prints nothing per epoch"}
 
 
 def run_method(method: str, problem: Problem, seed: int, budget: int) -> Trace:
@@ -320,9 +336,12 @@ def run_method(method: str, problem: Problem, seed: int, budget: int) -> Trace:
         return run_ga(problem, seed, budget)
     if method.startswith("ga:"):
         return run_scheduled(problem, seed, budget, method[3:].split())
+    if method.startswith("ga-silent:"):
+        return run_scheduled(problem, seed, budget, method[10:].split(), prints=False)
     if method in FLAGS:
         algorithm = "random" if method.startswith("random") else "ga"
-        return run_scheduled(problem, seed, budget, FLAGS[method], algorithm)
+        return run_scheduled(problem, seed, budget, FLAGS[method], algorithm,
+                             prints=method not in SILENT)
     if method.startswith("tpe-"):
         return run_tpe(problem, seed, budget, method.split("-", 1)[1])
     if method == "dehb":
@@ -369,8 +388,9 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
              "`epochs to target`: lower median over the seeds (a seed that never reaches it "
              "counts as more than the budget); `reached`: share of seeds that did; `final regret`: "
              "median at the budget (equal epochs).", ""]
-    wins = {"tpe-hyperband": 0, "dehb": 0}
-    ratio_met = []
+    judged = [row for row in DEFAULTS if all(row in r["rows"] for r in results.values())]
+    ratios = {row: [] for row in judged}  # per default row: plain / its epochs, per problem
+    wins = {row: {"tpe-hyperband": 0, "dehb": 0} for row in judged}
     for problem, summary in results.items():
         rows = summary["rows"]
         role = ("tuning set: the defaults were chosen here" if problem in TUNING
@@ -381,27 +401,31 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
         for method, row in rows.items():
             lines.append(f"| {method} | {_epochs(row['epochs_to_target'], budget)} | "
                          f"{row['reached']:.0%} | {row['final_regret']:.4g} |")
-        plain, promo = rows["ga"]["epochs_to_target"], rows["ga-promotion"]["epochs_to_target"]
-        ratio = plain / promo if math.isfinite(promo) and promo > 0 else 0.0
-        ratio_met.append(ratio >= 3)
-        others = [f"ga / {method}: {plain / row['epochs_to_target']:.1f}x"
-                  for method, row in rows.items()
-                  if method in ("ga-promotion-continue", "ga-early-stopping")
-                  and 0 < row["epochs_to_target"] < math.inf]
-        lines += ["", "; ".join([f"ga / ga-promotion epochs to target: {ratio:.1f}x", *others]),
-                  ""]
-        for rival in wins:
-            if rival in rows and promo < rows[rival]["epochs_to_target"]:
-                wins[rival] += 1
+        plain = rows["ga"]["epochs_to_target"]
+        others = []
+        for method, row in rows.items():
+            spent = row["epochs_to_target"]
+            ratio = plain / spent if 0 < spent < math.inf else 0.0
+            if method in ratios:
+                ratios[method].append(ratio)
+                for rival in wins[method]:
+                    if rival in rows and spent < rows[rival]["epochs_to_target"]:
+                        wins[method][rival] += 1
+            if method in (*DEFAULTS, "ga-promotion", "ga-promotion-continue",
+                          "ga-early-stopping"):
+                others.append(f"ga / {method}: {ratio:.1f}x")
+        lines += ["", "; ".join(["epochs to target", *others]), ""]
     lines += ["### Targets", ""]
-    lines.append(f"- {'MET' if all(ratio_met) else 'MISSED'}: >= 3x fewer total epochs than the "
-                 "plain GA to reach the plain GA's median final regret (ga-promotion, "
-                 f"{sum(ratio_met)} of {len(ratio_met)} problems)")
-    for rival, count in wins.items():
-        present = all(rival in s["rows"] for s in results.values())
-        state = ("MET" if count >= 2 else "MISSED") if present else "NOT MEASURED"
-        lines.append(f"- {state}: fewer epochs to target than {rival} on >= 2 of 3 problems "
-                     f"(ga-promotion: {count} of {len(results)})")
+    for row in judged:
+        met = sum(ratio >= 3 for ratio in ratios[row])
+        lines.append(f"- {'MET' if met == len(ratios[row]) else 'MISSED'}: >= 3x fewer total "
+                     "epochs than the plain GA to reach the plain GA's median final regret "
+                     f"({row}, {DEFAULTS[row]}: {met} of {len(ratios[row])} problems)")
+        for rival, count in wins[row].items():
+            present = all(rival in s["rows"] for s in results.values())
+            state = ("MET" if count >= 2 else "MISSED") if present else "NOT MEASURED"
+            lines.append(f"- {state}: fewer epochs to target than {rival} on >= 2 of 3 problems "
+                         f"({row}: {count} of {len(results)})")
     return lines
 
 

@@ -27,9 +27,10 @@ def problem():
     return fidelity.Problem("toy", dict(names=NAMES, curves=curves))
 
 
-@pytest.mark.parametrize("method", ["ga", "ga-promotion", "ga-promotion-continue", "ga-asha",
-                                    "ga-early-stopping", "random-asha",
-                                    "ga:--eta 3 --fidelity-ranking rung"])
+@pytest.mark.parametrize("method", ["ga", "ga-defaults", "ga-defaults-silent", "ga-promotion",
+                                    "ga-promotion-continue", "ga-asha", "ga-early-stopping",
+                                    "random-asha", "ga:--eta 3 --fidelity-ranking rung",
+                                    "ga-silent:--brackets 2"])
 def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
     budget = 6 * 27
     trace = fidelity.run_method(method, problem, seed=1, budget=budget)
@@ -41,12 +42,24 @@ def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
 
 def test_the_report_names_met_and_missed_targets(problem):
     traces = {m: [fidelity.run_method(m, problem, seed, 4 * 27) for seed in range(3)]
-              for m in ("ga", "ga-promotion")}
+              for m in ("ga", "ga-defaults", "ga-defaults-silent")}
     summary = fidelity.summarize(traces, 4 * 27)
     lines = fidelity.section({"toy": summary}, 3, 4, 1.0, "python -m benchmarks.fidelity")
-    assert any(line.startswith("| ga-promotion |") for line in lines)
-    assert any("fewer epochs to target than dehb" in line and "NOT MEASURED" in line
-               for line in lines)
+    assert any(line.startswith("| ga-defaults-silent |") for line in lines)
+    for row in ("ga-defaults", "ga-defaults-silent"):
+        assert sum(f"({row}," in line and "3x fewer" in line for line in lines) == 1
+        assert any(f"({row}: " in line and "than dehb" in line and "NOT MEASURED" in line
+                   for line in lines)
+
+
+def test_a_model_that_prints_nothing_is_never_stopped_and_keeps_promotion(problem):
+    """The benchmark's silent model: the defaults then train every point at its rung (no
+    trial stopped, promotions), as `improve-hpo run` does when it reads no per-epoch value."""
+    silent = fidelity.run_method("ga-defaults-silent", problem, seed=1, budget=8 * 27)
+    alone = fidelity.run_method("ga-promotion", problem, seed=1, budget=8 * 27)
+    assert silent.points == alone.points  # the same trainings, the same regrets
+    printing = fidelity.run_method("ga-defaults", problem, seed=1, budget=8 * 27)
+    assert printing.points != silent.points
 
 
 def test_a_method_is_the_engine_with_its_flags(problem):

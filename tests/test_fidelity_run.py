@@ -16,6 +16,7 @@ from engine_models.harness import (BASE_SPACE, FAKE_MODEL, command, kill_job, le
 
 from improve_hpo import cli
 from improve_hpo.ledger import Ledger
+from improve_hpo.scheduling.settings import bracket_sequence
 
 SPACE = [*BASE_SPACE[:2],
          {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
@@ -23,8 +24,10 @@ SPACE = [*BASE_SPACE[:2],
 # --eta 3 (not the default 2): rungs 1, 3, 9 on 1..9 epochs, whose counts the tests spell out
 OPTIONS = ("--strategy", "async", "--population", 6, "--generations", 2, "--offspring", 3,
            "--seed", 5, "--eta", 3)
+# 9 points; promotion alone (the fake model prints its metric each epoch, so by default new
+# points would train fully and be stopped once the first result is in)
 SMALL = ("--strategy", "async", "--population", 6, "--generations", 1, "--offspring", 3,
-         "--seed", 5, "--eta", 3)  # 9 points
+         "--seed", 5, "--early-stopping", "off", "--eta", 3)
 
 
 def epochs_trained(tmp) -> Counter:
@@ -109,14 +112,14 @@ def test_an_experiment_from_before_brackets_resumes_as_plain_asha(tmp_path):
     --fidelity-ranking rung, and the new defaults are refused, naming the flags."""
     space = write_space(tmp_path, SPACE)
     small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3)
-    before = ("--brackets", 1, "--fidelity-ranking", "rung")
+    before = ("--brackets", 1, "--fidelity-ranking", "rung", "--early-stopping", "off")
     first = run(command(tmp_path, *small, *before, space=space))
     assert first.returncode == 0, first.stderr
     ledger = tmp_path / "out" / "ledger.sqlite"
     with sqlite3.connect(ledger) as db:  # as the previous version wrote it
         [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
         identity = json.loads(text)
-        del identity["brackets"], identity["fidelity_ranking"]
+        del identity["brackets"], identity["fidelity_ranking"], identity["stopping_brackets"]
         db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
     again = run(command(tmp_path, *small, *before, space=space))
     assert again.returncode == 0, again.stderr
@@ -126,11 +129,19 @@ def test_an_experiment_from_before_brackets_resumes_as_plain_asha(tmp_path):
            "not 3" in default.stderr
     assert "--fidelity-ranking: the experiment in " + str(tmp_path / "out") + " was started " \
            "with --fidelity-ranking rung, not share" in default.stderr
+    assert "--early-stopping: the experiment in " + str(tmp_path / "out") + " was started " \
+           "with --early-stopping off, not asha" in default.stderr
 
 
 def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path):
-    result = run(command(tmp_path, *OPTIONS, "--promotion", "off", "--early-stopping", "asha",
-                         "--workers", 2, space=write_space(tmp_path, SPACE)))
+    """Every point aims at full training; one behind at a rung is stopped there, from its
+    bracket's rung on (rungs 1, 3, 9: of every 14 points 9 from 1 epoch, 5 only from 3)."""
+    space = write_space(tmp_path, SPACE)
+    stopping = ("--promotion", "off", "--early-stopping", "asha")
+    dry = run(command(tmp_path, *OPTIONS, *stopping, "--dry-run", space=space))
+    assert "stopping brackets: 2 (Hyperband's hedge); of every 14 new points, 9 from epochs=1, " \
+           "5 only from epochs=3" in dry.stdout
+    result = run(command(tmp_path, *OPTIONS, *stopping, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
     trials = read_csv(tmp_path / "out" / "trials.csv")
     stopped = trials[trials.status == "stopped"]
@@ -140,10 +151,61 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
     trained = epochs_trained(tmp_path)
     for number, fidelity in zip(stopped.trial, stopped.fidelity):
         assert trained[f"trial_{number:06d}"] >= fidelity  # it reached the rung it was stopped at
+    points = dict(ledger_rows(tmp_path / "out", "SELECT number, point FROM trials"))
+    round_ = bracket_sequence((9, 5))
+    assert all(fidelity >= (1, 3)[round_[points[number] % 14]]
+               for number, fidelity in zip(stopped.trial, stopped.fidelity))
     assert not processes_under(tmp_path)
 
 
-@pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"), ()],
+def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(tmp_path):
+    """Early stopping had no brackets before (no identity key): such an experiment resumes with
+    --stopping-brackets 1, and the new default (2) is refused, naming the flag and the value."""
+    space = write_space(tmp_path, SPACE)
+    small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3,
+             "--promotion", "off", "--early-stopping", "asha")
+    first = run(command(tmp_path, *small, "--stopping-brackets", 1, space=space))
+    assert first.returncode == 0, first.stderr
+    with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:  # as the previous version
+        [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
+        identity = json.loads(text)
+        assert (identity.pop("stopping_brackets"), identity["brackets"]) == (1, 1)
+        db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
+    default = run(command(tmp_path, *small, space=space))
+    assert default.returncode == 2
+    assert f"--stopping-brackets: the experiment in {tmp_path / 'out'} was started with " \
+           "--stopping-brackets 1, not 2" in default.stderr
+    again = run(command(tmp_path, *small, "--stopping-brackets", 1, space=space))
+    assert again.returncode == 0, again.stderr
+
+
+def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_is_promoted(
+        tmp_path):
+    """The defaults (promotion and the asha rule): the fake model prints IMPROVE_PROGRESS each
+    epoch, so once the first result is in, new points aim at full training and some are
+    stopped; in its own words (unread without --progress-pattern) it prints nothing the run
+    reads, and promotion runs as with --early-stopping off."""
+    default = [a for a in SMALL if a not in ("--early-stopping", "off")]
+    prints = tmp_path / "prints"
+    prints.mkdir()
+    result = run(command(prints, *default, "--workers", 2, space=write_space(prints, SPACE)))
+    assert result.returncode == 0, result.stderr
+    trials = read_csv(prints / "out" / "trials.csv")
+    assert (trials.status == "stopped").any() and (trials.epochs == 9).sum() >= 5
+    assert trials.trial[trials.epochs < 9].max() < 2  # only the first two: before a result
+    assert not processes_under(prints)
+    silent = tmp_path / "silent"
+    silent.mkdir()
+    own_words = [*SPACE, {"name": "own_words", "type": "constant", "value": True}]
+    result = run(command(silent, *default, "--workers", 2, space=write_space(silent, own_words)))
+    assert result.returncode == 0, result.stderr
+    trials = read_csv(silent / "out" / "trials.csv")
+    assert set(trials.status) == {"ok"} and (trials.origin == "promotion").any()
+    assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
+
+
+@pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"),
+                                  ("--early-stopping", "off")],
                          ids=["early-stopping", "promotion"])
 def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
     slow = [*SPACE[:3], {"name": "epoch_sleep", "type": "constant", "value": 0.1}]
@@ -167,7 +229,7 @@ def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
                      if stage == "train" and event == "start")
     assert all(starts[f"trial_{n:06d}"] == 1 for n in finished_before)  # none ran again
     assert trials.point.nunique() == 6 + 2 * 3  # the GA's budget of points, all trained
-    if mode:
+    if "asha" in mode:
         assert trials.point.is_unique and (trials.status == "stopped").any()
     else:
         assert climbs_rung_by_rung(trials) and (trials.origin == "promotion").any()
@@ -210,9 +272,12 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "--fidelity n: must be a train-stage int parameter" in err  # n's lower bound is 0
     space = ["--space", str(write_space(tmp_path, SPACE))]
-    assert cli.main([*base, *space, "--early-stopping", "asha"]) == 2
-    assert "--early-stopping asha: with promotion every training already ends at its rung" in \
+    assert cli.main([*base, *space, "--promotion", "off", "--brackets", "2"]) == 2
+    assert "--brackets 2: brackets are where promotion starts new points; drop --brackets, or " \
+           "use --promotion on (early stopping's are --stopping-brackets)" in \
         capsys.readouterr().err
+    assert cli.main([*base, *space, "--early-stopping", "off", "--stopping-brackets", "2"]) == 2
+    assert "--stopping-brackets 2: needs early stopping" in capsys.readouterr().err
     assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
     assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err

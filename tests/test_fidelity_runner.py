@@ -73,7 +73,7 @@ def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
     assert falls_behind(float("nan"), 0.5, "min")
 
 
-def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None):
+def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None, stoppable=None):
     data = tmp_path / "data"
     data.mkdir(exist_ok=True)
     model = make_model(tmp_path / "model", train=f"LINE = {line!r}\n" + EPOCHS_WITH_GRANDCHILD)
@@ -81,7 +81,7 @@ def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None):
     (tmp_path / "pre").mkdir(exist_ok=True)
     thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
     thresholds.write("min", {1: 2.0, 3: 0.3} if cutoffs is None else cutoffs)
-    watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3, 9), pattern)
+    watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3, 9), pattern, stoppable)
     return run_trial(settings, {"epochs": 27}, tmp_path / "t", tmp_path / "pre", CPU_WORKER,
                      watch=watch)
 
@@ -97,6 +97,17 @@ def test_a_trial_behind_at_a_rung_is_stopped_with_its_process_tree(tmp_path):
     assert_all_gone(tmp_path / "t" / "pids.json")
     log = (tmp_path / "t" / "train.stdout.log").read_text()
     assert "IMPROVE_RESULT" not in log  # it was stopped long before its 27 epochs
+
+
+def test_a_trial_in_a_higher_bracket_is_not_stopped_below_its_rung(tmp_path):
+    """Early stopping's brackets: a trial that may be stopped only from 3 epochs on passes the
+    cutoff at 1 it is behind (recording its value there) and is stopped at 3."""
+    result = stopping_trial(tmp_path, "IMPROVE_PROGRESS epoch={epoch} val_loss={value}",
+                            cutoffs={1: 0.5, 3: 0.3}, stoppable=(3, 9))
+    assert (result.status, result.stopped_at) == ("stopped", 3)
+    assert result.milestones == {1: 1.0, 3: result.metric}
+    assert "behind the rung cutoff 0.3 at 3" in result.reason
+    assert_all_gone(tmp_path / "t" / "pids.json")
 
 
 def test_an_unmodified_model_is_stopped_through_the_pattern(tmp_path):

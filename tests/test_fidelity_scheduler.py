@@ -14,8 +14,8 @@ from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler)
+from improve_hpo.scheduling.settings import bracket_sequence
 from improve_hpo.scheduling.stopping import cutoff
-from improve_hpo.scheduling.successive_halving import bracket_sequence
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -70,11 +70,14 @@ def test_rungs_follow_eta_from_the_default_minimum():
     (["--progress-pattern", "loss (\\d+"], "not a regular expression"),
     (["--progress-pattern", "loss (\\S+)"], "needs a group (?P<value>...)"),
     (["--algorithm", "grid"], "grid search evaluates every point fully"),
-    (["--early-stopping", "median"], "add --promotion off to stop full trainings early"),
     (["--brackets", "5"], "--brackets: must lie within 1..4 (the number of rungs), got 5"),
     (["--brackets", "0"], "--brackets: must lie within 1..4 (the number of rungs), got 0"),
     (["--brackets", "2", "--promotion", "off"],
      "--brackets 2: brackets are where promotion starts new points"),
+    (["--stopping-brackets", "5"],
+     "--stopping-brackets: must lie within 1..4 (the number of rungs), got 5"),
+    (["--stopping-brackets", "2", "--early-stopping", "off"],
+     "--stopping-brackets 2: needs early stopping"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -106,9 +109,12 @@ def test_a_bad_fidelity_key_is_a_space_error(parameters, message):
     assert message in str(caught.value)
 
 
-def drive(sched, order_rng, workers=4, stop_after=None):
+def drive(sched, order_rng, workers=4, stop_after=None, prints=False):
     """Run `sched` with `workers` trials in flight, finishing a random one each step; returns
-    the finished (candidate, metric) pairs in finish order and the candidates still running."""
+    the finished (candidate, metric) pairs in finish order and the candidates still running.
+    `prints`: the model prints its metric each epoch, what the worker records and stops on
+    (with the cutoffs of the moment it finishes); finished then holds (candidate, metric,
+    stopped_at, progress)."""
     running, finished = [], []
     while not sched.finished:
         while len(running) < workers:
@@ -119,9 +125,21 @@ def drive(sched, order_rng, workers=4, stop_after=None):
         if not running or stop_after is not None and len(finished) >= stop_after:
             break
         candidate = running.pop(int(order_rng.integers(len(running))))
-        metric = curve(candidate.values)
-        sched.tell(candidate, metric)
-        finished.append((candidate, metric))
+        if not prints:
+            metric = curve(candidate.values)
+            sched.tell(candidate, metric)
+            finished.append((candidate, metric))
+            continue
+        milestones, stoppable = sched.settings.watched(candidate)
+        cutoffs, progress, stopped_at = sched.cutoffs(), {}, None
+        for fidelity in milestones:
+            progress[fidelity] = curve({**candidate.values, "epochs": fidelity})
+            if fidelity in stoppable and progress[fidelity] > cutoffs.get(fidelity, np.inf):
+                stopped_at = fidelity
+                break
+        metric = progress[stopped_at] if stopped_at else curve(candidate.values)
+        sched.tell(candidate, metric, stopped_at=stopped_at, progress=progress)
+        finished.append((candidate, metric, stopped_at, progress))
     return finished, running
 
 
@@ -192,6 +210,66 @@ def test_brackets_start_new_points_in_hyperbands_proportions_and_promote_from_th
     plain = scheduler(brackets=1)
     plain_finished, _ = drive(plain, np.random.default_rng(4))
     assert {c.rung for c, _ in plain_finished if c.origin != "promotion"} == {0}
+
+
+def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
+    """Early stopping has Hyperband's hedge too: by default (STOPPING_BRACKETS, 3) of every 18
+    new points 8 may be stopped from the lowest rung, 6 only from the second and 4 only from
+    the third, by point number; --stopping-brackets 1 is plain early stopping (every point
+    from the grace period); a point of the top bracket is never stopped. They are part of the
+    experiment, apart from promotion's brackets; what a trial records and where it may stop."""
+    stopping = ("--promotion", "off")  # the default rule, asha, alone
+    default = fidelity_args(*stopping)
+    assert (default.rungs, default.early_stopping, default.stopping_bracket_count) == \
+        ((4, 8, 16, 27), "asha", 3)
+    assert default.describe()[3] == ("  stopping brackets: 3 (Hyperband's hedge); of every 18 "
+                                     "new points, 8 from epochs=4, 6 only from epochs=8, 4 only "
+                                     "from epochs=16")
+    round_ = bracket_sequence((8, 6, 4))
+    assert [default.stops_from(n) for n in range(36)] == [(4, 8, 16)[r] for r in round_ * 2]
+    assert (default.identity()["brackets"], default.identity()["stopping_brackets"]) == (1, 3)
+    two_rungs = fidelity_args(*stopping, "--eta", "3", "--min-fidelity", "9")  # rungs 9, 27
+    assert two_rungs.stopping_bracket_count == 1  # at most the rungs below the top
+    plain = fidelity_args(*stopping, "--stopping-brackets", "1", "--grace-period", "6")
+    assert {plain.stops_from(n) for n in range(20)} == {6}
+    assert plain.identity()["stopping_brackets"] == 1 and len(plain.describe()) == 4
+    every = fidelity_args(*stopping, "--stopping-brackets", "4")
+    assert every.describe()[3].endswith("4 only from epochs=16, 4 never stopped")
+    assert max(every.stops_from(n) for n in range(22)) == 27  # past every milestone
+    off = fidelity_args("--early-stopping", "off")
+    assert (off.stopping_bracket_count, off.identity()["stopping_brackets"]) == (1, 1)
+    point = round_.index(1)  # a point that may be stopped only from 8 epochs
+    full = Candidate(point, 0, {"epochs": 27}, "random", point=point, rung=3, fidelity=27)
+    assert default.watched(full) == ((4, 8, 16), (8, 16))
+    both = fidelity_args()  # promotion and the rule: the target is watched too (prints?)
+    assert both.watched(full) == ((4, 8, 16, 27), (8, 16))
+    assert both.identity()["brackets"] == 4 and both.identity()["stopping_brackets"] == 3
+    rung_one = Candidate(point, 0, {"epochs": 8}, "random", point=point, rung=1, fidelity=8)
+    assert both.watched(rung_one) == ((4, 8), ())  # a promotion bracket's start: never stopped
+    promoted = Candidate(9, 0, {"epochs": 16}, "promotion", point=0, rung=2, fidelity=16)
+    assert both.watched(promoted) == ((4, 8, 16), ())
+
+
+def test_promotion_turns_to_early_stopping_once_the_model_prints():
+    """The default, promotion with the asha rule: new points start at their bracket's rung
+    until a training reports values it printed; from then on new points aim at the top rung
+    (early stopping cuts them). A model that prints nothing keeps promotion all along."""
+    silent = scheduler(early_stopping="asha")
+    finished, _ = drive(silent, np.random.default_rng(1), stop_after=60)
+    assert not silent.printing
+    assert {c.rung for c, _ in finished if c.origin != "promotion"} == {0, 1, 2, 3}
+    printing = scheduler(early_stopping="asha")
+    finished, _ = drive(printing, np.random.default_rng(1), stop_after=60, prints=True)
+    assert printing.printing
+    # 4 trials in flight: the first 4 were asked before any result, the 5th after the first
+    first = [c for c, *_ in finished if c.number < 4]
+    later = [c for c, *_ in finished if c.origin != "promotion" and c.number >= 4]
+    assert [c.rung for c in sorted(first, key=lambda c: c.number)] == \
+        [printing.settings.start_rung(c.point) for c in sorted(first, key=lambda c: c.number)]
+    assert len(later) > 20 and all(c.rung == 3 and c.fidelity == 27 for c in later)
+    stopped = [(c, at) for c, _, at, _ in finished if at is not None]
+    assert stopped and all(at >= printing.settings.stops_from(c.point) for c, at in stopped)
+    assert printing.counts()["stopped"] == len(stopped)
 
 
 def test_selection_compares_results_by_the_rung_they_were_measured_at():
@@ -314,21 +392,28 @@ def test_a_stopped_trial_is_a_result_at_the_rung_it_reached():
     assert sched.best.result.rung == 1 and sched.best.result.metric == 0.9
 
 
-@pytest.mark.parametrize("strategy, algorithm, brackets", [
-    ("async", "ga", 1), ("generational", "ga", 1), ("generational", "random", 1),
-    ("async", "ga", None), ("generational", "ga", None)])
-def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm, brackets):
+@pytest.mark.parametrize("strategy, algorithm, brackets, prints", [
+    ("async", "ga", 1, False), ("generational", "ga", 1, False),
+    ("generational", "random", 1, False), ("async", "ga", None, False),
+    ("generational", "ga", None, False), ("async", "ga", None, True),
+    ("generational", "ga", 1, True)])
+def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm, brackets,
+                                                                prints):
     """What the driver does on resume: adopt and tell the ledger's finished trials in the order
     they finished, then adopt the interrupted ones; the rungs, counts and cutoffs are those of
-    the interrupted run, and the next promotions are the same."""
+    the interrupted run, and the next promotions are the same (also after a printing model
+    turned promotion to early stopping, and with stopped trials)."""
     original = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
-    finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40)
+    finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40,
+                                  prints=prints)
+    assert original.printing == prints
     restored = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
-    for candidate, metric in finished:
+    for candidate, metric, *printed in finished:
+        stopped_at, progress = printed or (None, None)
         copy = Candidate(candidate.number, candidate.generation, dict(candidate.values),
                          candidate.origin, point=candidate.point)
         restored.adopt(copy)
-        restored.tell(copy, metric)
+        restored.tell(copy, metric, stopped_at=stopped_at, progress=progress)
     for candidate in interrupted:
         restored.adopt(Candidate(candidate.number, candidate.generation,
                                  dict(candidate.values), candidate.origin, point=candidate.point))

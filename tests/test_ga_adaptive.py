@@ -334,3 +334,49 @@ def test_no_child_is_a_copy_of_its_parent():
             {name: first[name] for name in SPACE.names if name not in ("x", "n")}
         taken.add((child["x"] == second["x"], child["n"] == second["n"]))
     assert taken == {(True, False), (False, True), (True, True)}
+
+
+def test_a_mutating_categorical_keeps_or_takes_a_value_by_its_learned_share():
+    """With the model's shares, a mutating categorical gene draws its value among all values,
+    its own included: a parent whose value does well mostly keeps it, one whose value does
+    badly mostly moves to the value that does well."""
+    space = load_space_data([
+        {"name": "opt", "type": "categorical", "element_type": "string",
+         "values": ["a", "b", "c"]},
+        {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+    ], "cat.json")
+    breeder = AdaptiveBreeder(space, cxpb=0.0, mutpb=1.0, indpb=0.5, candidates=1)
+    rng = make_rng(7)
+    shares = {"opt": [0.1, 0.8, 0.1]}
+    good, bad = member(0, {"opt": "b", "x": 0.5}, 1.0), member(1, {"opt": "a", "x": 0.5}, 2.0)
+    kept, moved = [], []
+    for _ in range(1000):
+        kept.append(breeder._mutate(good, rng, shares)[0]["opt"])
+        moved.append(breeder._mutate(bad, rng, shares)[0]["opt"])
+    assert kept.count("b") / len(kept) > 0.75  # 0.8 of the mutated genes, all of the others
+    assert 0.45 < moved.count("b") / len(moved) < 0.62  # 0.8 of the 2/3 that mutate
+    assert moved.count("a") > kept.count("a")  # a parent's value is kept by its share too
+
+
+def test_the_async_ga_picks_parents_by_a_larger_tournament_late(monkeypatch):
+    """From LATE_AFTER x mu results on, the asynchronous GA's parents come from tournaments of
+    LATE_TOURNAMENT x mu members: the best member becomes a parent far more often."""
+    mu = 10
+    algorithm = make_algorithm(SPACE, settings(strategy="async", population=mu,
+                                               generations=100, seed=3))
+    late = int(adaptive.LATE_AFTER * mu)
+    share_of_best = {}
+    for told in (late - 20, late):
+        while algorithm.breeder is not None and len(algorithm.breeder.history) < told:
+            for candidate in algorithm.ask():
+                algorithm.tell(candidate, objective(candidate.values))
+        best = max(algorithm._population, key=lambda m: m.evaluated.standing)
+        picks = [parent for _ in range(1000) for parent in algorithm._parents()]
+        share_of_best[told] = sum(parent is best for parent in picks) / len(picks)
+    size = algorithm.tournament_size
+    assert algorithm.breeder.parent_tournament(size) == max(size, int(adaptive.LATE_TOURNAMENT
+                                                                      * mu))
+    assert 0.25 < share_of_best[late - 20] < 0.45  # 1 - 0.9 ** 4 = 0.34
+    assert 0.55 < share_of_best[late] < 0.75  # 1 - 0.9 ** 10 = 0.65
+    classic = make_algorithm(SPACE, settings(strategy="async", operators="classic"))
+    assert classic.breeder is None  # the classic operators keep --tournament-size throughout

@@ -30,9 +30,9 @@ class FidelityRun:
         """What the worker follows to stop this trial early; None without early stopping."""
         if self.settings.early_stopping == "off":
             return None
-        below = tuple(f for f in self.settings.rungs if f < candidate.fidelity)
-        return ProgressWatch(str(self.cutoffs_file.path), self.metric, below,
-                             self.settings.progress_pattern)
+        milestones, stoppable = self.settings.watched(candidate)
+        return ProgressWatch(str(self.cutoffs_file.path), self.metric, milestones,
+                             self.settings.progress_pattern, stoppable)
 
     def apply_result(self, record: TrialRecord, result) -> None:
         """A stopped trial's record: measured at the fidelity it reached. Every watched

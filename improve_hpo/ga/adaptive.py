@@ -18,9 +18,11 @@ from the results told so far, and a fourth restarts a search that stopped improv
    one whose moves stop paying off (the search converged on it) takes smaller ones. The
    space's sigma is the step at the start (x INITIAL_STEP) and the rule's unit.
 2. Categorical mutation that learns which values do well: a categorical gene that mutates
-   picks another value in proportion to that value's smoothed share among the good results
-   ((good + 1) / (tried + 2), from the model below), so an untried value still gets tried and
-   a value that keeps losing is drawn less.
+   draws its value in proportion to each value's smoothed share among the good results
+   ((good + 1) / (tried + 2), from the model below), its own value included (CATEGORY_KEEP),
+   so an untried value still gets tried, a value that keeps losing is drawn less, and a
+   parent whose value does well mostly keeps it (the other parameters were tuned for it).
+   Before the model exists a mutating categorical takes another value, each equally likely.
 3. Model-guided breeding: each slot breeds up to `candidates` children (each new to the
    experiment) and sends the one that the density-ratio model of the results so far
    (ga/surrogate.py) rates best. While the model cannot be fitted (fewer than 5 successful
@@ -31,6 +33,11 @@ from the results told so far, and a fourth restarts a search that stopped improv
    (GeneticAlgorithm._restart_if_stagnant). A population that collapsed onto one basin (a
    wrong batch size, a categorical value whose best learning rate it has not found, a plateau
    of a piecewise-constant loss) gets out of it; the model keeps every result.
+5. A late phase with more selection pressure: from LATE_AFTER x mu results on, the
+   asynchronous GA picks each parent by a tournament of LATE_TOURNAMENT x mu members (when
+   that is larger than --tournament-size), so most children come from the best few members
+   and the search narrows in where early on it still spreads. It depends on the results
+   counted, not on the budget (a run does not know when it will be stopped).
 
 All draws come from the GA's one numpy Generator; the model is a pure function of the results
 and the step rule counts them in trial-number order (the generational GA applies a whole
@@ -84,6 +91,22 @@ LATIN_HYPERCUBE = 1
 # former rule at 40 / 100 / 300, 20 fresh seeds; docs/benchmarks.md).
 CHANGED_CHILDREN = 1
 HUNT_TRIES = 30
+# CATEGORY_KEEP 1: a mutating categorical gene draws from the learned shares with its own value
+# among them (0: always another value, the rule before). The late phase: from LATE_AFTER x mu
+# results on, the asynchronous GA's parents come from tournaments of LATE_TOURNAMENT x mu
+# members (0: never). Chosen on the tuning set (benchmarks/tuning.py, docs/benchmarks.md): the
+# two together won 51 / 51 / 59% of the seed pairs against the default without them at 40 /
+# 100 / 300 trainings (30 fresh seeds, 40-69; at least 50% on each of the six problems at
+# each budget); a larger tournament late helps where precision pays (the real-run surrogates,
+# hartmann6), keeping the value mostly where a categorical changes the landscape (mixed).
+# Smaller tournaments late, a population that grows with the results, more candidates per
+# slot as results accumulate and gentler restarts all lost (docs/benchmarks.md). A mutant whose
+# only mutated gene is a categorical that kept its value repeats its parent: the novelty check
+# discards it like any known point (redrawing it from the same parent instead did worse on
+# mixed-steps: 48 / 45 / 41% of the seed pairs against the default without either change).
+CATEGORY_KEEP = 1
+LATE_AFTER = 10.0
+LATE_TOURNAMENT = 1.0
 
 
 class AdaptiveBreeder:
@@ -149,6 +172,13 @@ class AdaptiveBreeder:
                                                                    before, 0.0))
         last = int(np.flatnonzero(improved)[-1]) if improved.any() else -1
         return size - 1 - last >= window
+
+    def parent_tournament(self, size: int) -> int:
+        """The asynchronous GA's parent tournament size now: `size` (--tournament-size), or
+        LATE_TOURNAMENT x mu once LATE_AFTER x mu results were told, if larger."""
+        if LATE_AFTER and len(self.history) >= LATE_AFTER * self.population:
+            return max(size, int(math.ceil(LATE_TOURNAMENT * self.population)))
+        return size
 
     def restart(self) -> None:
         """Start the steps again (the GA re-seeds its population: ga/base.py)."""
@@ -229,8 +259,12 @@ class AdaptiveBreeder:
         for p, draw in zip(self.space.parameters, draws):
             value = parent[p.name]
             if draw < self.indpb:
-                value = p.mutate(value, rng, self.steps.get(p.name, 1.0),
-                                 (weights or {}).get(p.name))
+                learned = (weights or {}).get(p.name)
+                if CATEGORY_KEEP and learned is not None and p.type == "categorical":
+                    share = np.asarray(learned, dtype=float)
+                    value = p.values[int(rng.choice(len(share), p=share / share.sum()))]
+                else:
+                    value = p.mutate(value, rng, self.steps.get(p.name, 1.0), learned)
                 if p.name in self.steps:
                     genes.append(p.name)
             values[p.name] = value

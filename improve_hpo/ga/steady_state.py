@@ -2,7 +2,8 @@
 trial of a generation.
 
 While fewer than mu results exist, ask returns initial points (given rows, then random samples).
-After that, each ask breeds one child: two parents by tournament, then vary_or (crossover,
+After that, each ask breeds one child: two parents by tournament (with the adaptive operators
+a larger one after 10 x mu results: ga/adaptive.py), then vary_or (crossover,
 mutation or reproduction), bred again while it repeats a point already asked or adopted
 (Algorithm._novel). Each result is inserted as it arrives ((mu + 1) selection: it replaces
 the worst member if it is strictly better). For the reports, generation 0 ends with the mu-th
@@ -45,7 +46,10 @@ class AsyncGA(GeneticAlgorithm):
         return [candidate]
 
     def _parents(self) -> list:
-        return select_tournament(self._population, 2, self.tournament_size, self.rng)
+        size = self.tournament_size
+        if self.breeder is not None:  # adaptive operators: a late phase (ga/adaptive.py)
+            size = self.breeder.parent_tournament(size)
+        return select_tournament(self._population, 2, size, self.rng)
 
     def adopt(self, candidate: Candidate) -> None:
         """Register a candidate asked by an earlier session (resume): it counts as asked and

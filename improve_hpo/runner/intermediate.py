@@ -40,13 +40,16 @@ READ_CHUNK = 1 << 16
 @dataclass(frozen=True)
 class ProgressWatch:
     """What a worker needs to follow one trial: where the cutoffs are published, the metric,
-    the rung fidelities below the trial's own target (where it records its value and may be
-    stopped), and the user's pattern (None: the documented line format)."""
+    the rung fidelities where it records its value (its milestones: those below its own
+    target, and with promotion the target too, which tells the scheduler that the model
+    prints), the user's pattern (None: the documented line format), and the milestones where
+    it may be stopped (None: every one; its bracket's rung and above, below its target)."""
 
     thresholds: str
     metric: str
     milestones: tuple[int, ...]
     pattern: str | None = None
+    stoppable: tuple[int, ...] | None = None
 
 
 def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
@@ -169,7 +172,8 @@ class EarlyStop:
         mode, cutoffs = self.thresholds.read()
         for epoch, value in reports:
             for fidelity in self._passed(epoch, value):
-                limit = cutoffs.get(fidelity)
+                stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
+                limit = cutoffs.get(fidelity) if stoppable else None
                 if limit is not None and falls_behind(value, limit, mode):
                     self.stopped_at, self.value = fidelity, value
                     self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g} "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 from improve_hpo.errors import UsageError
 
@@ -31,8 +32,17 @@ RANKINGS = ("share", "rung")
 RANKING = "share"
 # identity values of settings added after experiments with a fidelity existed: what those
 # experiments ran with, so that they resume unchanged (--brackets came after plain ASHA,
-# --fidelity-ranking after "rung")
-BEFORE_THE_SETTING = {"brackets": 1, "fidelity_ranking": "rung"}
+# --fidelity-ranking after "rung", --stopping-brackets after plain early stopping)
+BEFORE_THE_SETTING = {"brackets": 1, "fidelity_ranking": "rung", "stopping_brackets": 1}
+# The default rule: early stopping (ASHA's) once the model is seen to print its per-epoch
+# metric; a model that prints nothing is served by promotion alone (docs/fidelity.md)
+EARLY_STOPPING = "asha"
+# Early stopping's brackets when --stopping-brackets is not given (at most the rungs below the
+# top): with rungs 4, 8, 16, 27, of every 18 new points 8 may be stopped from the lowest rung
+# on, 6 only from the second and 4 only from the third (Hyperband's proportions of its lowest
+# three brackets). Chosen on the fidelity benchmark's tuning problems, 80 seeds
+# (docs/fidelity.md, "Brackets of early stopping").
+STOPPING_BRACKETS = 3
 
 
 @dataclass(frozen=True)
@@ -51,20 +61,73 @@ class FidelitySettings:
     progress_pattern: str | None = None
     brackets: int | None = None  # new points start at rungs 0..brackets-1; None: every rung
     ranking: str = RANKING  # what the GA is told of a result: share | rung (RANKINGS)
+    # early stopping: new points may first be stopped at rungs 0..stopping_brackets-1; None:
+    # STOPPING_BRACKETS
+    stopping_brackets: int | None = None
 
     @property
     def bracket_count(self) -> int:
-        """Hyperband brackets: by default one per rung (full Hyperband); 1 is plain ASHA."""
+        """Hyperband brackets where promotion starts new points: by default one per rung (full
+        Hyperband); 1 is plain ASHA."""
         return len(self.rungs) if self.brackets is None else self.brackets
 
     @property
+    def stopping_bracket_count(self) -> int:
+        """Brackets of early stopping (where a new point may first be stopped): by default
+        STOPPING_BRACKETS (at most the rungs below the top); 1 without early stopping."""
+        if self.early_stopping == "off":
+            return 1
+        if self.stopping_brackets is not None:
+            return self.stopping_brackets
+        return max(1, min(STOPPING_BRACKETS, len(self.rungs) - 1))
+
+    @cached_property
+    def start_rungs(self) -> tuple[int, ...]:
+        """One Hyperband round of promotion's start rungs (bracket_sequence): point n starts
+        at start_rungs[n % len(start_rungs)], a function of its number alone (a resumed run
+        continues the same plan)."""
+        return bracket_sequence(self.bracket_weights)
+
+    @cached_property
+    def stopping_rungs(self) -> tuple[int, ...]:
+        """One round of early stopping's brackets: point n may first be stopped at rung
+        stopping_rungs[n % len(stopping_rungs)]."""
+        return bracket_sequence(self.hyperband_weights(self.stopping_bracket_count))
+
+    def start_rung(self, point: int) -> int:
+        """The rung where promotion trains point number `point` first (its bracket's)."""
+        return self.start_rungs[point % len(self.start_rungs)]
+
+    def stops_from(self, point: int) -> int:
+        """Early stopping: the least fidelity at which point number `point` may be stopped (the
+        grace period, raised to its bracket's rung: a point in the top bracket is never
+        stopped)."""
+        return max(self.grace, self.rungs[self.stopping_rungs[point % len(self.stopping_rungs)]])
+
+    def watched(self, candidate) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Early stopping: (the fidelities where a trial records the value it prints, those
+        where it may be stopped). It records every rung below its target, and with promotion
+        its target too (the scheduler learns from it that the model prints); it may be
+        stopped below its target from stops_from on, unless it is a promotion (it was in the
+        best 1/eta of the rungs below already)."""
+        target = candidate.fidelity
+        below = tuple(f for f in self.rungs if f < target)
+        stoppable = () if candidate.origin == "promotion" else \
+            tuple(f for f in below if f >= self.stops_from(candidate.point))
+        return (*below, target) if self.promotion else below, stoppable
+
+    @property
     def bracket_weights(self) -> tuple[int, ...]:
-        """How many new points start at each rung 0..brackets-1 per Hyperband round: the
-        bracket that starts at rung r gets ceil((s + 1) / (s - r + 1) * eta^(s - r)) points (s:
-        the top rung), which gives every bracket about the same epochs (Li et al., Hyperband)."""
+        """How many new points start at each rung 0..brackets-1 per Hyperband round."""
+        return self.hyperband_weights(self.bracket_count)
+
+    def hyperband_weights(self, brackets: int) -> tuple[int, ...]:
+        """Hyperband's points per bracket, rungs 0..brackets-1: the bracket that starts at rung
+        r gets ceil((s + 1) / (s - r + 1) * eta^(s - r)) points (s: the top rung), which gives
+        every bracket about the same epochs (Li et al., Hyperband)."""
         top = len(self.rungs) - 1
         return tuple(math.ceil((top + 1) / (top - rung + 1) * self.eta ** (top - rung))
-                     for rung in range(self.bracket_count))
+                     for rung in range(brackets))
 
     @property
     def rungs(self) -> tuple[int, ...]:
@@ -99,6 +162,7 @@ class FidelitySettings:
                     early_stopping=self.early_stopping, grace_period=self.grace,
                     fidelity_continue=self.continues,
                     brackets=self.bracket_count if self.promotion else 1,
+                    stopping_brackets=self.stopping_bracket_count,
                     fidelity_ranking=self.ranking)
 
     def describe(self) -> list[str]:
@@ -126,10 +190,22 @@ class FidelitySettings:
             rule = (f"outside the best 1/{self.eta}" if self.early_stopping == "asha"
                     else "worse than the median")
             milestones = [value for value in rungs[:-1] if value >= self.grace]
+            if self.promotion:
+                lines.append("  switch: once a training printed its per-epoch metric, new "
+                             f"points train {self.parameter}={rungs[-1]} instead and early "
+                             "stopping cuts them (a model that prints nothing keeps promotion)")
             lines.append(f"  early stopping ({self.early_stopping}): a running trial {rule} of "
                          f"the results at {self.parameter} "
                          f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
                          f"(grace period {self.grace})")
+            if self.stopping_bracket_count > 1:
+                top = len(rungs) - 1
+                weights = self.hyperband_weights(self.stopping_bracket_count)
+                starts = ", ".join(f"{count} never stopped" if rung == top else
+                                   f"{count} {'only ' if rung else ''}from {self.parameter}="
+                                   f"{rungs[rung]}" for rung, count in enumerate(weights))
+                lines.append(f"  stopping brackets: {self.stopping_bracket_count} (Hyperband's "
+                             f"hedge); of every {sum(weights)} new points, {starts}")
         else:
             lines.append("  early stopping: off")
         if self.ranking == "share":
@@ -138,6 +214,21 @@ class FidelitySettings:
         else:
             lines.append("  the GA ranks results by (rung, metric): a higher rung first")
         return lines
+
+
+def bracket_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
+    """One Hyperband round of start rungs, weights[r] of rung r, spread evenly through the round
+    (smooth weighted round robin) rather than in blocks, so that every stretch of new points
+    has some of each bracket."""
+    total = sum(weights)
+    credit = [0] * len(weights)
+    sequence = []
+    for _ in range(total):
+        credit = [c + w for c, w in zip(credit, weights)]
+        pick = max(range(len(weights)), key=lambda r: (credit[r], -r))
+        credit[pick] -= total
+        sequence.append(pick)
+    return tuple(sequence)
 
 
 def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
@@ -163,10 +254,16 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "(fewer at the higher ones, so each bracket spends about the same "
                        "epochs), a hedge for models that learn slowly and look poor early; 1 "
                        "is plain asynchronous successive halving (default: one per rung)")
-    group.add_argument("--early-stopping", choices=STOP_RULES, default="off",
+    group.add_argument("--early-stopping", choices=STOP_RULES,
                        help="stop a running trial that falls behind at a rung, from the "
                        "validation metric it prints each epoch: asha (outside the best 1/eta) "
-                       "or median (default: %(default)s)")
+                       "or median; with promotion, once a training printed its metric, new "
+                       "points train fully and are stopped so instead (a model that prints "
+                       f"nothing keeps promotion) (default: {EARLY_STOPPING})")
+    group.add_argument("--stopping-brackets", type=int, metavar="N",
+                       help="early stopping's hedge for models that learn slowly: new points "
+                       "may first be stopped at the lowest N rungs, in Hyperband's proportions "
+                       f"(1: every point from the grace period on) (default: {STOPPING_BRACKETS})")
     group.add_argument("--grace-period", type=int, metavar="N",
                        help="early stopping: no trial is stopped before N (default: the "
                        "lowest rung)")
@@ -195,8 +292,10 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
                                        ("--grace-period", args.grace_period),
                                        ("--progress-pattern", args.progress_pattern))
               if given is not None]
-    if args.early_stopping != "off":
+    if args.early_stopping not in (None, "off"):
         extras.append("--early-stopping")
+    if args.stopping_brackets is not None:
+        extras.append("--stopping-brackets")
     if args.fidelity_continue:
         extras.append("--fidelity-continue")
     if args.brackets is not None:
@@ -236,32 +335,36 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
     grace = bottom if args.grace_period is None else args.grace_period
     if grace < 0:
         problems.append(f"--grace-period: must be at least 0, got {grace}")
+    early = EARLY_STOPPING if args.early_stopping is None else args.early_stopping
     pattern = args.progress_pattern
     if pattern is not None:
         problem = pattern_problem(pattern)
         if problem:
             problems.append(f"--progress-pattern {pattern!r}: {problem}")
-    if args.promotion == "on" and args.early_stopping != "off":
-        problems.append(f"--early-stopping {args.early_stopping}: with promotion every training "
-                        "already ends at its rung, and a promoted trial was measured at the "
-                        "rungs below it; add --promotion off to stop full trainings early "
-                        "instead")
     rung_count = len(FidelitySettings(name, bottom, top, eta).rungs) if not problems else None
     if args.brackets is not None:
         if args.promotion == "off":
             problems.append(f"--brackets {args.brackets}: brackets are where promotion starts "
-                            "new points; drop --brackets, or use --promotion on")
+                            "new points; drop --brackets, or use --promotion on (early "
+                            "stopping's are --stopping-brackets)")
         elif rung_count is not None and not 1 <= args.brackets <= rung_count:
             problems.append(f"--brackets: must lie within 1..{rung_count} (the number of "
                             f"rungs), got {args.brackets}")
+    if args.stopping_brackets is not None:
+        if early == "off":
+            problems.append(f"--stopping-brackets {args.stopping_brackets}: needs early "
+                            "stopping; drop it, or use --early-stopping asha|median")
+        elif rung_count is not None and not 1 <= args.stopping_brackets <= rung_count:
+            problems.append(f"--stopping-brackets: must lie within 1..{rung_count} (the number "
+                            f"of rungs), got {args.stopping_brackets}")
     if args.algorithm == "grid":
         problems.append("--fidelity: grid search evaluates every point fully; use it with "
                         "--algorithm ga or random")
     if problems:
         raise UsageError(*problems)
-    return FidelitySettings(name, bottom, top, eta, args.promotion == "on", args.early_stopping,
+    return FidelitySettings(name, bottom, top, eta, args.promotion == "on", early,
                             grace, args.fidelity_continue, pattern, args.brackets,
-                            RANKING if ranking is None else ranking)
+                            RANKING if ranking is None else ranking, args.stopping_brackets)
 
 
 def pattern_problem(pattern: str) -> str | None:

@@ -11,12 +11,17 @@ turns each into trainings ("trials") at a fidelity:
   trial, origin "promotion"); only when there is none does it ask the algorithm for a new
   point. No trial waits for a rung to fill (asynchronous, as in ASHA);
 - brackets (Hyperband's hedge; --brackets N, by default one per rung): new points start at
-  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions (bracket_sequence;
-  --brackets 1 is plain ASHA); the rungs are shared, so a point that starts at rung 2 joins
-  rung 2's results and is promoted from there like any other. A model whose good
-  configurations learn slowly (poor after 1 epoch, best after 27) then still has some points
-  measured long enough to show it;
-- promotion off: every point trains at the top rung (early stopping alone).
+  rungs 0..N-1 instead of always the lowest, in Hyperband's proportions
+  (settings.bracket_sequence; --brackets 1 is plain ASHA); the rungs are shared, so a point
+  that starts at rung 2 joins rung 2's results and is promoted from there like any other. A
+  model whose good configurations learn slowly (poor after 1 epoch, best after 27) then still
+  has some points measured long enough to show it;
+- promotion off: every point trains at the top rung (early stopping alone);
+- promotion with an early-stopping rule (the defaults): promotion until a told result comes
+  with values the model printed during training (`printing`); from then on every new point
+  trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
+  follows one training). A model that prints nothing keeps promotion. The switch depends only
+  on the results told, so a replay of the ledger switches at the same result.
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at;
 --fidelity-ranking): it is told a point's first result, and each higher-rung result of the
@@ -69,21 +74,6 @@ def search_space(space: Space, settings: FidelitySettings) -> Space:
     return Space(parameters, space.warnings, space.source)
 
 
-def bracket_sequence(weights: tuple[int, ...]) -> tuple[int, ...]:
-    """One Hyperband round of start rungs, weights[r] of rung r, spread evenly through the round
-    (smooth weighted round robin) rather than in blocks, so that every stretch of new points
-    has some of each bracket."""
-    total = sum(weights)
-    credit = [0] * len(weights)
-    sequence = []
-    for _ in range(total):
-        credit = [c + w for c, w in zip(credit, weights)]
-        pick = max(range(len(weights)), key=lambda r: (credit[r], -r))
-        credit[pick] -= total
-        sequence.append(pick)
-    return tuple(sequence)
-
-
 @dataclass
 class _Point:
     """A point of the algorithm and its trainings."""
@@ -122,10 +112,13 @@ class FidelityScheduler:
         # new result it is told (not at once: a replayable GA then breeds from the same
         # population in a resumed run, whenever its next generation is asked)
         self._revisions: list[tuple[int, float | None, Candidate]] = []
-        self._start_rungs = bracket_sequence(settings.bracket_weights)  # one Hyperband round
         self.epochs_spent = 0
         self.stopped = 0
         self.promoted = 0
+        # promotion with an early-stopping rule: True once a training printed its per-epoch
+        # metric (it came with milestones); from then on new points aim at the top rung and are
+        # stopped when behind (switch_to_stopping)
+        self.printing = False
 
     # -- the protocol ------------------------------------------------------------------------
     @property
@@ -160,6 +153,11 @@ class FidelityScheduler:
         if self._outstanding.pop(candidate.number, None) is None:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
+        self.printing = self.printing or bool(progress) and not reused
+        # the value printed at the trial's own target is its result, not a milestone (it is
+        # watched only to learn whether the model prints)
+        progress = {fidelity: value for fidelity, value in (progress or {}).items()
+                    if int(fidelity) < candidate.fidelity}
         reached = candidate.fidelity if stopped_at is None else stopped_at
         rung = self.settings.rung_of(reached)
         # a training that continues from the rung below trains only the extra epochs
@@ -169,7 +167,7 @@ class FidelityScheduler:
         result = evaluate(candidate, metric, self.mode, rung)
         self._results[candidate.number] = result
         self.best.offer(result)
-        for fidelity, value in (progress or {}).items() if not reused else ():
+        for fidelity, value in progress.items() if not reused else ():
             self._record_milestone(int(fidelity), evaluate(candidate, value, self.mode).loss)
         # a point the algorithm asked again (the same values: the driver reused the earlier
         # training) adds nothing to a rung where the same values were measured already: it
@@ -273,11 +271,20 @@ class FidelityScheduler:
 
     # -- inside ------------------------------------------------------------------------------
     def _start_rung(self, point_number: int) -> int:
-        """The rung a new point trains at first: the top without promotion, else its bracket's
-        (a function of the point number alone, so a resumed run continues the same plan)."""
-        if not self.settings.promotion:
+        """The rung a new point trains at first: the top without promotion or once the model
+        prints (with a stopping rule), else its bracket's (a function of the point number
+        alone, so a resumed run continues the same plan)."""
+        if not self.settings.promotion or self.switch_to_stopping:
             return len(self.rungs) - 1
-        return self._start_rungs[point_number % len(self._start_rungs)]
+        return self.settings.start_rung(point_number)
+
+    @property
+    def switch_to_stopping(self) -> bool:
+        """Promotion with an early-stopping rule (the default): once the model is seen to print
+        its per-epoch metric, new points aim at full training and early stopping cuts them
+        (retraining a promoted point from scratch costs more than following one training);
+        a model that prints nothing stays with promotion."""
+        return self.settings.early_stopping != "off" and self.printing
 
     def _trial(self, point: _Point, rung: int, origin: str) -> Candidate:
         values = dict(point.asked.values)
