@@ -132,6 +132,10 @@ class Ledger:
                 self._open_trials[record.number] = record
         self._finish_seq = self._db.execute("SELECT MAX(finish_seq) FROM trials").fetchone()[0] \
             or 0
+        # the highest trial number saved: a number above it is no trial yet (no read needed)
+        self._last_number = self._db.execute("SELECT MAX(number) FROM trials").fetchone()[0]
+        if self._last_number is None:
+            self._last_number = -1
         self._preprocess = {row[0]: _from_row(PreprocessRecord, row)
                             for row in self._db.execute("SELECT * FROM preprocess")}
 
@@ -175,7 +179,7 @@ class Ledger:
         """The trial: while it is not finished, the object the driver updates; finished, a copy
         read from the table (it does not change any more)."""
         record = self._open_trials.get(number)
-        if record is not None:
+        if record is not None or number > self._last_number:
             return record
         row = self._db.execute(_SELECT_TRIAL + " WHERE number = ?", (number,)).fetchone()
         return None if row is None else _from_row(TrialRecord, row)
@@ -229,6 +233,7 @@ class Ledger:
         # A trial is saved when it starts and when it ends: its values are encoded once.
         encoded = self._unfinished_values.pop(record.number, None) or json.dumps(record.values)
         self._write(_INSERT_TRIAL, _row(record, _TRIAL_COLUMNS, encoded))
+        self._last_number = max(self._last_number, record.number)
         if record.finished:
             self._open_trials.pop(record.number, None)
         else:

@@ -9,8 +9,9 @@ and GPU of the trials it marks interrupted from it.
 When the trial ends, the worker adds its result to the mark (`mark_finished`) before it sends
 it, so a finished trial is on disk before its worker starts other work even when that work was
 queued behind it (parallel/lookahead.py): a resumed run adopts the result of a trial its ledger
-still calls running (`finished_result`) instead of training it again. That write rewrites the
-file in place (no new file per trial); a reader that catches it half-written sees no mark.
+still calls running (`finished_result`) instead of training it again. Both writes go to the
+file in place, with one write each (no second file, no rename: a trial's records are its
+worker's per-trial cost); a reader that catches one half-written sees no mark.
 """
 
 from __future__ import annotations
@@ -25,32 +26,36 @@ MARK_NAME = "worker.json"
 
 
 def mark_started(folder, worker) -> None:
-    """Write the mark (atomically: a reader never sees half of it). Never raises: a mark that
-    cannot be written must not fail the trial."""
-    try:
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = folder / (MARK_NAME + ".partial")
-        partial.write_text(json.dumps(dict(rank=worker.rank, host=worker.host, gpu=worker.gpu,
-                                           pid=os.getpid(), start=time.time())) + "\n",
-                           encoding="utf-8")
-        partial.replace(folder / MARK_NAME)
-    except OSError:
-        pass
+    """Write the mark. Never raises: a mark that cannot be written must not fail the trial."""
+    _write_mark(folder, dict(rank=worker.rank, host=worker.host, gpu=worker.gpu,
+                             pid=os.getpid(), start=time.time()))
 
 
 def mark_finished(folder, number: int, result) -> None:
-    """Rewrite the mark with trial `number`'s result (a runner TrialResult), in place (the
-    mark's own fields come from the result: no read). Never raises: the result still goes to
-    the driver, which commits it."""
+    """Rewrite the mark with trial `number`'s result (a runner TrialResult); the mark's own
+    fields come from the result (no read). Never raises: the result still goes to the driver,
+    which commits it."""
     fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
     if fields.get("milestones") is not None:  # {fidelity: value}: JSON keys are strings
         fields["milestones"] = sorted(fields["milestones"].items())
-    mark = dict(rank=result.rank, host=result.host, gpu=result.gpu, pid=os.getpid(),
-                start=result.start, result=dict(trial=number, **fields))
+    _write_mark(folder, dict(rank=result.rank, host=result.host, gpu=result.gpu,
+                             pid=os.getpid(), start=result.start,
+                             result=dict(trial=number, **fields)))
+
+
+def _write_mark(folder, mark: dict) -> None:
+    """Write worker.json in place, with one write (a reader that catches it half-written sees
+    no mark: read_mark); the folder is made when missing."""
+    path = os.path.join(folder, MARK_NAME)
     try:
-        with open(os.path.join(folder, MARK_NAME), "w", encoding="utf-8") as file:
-            file.write(json.dumps(mark) + "\n")
+        text = json.dumps(mark) + "\n"
+        try:
+            file = open(path, "w", encoding="utf-8")
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+            file = open(path, "w", encoding="utf-8")
+        with file:
+            file.write(text)
     except (OSError, TypeError, ValueError):
         pass
 
