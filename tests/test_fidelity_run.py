@@ -194,6 +194,7 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_i
     assert (trials.status == "stopped").any() and (trials.epochs == 9).sum() >= 5
     assert trials.trial[trials.epochs < 9].max() < 2  # only the first two: before a result
     assert not processes_under(prints)
+    assert "printed no per-epoch value" not in result.stderr
     silent = tmp_path / "silent"
     silent.mkdir()
     own_words = [*SPACE, {"name": "own_words", "type": "constant", "value": True}]
@@ -202,6 +203,11 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_i
     trials = read_csv(silent / "out" / "trials.csv")
     assert set(trials.status) == {"ok"} and (trials.origin == "promotion").any()
     assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
+    # the curator is told once what a silent model costs, and what to do
+    assert result.stderr.count("warning: the first 8 trainings printed no per-epoch value") \
+        == 1, result.stderr
+    assert "give --progress-pattern for the words it prints, or --fidelity-continue" \
+        in result.stderr
 
 
 @pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"),

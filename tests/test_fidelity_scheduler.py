@@ -392,6 +392,18 @@ def test_a_stopped_trial_is_a_result_at_the_rung_it_reached():
     assert sched.best.result.rung == 1 and sched.best.result.metric == 0.9
 
 
+def test_a_stopped_trial_counts_once_at_the_rung_it_was_stopped_at():
+    """Its value there arrives twice (printed as a milestone and as its result): the median at
+    3 epochs of 0.1, 0.2 and the stopped 0.9 is 0.2 (counted twice, 0.9 would pull it to 0.55
+    and stop nothing that deserves it)."""
+    sched = scheduler(promotion=False, early_stopping="median", grace=3)
+    first, second, stopped = (sched.ask()[0] for _ in range(3))
+    sched.tell(first, 0.05, progress={1: 0.3, 3: 0.1, 9: 0.07})
+    sched.tell(second, 0.1, progress={1: 0.4, 3: 0.2, 9: 0.15})
+    sched.tell(stopped, 0.9, stopped_at=3, progress={1: 1.5, 3: 0.9})
+    assert sched.cutoffs()[3] == 0.2
+
+
 @pytest.mark.parametrize("strategy, algorithm, brackets, prints", [
     ("async", "ga", 1, False), ("generational", "ga", 1, False),
     ("generational", "random", 1, False), ("async", "ga", None, False),

@@ -9,9 +9,19 @@ atomically by rank 0 whenever a result changes them; workers only read it.
 from __future__ import annotations
 
 from improve_hpo.ledger import OK, STOPPED, TrialRecord
+from improve_hpo.reports.progress import write_line
 from improve_hpo.runner.intermediate import ProgressWatch, ThresholdsFile
 
 CUTOFFS_NAME = "fidelity_cutoffs.json"
+# Trainings that printed no per-epoch value before the run tells the curator what that costs.
+SILENT_AFTER = 8
+SILENT_WARNING = (
+    "improve-hpo: warning: the first {count} trainings printed no per-epoch value this run can "
+    "read (an IMPROVE_PROGRESS line, or --progress-pattern), so every point promoted to a "
+    "higher rung trains again from scratch: on the fidelity benchmark that cost as many epochs "
+    "as no --fidelity, or more (docs/fidelity.md). Make train.sh print its validation metric "
+    "each epoch, give --progress-pattern for the words it prints, or --fidelity-continue if it "
+    "resumes from its trial folder")
 
 
 class FidelityRun:
@@ -21,6 +31,8 @@ class FidelityRun:
         self.mode = experiment.runner.mode
         self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
         self._published: dict | None = None
+        # until the model is seen to print (or SILENT_AFTER trainings say it does not)
+        self._silent_trainings = 0 if self._silence_matters() else None
 
     def record_fields(self, candidate) -> dict:
         """The ledger's fidelity columns of a trial about to run (its target)."""
@@ -50,7 +62,28 @@ class FidelityRun:
                                     progress=record.milestones,
                                     reused=record.reused_from is not None)
         self.publish(algorithm)
+        self._notice_silence(algorithm, record)
         return generation
+
+    def _silence_matters(self) -> bool:
+        """Whether a model that prints nothing per epoch costs this run epochs: the defaults
+        (promotion, switching to early stopping once the model prints) retrain every promoted
+        point when it never does; a run that continues promoted trainings in their folder, or
+        chose promotion alone or early stopping alone, knows what it asked for."""
+        settings = self.settings
+        return settings.promotion and settings.early_stopping != "off" and not settings.continues
+
+    def _notice_silence(self, algorithm, record: TrialRecord) -> None:
+        """Say once that the model printed nothing per epoch after SILENT_AFTER trainings."""
+        if self._silent_trainings is None or record.status != OK or record.reused_from:
+            return
+        if algorithm.printing:
+            self._silent_trainings = None
+            return
+        self._silent_trainings += 1
+        if self._silent_trainings >= SILENT_AFTER:
+            self._silent_trainings = None
+            write_line(SILENT_WARNING.format(count=SILENT_AFTER))
 
     def publish(self, algorithm) -> None:
         """Rewrite the cutoffs file when they changed (and once at the start)."""

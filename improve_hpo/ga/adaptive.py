@@ -2,7 +2,8 @@
 
 Still a GA: the population, selection and the crossover / mutation / copy choice of varOr are
 the classic ones (ga/operators.py); the first population is space-filling, three things learn
-from the results told so far, and a fourth restarts a search that stopped improving.
+from the results told so far, a fourth restarts a search that stopped improving, and late in a
+run the asynchronous GA breeds mostly from its best members.
 
 0. The first population's random points are a Latin hypercube (ga/initial_design.py): every
    number's range and every value of a discrete parameter evenly covered, where mu uniform

@@ -154,11 +154,12 @@ class FidelityScheduler:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
         self.printing = self.printing or bool(progress) and not reused
-        # the value printed at the trial's own target is its result, not a milestone (it is
-        # watched only to learn whether the model prints)
-        progress = {fidelity: value for fidelity, value in (progress or {}).items()
-                    if int(fidelity) < candidate.fidelity}
         reached = candidate.fidelity if stopped_at is None else stopped_at
+        # the value printed where the trial ended (its target, or the rung it was stopped at)
+        # is its result, recorded once below, not a milestone as well (the target's is watched
+        # only to learn whether the model prints)
+        progress = {fidelity: value for fidelity, value in (progress or {}).items()
+                    if int(fidelity) < reached}
         rung = self.settings.rung_of(reached)
         # a training that continues from the rung below trains only the extra epochs
         start = self.rungs[candidate.rung - 1] if candidate.continues is not None else 0
