@@ -22,6 +22,8 @@ from improve_hpo.ga.operators import select_tournament
 
 
 class AsyncGA(GeneticAlgorithm):
+    asynchronous = True
+
     def __init__(self, space, mode, rng, **settings):
         super().__init__(space, mode, rng, **settings)
         self._told = 0
