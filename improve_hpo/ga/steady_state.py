@@ -3,7 +3,7 @@ trial of a generation.
 
 While fewer than mu results exist, ask returns initial points (given rows, then random samples).
 After that, each ask breeds one child: two parents by tournament (with the adaptive operators
-a larger one after 10 x mu results: ga/adaptive.py), then vary_or (crossover,
+a larger one after 3 x mu results: ga/adaptive.py), then vary_or (crossover,
 mutation or reproduction), bred again while it repeats a point already asked or adopted
 (Algorithm._novel). Each result is inserted as it arrives ((mu + 1) selection: it replaces
 the worst member if it is strictly better). For the reports, generation 0 ends with the mu-th
