@@ -237,15 +237,19 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs() if prints else {}
-    watched = prints and scheduler.settings.early_stopping != "off"  # as the driver watches
-    milestones, stoppable = scheduler.settings.watched(candidate) if watched else ((), ())
+    settings = scheduler.settings
+    watched = prints and settings.early_stopping != "off"  # as the driver watches
+    milestones, stoppable = settings.watched(candidate) if watched else ((), ())
+    # what the runner records and judges at a milestone (--stopping-value): the value printed
+    # there, or the best printed up to it
+    judged = list(np.minimum.accumulate(curve)) if settings.judged_on == "best" else curve
     progress = {}
     for fidelity in milestones:
-        progress[fidelity] = curve[fidelity - 1]
+        progress[fidelity] = judged[fidelity - 1]
         limit = cutoffs.get(fidelity) if fidelity in stoppable and fidelity > start else None
-        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
+        if limit is not None and falls_behind(judged[fidelity - 1], limit, "min"):
             trace.pay(fidelity - start)
-            return curve[fidelity - 1], fidelity, progress
+            return judged[fidelity - 1], fidelity, progress
     trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])
