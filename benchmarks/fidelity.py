@@ -20,7 +20,8 @@ Methods:
   (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
   ranking results of every rung by their estimated share of better points) until the first
   result shows that the model prints, then every new point aims at 27 epochs and is stopped
-  at a rung where it is outside the best half (ASHA's rule, --stopping-brackets 3);
+  at a rung where its best value so far is outside the best half (ASHA's rule,
+  --stopping-brackets 3, --stopping-value best);
 - ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
   all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
   best half of a rung is promoted and retrains from scratch);
