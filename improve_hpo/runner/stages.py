@@ -192,8 +192,17 @@ def _real(folder) -> str:
     """The folder's absolute path with symbolic links resolved (Path.resolve), its parent's
     remembered: a trial resolves its folders several times, and resolving walks every part of
     the path (lstat each: a tenth of a millisecond a time). The trial folders themselves are
-    the engine's, never links."""
-    folder = os.path.abspath(folder)
+    the engine's, never links. An absolute path's answer is remembered whole (the trial's own
+    folder is resolved two or three times, the preprocess folder once a trial)."""
+    folder = os.fspath(folder)
+    if folder.startswith("/"):
+        return _real_absolute(folder)
+    return _real_absolute(os.path.abspath(folder))
+
+
+@functools.lru_cache(maxsize=64)
+def _real_absolute(folder: str) -> str:
+    folder = os.path.normpath(folder)
     parent, name = os.path.split(folder)
     return os.path.join(_real_parent(parent), name)
 
