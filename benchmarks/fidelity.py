@@ -20,7 +20,8 @@ Methods:
   (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
   ranking results of every rung by their estimated share of better points) until the first
   result shows that the model prints, then every new point aims at 27 epochs and is stopped
-  at a rung where it is outside the best half (ASHA's rule, --stopping-brackets 3);
+  at a rung where its best value so far is outside the best half (ASHA's rule,
+  --stopping-brackets 3, --stopping-value best);
 - ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
   all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
   best half of a rung is promoted and retrains from scratch);
@@ -237,15 +238,19 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs() if prints else {}
-    watched = prints and scheduler.settings.early_stopping != "off"  # as the driver watches
-    milestones, stoppable = scheduler.settings.watched(candidate) if watched else ((), ())
+    settings = scheduler.settings
+    watched = prints and settings.early_stopping != "off"  # as the driver watches
+    milestones, stoppable = settings.watched(candidate) if watched else ((), ())
+    # what the runner records and judges at a milestone (--stopping-value): the value printed
+    # there, or the best printed up to it
+    judged = list(np.minimum.accumulate(curve)) if settings.judged_on == "best" else curve
     progress = {}
     for fidelity in milestones:
-        progress[fidelity] = curve[fidelity - 1]
+        progress[fidelity] = judged[fidelity - 1]
         limit = cutoffs.get(fidelity) if fidelity in stoppable and fidelity > start else None
-        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
+        if limit is not None and falls_behind(judged[fidelity - 1], limit, "min"):
             trace.pay(fidelity - start)
-            return curve[fidelity - 1], fidelity, progress
+            return judged[fidelity - 1], fidelity, progress
     trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])
