@@ -20,7 +20,8 @@ Methods:
   (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
   ranking results of every rung by their estimated share of better points) until the first
   result shows that the model prints, then every new point aims at 27 epochs and is stopped
-  at a rung where it is outside the best half (ASHA's rule, --stopping-brackets 3);
+  at a rung where its best value so far is outside the best half (ASHA's rule,
+  --stopping-brackets 3, --stopping-value best);
 - ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
   all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
   best half of a rung is promoted and retrains from scratch);
@@ -237,15 +238,19 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs() if prints else {}
-    watched = prints and scheduler.settings.early_stopping != "off"  # as the driver watches
-    milestones, stoppable = scheduler.settings.watched(candidate) if watched else ((), ())
+    settings = scheduler.settings
+    watched = prints and settings.early_stopping != "off"  # as the driver watches
+    milestones, stoppable = settings.watched(candidate) if watched else ((), ())
+    # what the runner records and judges at a milestone (--stopping-value): the value printed
+    # there, or the best printed up to it
+    judged = list(np.minimum.accumulate(curve)) if settings.judged_on == "best" else curve
     progress = {}
     for fidelity in milestones:
-        progress[fidelity] = curve[fidelity - 1]
+        progress[fidelity] = judged[fidelity - 1]
         limit = cutoffs.get(fidelity) if fidelity in stoppable and fidelity > start else None
-        if limit is not None and falls_behind(curve[fidelity - 1], limit, "min"):
+        if limit is not None and falls_behind(judged[fidelity - 1], limit, "min"):
             trace.pay(fidelity - start)
-            return curve[fidelity - 1], fidelity, progress
+            return judged[fidelity - 1], fidelity, progress
     trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])
@@ -263,7 +268,10 @@ def run_tpe(problem: Problem, seed: int, budget: int, pruner: str) -> Trace:
         made = pruners[pruner](min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=ETA)
     else:
         made = pruners[pruner](min_resource=1, reduction_factor=ETA)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=made)
+    # a named study: HyperbandPruner puts a trial in a bracket by a hash of the study's name
+    # and the trial number, and an unnamed study gets a random name (a run would not repeat)
+    study = optuna.create_study(study_name=f"{problem.name}-{seed}", pruner=made,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
     trace = Trace(problem, budget)
     while not trace.over:
         trial = study.ask()

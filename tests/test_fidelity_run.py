@@ -159,23 +159,28 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
 
 
 def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(tmp_path):
-    """Early stopping had no brackets before (no identity key): such an experiment resumes with
-    --stopping-brackets 1, and the new default (2) is refused, naming the flag and the value."""
+    """Early stopping had no brackets before and judged the value printed at a rung (no
+    identity keys): such an experiment resumes with --stopping-brackets 1 --stopping-value
+    last, and the new defaults are refused, naming the flags and the values."""
     space = write_space(tmp_path, SPACE)
     small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3,
              "--promotion", "off", "--early-stopping", "asha")
-    first = run(command(tmp_path, *small, "--stopping-brackets", 1, space=space))
+    before = ("--stopping-brackets", 1, "--stopping-value", "last")
+    first = run(command(tmp_path, *small, *before, space=space))
     assert first.returncode == 0, first.stderr
     with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:  # as the previous version
         [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
         identity = json.loads(text)
         assert (identity.pop("stopping_brackets"), identity["brackets"]) == (1, 1)
+        assert identity.pop("stopping_value") == "last"
         db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
     default = run(command(tmp_path, *small, space=space))
     assert default.returncode == 2
     assert f"--stopping-brackets: the experiment in {tmp_path / 'out'} was started with " \
            "--stopping-brackets 1, not 2" in default.stderr
-    again = run(command(tmp_path, *small, "--stopping-brackets", 1, space=space))
+    assert f"--stopping-value: the experiment in {tmp_path / 'out'} was started with " \
+           "--stopping-value last, not best" in default.stderr
+    again = run(command(tmp_path, *small, *before, space=space))
     assert again.returncode == 0, again.stderr
 
 
@@ -284,6 +289,9 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
         capsys.readouterr().err
     assert cli.main([*base, *space, "--early-stopping", "off", "--stopping-brackets", "2"]) == 2
     assert "--stopping-brackets 2: needs early stopping" in capsys.readouterr().err
+    assert cli.main([*base, *space, "--early-stopping", "off", "--stopping-value", "best"]) == 2
+    assert "--stopping-value best: needs early stopping; drop it, or use --early-stopping " \
+           "asha|median" in capsys.readouterr().err
     assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
     assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err

@@ -11,7 +11,7 @@ from runner_fixtures import CPU_WORKER, assert_all_gone, make_model, settings_fo
 
 from improve_hpo.runner import run_trial
 from improve_hpo.runner.intermediate import (ProgressReader, ProgressWatch, ThresholdsFile,
-                                             falls_behind, parse_progress)
+                                             falls_behind, parse_progress, standing)
 
 # A train.sh that starts a grandchild ignoring SIGTERM, records both pids, then prints one
 # validation loss per epoch (0.2 s apart), each worse than the cutoffs below at epoch 3.
@@ -71,6 +71,10 @@ def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
     assert falls_behind(0.6, 0.5, "min") and not falls_behind(0.5, 0.5, "min")
     assert falls_behind(0.4, 0.5, "max") and not falls_behind(0.6, 0.5, "max")
     assert falls_behind(float("nan"), 0.5, "min")
+    assert (standing(None, 0.4, "min"), standing(0.2, 0.4, "min"), standing(0.2, 0.4, "max")) \
+        == (0.4, 0.2, 0.4)
+    assert all(falls_behind(standing(*pair, "min"), 1.0, "min")  # a NaN: diverged for good
+               for pair in ((0.2, float("nan")), (float("nan"), 0.1)))
 
 
 def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None, stoppable=None):
@@ -132,3 +136,40 @@ def test_a_trial_that_keeps_up_runs_to_its_end_and_reports_its_milestones(tmp_pa
                        watch=watch)
     assert (result.status, result.metric, result.stopped_at) == ("ok", 0.25, None)
     assert result.milestones == {1: 1.0, 3: 1 / 3}
+
+
+# A bumpy learning curve: best at epoch 2, worse at 3 (a bump), then flat.
+BUMPY = textwrap.dedent('''
+    values = [0.5, 0.2, 0.4] + [0.45] * 24
+    for epoch in range(1, int(flag("--epochs")) + 1):
+        time.sleep(0.1)
+        print(f"IMPROVE_PROGRESS epoch={epoch} val_loss={values[epoch - 1]}", flush=True)
+    print(f"IMPROVE_RESULT val_loss: {values[-1]}", flush=True)
+''')
+
+
+def test_a_trial_is_judged_on_its_best_value_so_far_or_the_last(tmp_path):
+    """--stopping-value best (the default): the bump at 3 epochs (0.4) is not held against a
+    trial that printed 0.2 before, which is what it is recorded and stopped with at 9;
+    --stopping-value last stops it at the bump."""
+    data = tmp_path / "data"
+    data.mkdir()
+    model = make_model(tmp_path / "model", train=BUMPY)
+    settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
+    (tmp_path / "pre").mkdir()
+    thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
+    thresholds.write("min", {1: 2.0, 3: 0.3, 9: 0.1})
+    results = {}
+    for judged_on in ("best", "last"):
+        watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3, 9), None, None, judged_on)
+        results[judged_on] = run_trial(settings, {"epochs": 27}, tmp_path / judged_on,
+                                       tmp_path / "pre", CPU_WORKER, watch=watch)
+    best, last = results["best"], results["last"]
+    assert (best.status, best.stopped_at, best.metric) == ("stopped", 9, 0.2)
+    assert best.milestones == {1: 0.5, 3: 0.2, 9: 0.2}
+    assert best.reason.startswith("stopped at 9 epochs: val_loss 0.2 (its best so far) is "
+                                  "behind the rung cutoff 0.1 at 9")
+    assert (last.status, last.stopped_at, last.metric) == ("stopped", 3, 0.4)
+    assert last.milestones == {1: 0.5, 3: 0.4}
+    log = (tmp_path / "best" / "train.stdout.log").read_text()
+    assert "epoch=9 " in log and "epoch=12 " not in log  # it trained to 9 epochs, no further

@@ -78,6 +78,8 @@ def test_rungs_follow_eta_from_the_default_minimum():
      "--stopping-brackets: must lie within 1..4 (the number of rungs), got 5"),
     (["--stopping-brackets", "2", "--early-stopping", "off"],
      "--stopping-brackets 2: needs early stopping"),
+    (["--stopping-value", "last", "--early-stopping", "off"],
+     "--stopping-value last: needs early stopping"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -238,6 +240,12 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
     assert max(every.stops_from(n) for n in range(22)) == 27  # past every milestone
     off = fidelity_args("--early-stopping", "off")
     assert (off.stopping_bracket_count, off.identity()["stopping_brackets"]) == (1, 1)
+    # what a trial is judged on at a rung: its best value so far by default (part of the
+    # experiment; "last", the value before the setting, where nothing is judged)
+    assert (default.identity()["stopping_value"], off.identity()["stopping_value"]) == \
+        ("best", "last")
+    assert fidelity_args(*stopping, "--stopping-value", "last").judged_on == "last"
+    assert default.describe()[2].endswith("(grace period 4; judged on its best value so far)")
     point = round_.index(1)  # a point that may be stopped only from 8 epochs
     full = Candidate(point, 0, {"epochs": 27}, "random", point=point, rung=3, fidelity=27)
     assert default.watched(full) == ((4, 8, 16), (8, 16))

@@ -11,10 +11,10 @@ It runs on rank 0 only. Each candidate the algorithm asks for is settled in this
      (once, in OUT/preprocess/<hash>/); if that failed, the trial fails without running;
   5. otherwise it runs on a free worker.
 Every finished trial is appended to trials.csv at once and committed to the ledger before any
-worker gets new work: the ledger's writes are batched into one transaction per pass of the loop,
-committed after the results that arrived are recorded and before the next dispatch (a trial's
-"running" row is committed with them, at the latest POLL_SECONDS after its start; when the
-executor runs the task inside submit, before it). Each completed generation appends to
+worker gets new work: the ledger's writes are batched into one transaction per pass of the loop.
+A pass records the results that arrived, settles and dispatches what it can (the tasks wait in
+`pending`), commits once, and only then hands the pending tasks to the executor: the results
+and the new trials' "running" rows reach the disk in one commit, before any of those tasks. Each completed generation appends to
 generations.csv; best.json and best_config.ini are rewritten as soon as a finished trial
 improves the best, so a run stopped at any point leaves them.
 Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
@@ -105,6 +105,7 @@ class Driver:
         self.ready: deque[Candidate] = deque()  # asked, not yet settled
         self.prepared: deque[tuple[Candidate, str]] = deque()  # preprocessed, wait for a worker
         self.running: dict = {}  # future -> _Task
+        self.pending: list = []  # (_Task, function, args, kwargs): submitted after the commit
         self.in_flight: dict[str, int] = {}  # key of a point on its way -> its trial number
         self.key_waiters: dict[str, list[Candidate]] = defaultdict(list)
         self.preprocess_waiters: dict[str, list[tuple[Candidate, str]]] = {}
@@ -160,6 +161,7 @@ class Driver:
             self.fidelity.publish(self.algorithm)
         while True:
             self._fill()
+            self._submit_pending()
             if self.deadline is not None and self.deadline.reached(time.time()):
                 return self._stop_now(at_deadline=True)  # before a signal: see parallel/tasks
             if self.stop.requested:
@@ -186,14 +188,15 @@ class Driver:
             return False
         limit = self.search.max_evaluations
         return (limit is None or self.trained < limit) \
-            and len(self.running) < self.workers + self.lookahead.extra() \
+            and len(self.running) + len(self.pending) < self.workers + self.lookahead.extra() \
             and (self.deadline is None or self.deadline.may_start(time.time()))
 
     def _may_ask(self) -> bool:
         """Ask for more only while candidates on their way (running, or waiting for their
         preprocessing or a worker) leave a worker idle: the asynchronous GA breeds each child
         from the results known when a worker is really free."""
-        committed = sum(task.kind == "trial" for task in self.running.values())
+        committed = sum(task.kind == "trial" for task in self.running.values()) \
+            + sum(task.kind == "trial" for task, *_ in self.pending)
         return self._may_dispatch() and committed + self.parked + len(self.prepared) \
             < self.workers + self.lookahead.extra()
 
@@ -228,7 +231,7 @@ class Driver:
                 self._preprocess_done(task.key, result, None if result else reason)
             else:
                 self._trial_done(task, result, None if result else reason)
-        self.ledger.commit()  # the results are on disk before their workers get new work
+        # committed by the next pass's _submit_pending, before any worker gets new work
 
     # -- settling one candidate --------------------------------------------------------------
     def _settle(self, candidate: Candidate) -> bool:
@@ -312,10 +315,8 @@ class Driver:
         folder = preprocess_folder_of(preprocess_key)
         record = PreprocessRecord(preprocess_key, values, folder, start=time.time())
         self.ledger.save_preprocess(record)
-        self._commit_if_inline()
-        future = self.executor.submit(preprocess_task, values, str(self.out / folder),
-                                      stop_at=self._stop_at())
-        self.running[future] = _Task("preprocess", preprocess_key)
+        self._submit(_Task("preprocess", preprocess_key), preprocess_task,
+                     (values, str(self.out / folder)), dict(stop_at=self._stop_at()))
 
     def _dispatch_trial(self, candidate: Candidate, key: str) -> None:
         preprocess_folder = self.ledger.preprocess(self.preprocess_keys[key]).folder
@@ -330,20 +331,31 @@ class Driver:
         self.ledger.save_trial(record)
         self.trained += 1
         watch = self.fidelity.watch(candidate) if self.fidelity else None
-        self._commit_if_inline()
-        future = self.executor.submit(
-            trial_task, self.space.stage_values(candidate.values, "train"),
-            str(self.out / folder), str(self.out / preprocess_folder),
-            self.space.stage_values(candidate.values, "infer"), stop_at=self._stop_at(),
-            number=candidate.number,  # its result is left in its folder (parallel/lookahead)
-            **({"watch": watch} if watch else {}))  # early stopping (runner/intermediate.py)
-        self.running[future] = _Task("trial", key, candidate)
+        self._submit(
+            _Task("trial", key, candidate), trial_task,
+            (self.space.stage_values(candidate.values, "train"), f"{self.out}/{folder}",
+             f"{self.out}/{preprocess_folder}", self.space.stage_values(candidate.values,
+                                                                         "infer")),
+            dict(stop_at=self._stop_at(),
+                 number=candidate.number,  # its result is left in its folder (lookahead)
+                 **({"watch": watch} if watch else {})))  # early stopping (intermediate.py)
 
-    def _commit_if_inline(self) -> None:
-        """An inline executor runs the task inside submit, a task handed out ahead may run
-        before the next pass's commit (parallel/lookahead): commit its "running" row first."""
-        if getattr(self.executor, "runs_inline", False) or self.lookahead.extra():
-            self.ledger.commit()
+    def _submit(self, task: _Task, function, args: tuple, kwargs: dict) -> None:
+        """Hand a task to the executor after this pass's commit (_submit_pending); at once, after
+        a commit, when the executor runs it inside submit (one trial at a time in-process)."""
+        self.pending.append((task, function, args, kwargs))
+        if getattr(self.executor, "runs_inline", False):
+            self._submit_pending()
+
+    def _submit_pending(self) -> None:
+        """Commit (the results recorded since the last commit, the new tasks' rows), then hand
+        the pending tasks to the executor: nothing a worker may start or finish next is
+        unknown to the ledger on disk, and no result is uncommitted when its worker gets new
+        work (a task queued ahead may start before the next commit: parallel/lookahead)."""
+        self.ledger.commit()
+        pending, self.pending = self.pending, []
+        for task, function, args, kwargs in pending:
+            self.running[self.executor.submit(function, *args, **kwargs)] = task
 
     def _stop_at(self) -> float | None:
         return None if self.deadline is None else self.deadline.stop_at
@@ -434,9 +446,12 @@ class Driver:
 
     def _generation_done(self, generation: Generation) -> None:
         row = self.ledger.generation_row(generation.number)
+        # its trials read at once (finished trials are not held in memory)
+        records = self.ledger.trials_of(m.candidate.number for m in
+                                        (*generation.members, *generation.population))
         if row is None:
             reused = {m.candidate.number for m in generation.members
-                      if self.ledger.trial(m.candidate.number).reused_from is not None}
+                      if records[m.candidate.number].reused_from is not None}
             best = self.algorithm.best.result
             now = time.time()
             row = summarize(generation, reused, best.metric if best else None, now,
@@ -445,7 +460,7 @@ class Driver:
                 row.update(self.algorithm.counts())
             self.ledger.save_generation_row(generation.number, row)
             self.session_generations += 1
-        self.generations_report.add(row, generation, self.ledger.trial)
+        self.generations_report.add(row, generation, records.__getitem__)
         self.progress.say(progress_line(row, self.algorithm.total_generations,
                                         self.session_generations,
                                         time.time() - self.session_start))

@@ -44,7 +44,8 @@ class FidelityRun:
             return None
         milestones, stoppable = self.settings.watched(candidate)
         return ProgressWatch(str(self.cutoffs_file.path), self.metric, milestones,
-                             self.settings.progress_pattern, stoppable)
+                             self.settings.progress_pattern, stoppable,
+                             self.settings.judged_on, self.mode)
 
     def apply_result(self, record: TrialRecord, result) -> None:
         """A stopped trial's record: measured at the fidelity it reached. Every watched

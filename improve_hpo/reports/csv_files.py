@@ -19,6 +19,13 @@ FIELD_LIMIT = 2**31 - 1
 def cell(value) -> str:
     """How a value appears in a report: JSON-style booleans, floats that read back exactly,
     empty for None."""
+    kind = type(value)  # the common types first, without isinstance chains (rank 0 a trial)
+    if kind is str:
+        return value
+    if kind is float:
+        return repr(value)
+    if kind is int:
+        return str(value)
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -49,7 +56,11 @@ class CsvAppender:
             self._file.flush()
 
     def write(self, row: dict) -> None:
-        self._writer.writerow([cell(row.get(name)) for name in self.columns])
+        self.write_cells([row.get(name) for name in self.columns])
+
+    def write_cells(self, values: list) -> None:
+        """A row given as its values in column order."""
+        self._writer.writerow([cell(value) for value in values])
         self._file.flush()
 
     def close(self) -> None:

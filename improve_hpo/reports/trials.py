@@ -23,6 +23,7 @@ FILE_NAME = "trials.csv"
 class TrialsReport:
     def __init__(self, out: Path, names, fresh: bool = False, fidelity: bool = False):
         self._parameters = parameter_columns(names)
+        self._fidelity = fidelity
         head, tail = TRIAL_COLUMNS[:2], list(TRIAL_COLUMNS[2:])
         if fidelity:
             tail[1:1] = FIDELITY_COLUMNS
@@ -30,18 +31,18 @@ class TrialsReport:
                                 [*head, *self._parameters.values(), *tail], fresh)
 
     def add(self, record: TrialRecord) -> None:
-        row = {column: record.values.get(name) for name, column in self._parameters.items()}
-        duration = None
-        if record.reused_from is None and record.start is not None and record.end is not None:
-            duration = round(record.end - record.start, 3)
-        row.update(trial=record.number, generation=record.generation, metric=record.metric,
-                   status=record.status, reason=record.reason, origin=record.origin,
-                   reused_from=record.reused_from, duration_s=duration, rank=record.rank,
-                   host=record.host, gpu=record.gpu, folder=record.folder,
-                   fidelity=record.fidelity, rung=record.rung)
+        """Append the trial's row (its cells in column order: a row a trial on rank 0)."""
+        values = record.values
+        duration = start = end = None
         if record.reused_from is None:
-            row.update(start=iso_time(record.start), end=iso_time(record.end))
-        self._csv.write(row)
+            start, end = iso_time(record.start), iso_time(record.end)
+            if record.start is not None and record.end is not None:
+                duration = round(record.end - record.start, 3)
+        self._csv.write_cells([
+            record.number, record.generation, *(values.get(name) for name in self._parameters),
+            record.metric, *((record.fidelity, record.rung) if self._fidelity else ()),
+            record.status, record.reason, record.origin, record.reused_from, start, end,
+            duration, record.rank, record.host, record.gpu, record.folder])
 
     def close(self) -> None:
         self._csv.close()

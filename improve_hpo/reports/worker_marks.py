@@ -17,10 +17,13 @@ worker's per-trial cost); a reader that catches one half-written sees no mark.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
 from pathlib import Path
+
+from improve_hpo.runner.small_files import write_text
 
 MARK_NAME = "worker.json"
 
@@ -35,12 +38,17 @@ def mark_finished(folder, number: int, result) -> None:
     """Rewrite the mark with trial `number`'s result (a runner TrialResult); the mark's own
     fields come from the result (no read). Never raises: the result still goes to the driver,
     which commits it."""
-    fields = {field.name: getattr(result, field.name) for field in dataclasses.fields(result)}
+    fields = {name: getattr(result, name) for name in _field_names(type(result))}
     if fields.get("milestones") is not None:  # {fidelity: value}: JSON keys are strings
         fields["milestones"] = sorted(fields["milestones"].items())
     _write_mark(folder, dict(rank=result.rank, host=result.host, gpu=result.gpu,
                              pid=os.getpid(), start=result.start,
                              result=dict(trial=number, **fields)))
+
+
+@functools.lru_cache(maxsize=8)
+def _field_names(record_class) -> tuple[str, ...]:
+    return tuple(field.name for field in dataclasses.fields(record_class))
 
 
 def _write_mark(folder, mark: dict) -> None:
@@ -50,12 +58,10 @@ def _write_mark(folder, mark: dict) -> None:
     try:
         text = json.dumps(mark) + "\n"
         try:
-            file = open(path, "w", encoding="utf-8")
+            write_text(path, text)
         except FileNotFoundError:
             os.makedirs(folder, exist_ok=True)
-            file = open(path, "w", encoding="utf-8")
-        with file:
-            file.write(text)
+            write_text(path, text)
     except (OSError, TypeError, ValueError):
         pass
 

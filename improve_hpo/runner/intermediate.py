@@ -20,7 +20,9 @@ nothing for rank 0 to track per running trial, and a worker whose rank 0 is busy
 decides the same way. The file holds {"mode": "min"|"max", "cutoffs": {"<fidelity>": metric}};
 a trial at or past a rung's fidelity (first report there) whose value is worse than that rung's
 cutoff is stopped: the runner ends its process tree exactly like a timeout (process.kill_group)
-and the trial's result is status `stopped`, the fidelity reached, and that value.
+and the trial's result is status `stopped`, the fidelity reached, and that value. The value
+judged (--stopping-value) is by default the best the trial printed up to the rung, not the one
+printed there: a learning curve is bumpy, and a trial is worth what it reached.
 """
 
 from __future__ import annotations
@@ -42,14 +44,19 @@ class ProgressWatch:
     """What a worker needs to follow one trial: where the cutoffs are published, the metric,
     the rung fidelities where it records its value (its milestones: those below its own
     target, and with promotion the target too, which tells the scheduler that the model
-    prints), the user's pattern (None: the documented line format), and the milestones where
-    it may be stopped (None: every one; its bracket's rung and above, below its target)."""
+    prints), the user's pattern (None: the documented line format), the milestones where
+    it may be stopped (None: every one; its bracket's rung and above, below its target), and
+    what it is judged on there (`judged_on`, --stopping-value): "last", the value it printed
+    at the rung, or "best", the best value it printed so far in the metric's direction
+    (`mode`)."""
 
     thresholds: str
     metric: str
     milestones: tuple[int, ...]
     pattern: str | None = None
     stoppable: tuple[int, ...] | None = None
+    judged_on: str = "last"
+    mode: str = "min"
 
 
 def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
@@ -135,6 +142,14 @@ class ThresholdsFile:
             return "min", {}
 
 
+def standing(best: float | None, value: float, mode: str) -> float:
+    """A trial's best value so far after it printed `value` (`best`: before it; None at the
+    first report). A NaN stays: a trial that diverged is worse than any cutoff from then on."""
+    if best is None or math.isnan(best) or math.isnan(value):
+        return value if best is None else math.nan
+    return min(best, value) if mode == "min" else max(best, value)
+
+
 def falls_behind(value: float, limit: float, mode: str) -> bool:
     """True when `value` is worse than the cutoff `limit` (a NaN is always worse)."""
     if math.isnan(value):
@@ -147,7 +162,8 @@ class EarlyStop:
     trial's new output, and at each rung fidelity below the trial's own target compares its value
     with the published cutoff. After the trial ended, `milestones` holds the value it printed at
     each rung fidelity it passed ({fidelity: value}), and, when it was stopped, `stopped_at`,
-    `value` and `reason` say where and why."""
+    `value` and `reason` say where and why. With watch.judged_on "best" the value at a
+    milestone, and the value judged there, is the best the trial printed up to it."""
 
     def __init__(self, watch: ProgressWatch, log: Path):
         self.watch = watch
@@ -155,6 +171,7 @@ class EarlyStop:
         self.thresholds = ThresholdsFile(watch.thresholds)
         self.milestones: dict[int, float] = {}
         self.last: tuple[int, float] | None = None
+        self.best: float | None = None  # the best value printed so far (standing)
         self.stopped_at: int | None = None
         self.value: float | None = None
         self.reason = ""
@@ -170,14 +187,17 @@ class EarlyStop:
         if not reports:
             return False
         mode, cutoffs = self.thresholds.read()
-        for epoch, value in reports:
-            for fidelity in self._passed(epoch, value):
+        for epoch, printed in reports:
+            for fidelity in self._passed(epoch, printed):
+                value = self.milestones[fidelity]
                 stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
                 limit = cutoffs.get(fidelity) if stoppable else None
                 if limit is not None and falls_behind(value, limit, mode):
                     self.stopped_at, self.value = fidelity, value
-                    self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g} "
-                                   f"is behind the rung cutoff {limit:.6g} at {fidelity}")
+                    judged = " (its best so far)" if self.watch.judged_on == "best" else ""
+                    self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g}"
+                                   f"{judged} is behind the rung cutoff {limit:.6g} at "
+                                   f"{fidelity}")
                     return True
         return False
 
@@ -189,7 +209,9 @@ class EarlyStop:
     def _passed(self, epoch: int, value: float) -> list[int]:
         """Record a report; the milestones it is the first report at or past."""
         self.last = (epoch, value)
+        self.best = standing(self.best, value, self.watch.mode)
+        judged = self.best if self.watch.judged_on == "best" else value
         passed = [f for f in self.watch.milestones if f not in self.milestones and epoch >= f]
         for fidelity in passed:
-            self.milestones[fidelity] = value
+            self.milestones[fidelity] = judged
         return passed

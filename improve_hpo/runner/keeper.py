@@ -43,8 +43,10 @@ PR_SET_CHILD_SUBREAPER = 36
 MARKER = "IMPROVE_HPO_KEEPER"  # set in the script's environment: the keeper's pid
 _REAP_PAUSE = 0.02
 # The channel's messages: a request is its length, then marshal's (argv, env, cwd), with the
-# script's stdout and stderr file descriptors attached; a reply is the script's wait status
-# (-1: it did not start) and the length of the reason it did not start, then that reason.
+# script's stdout and stderr file descriptors attached (env None: the same environment as the
+# request before; the worker's environment rarely changes during a run); a reply is the
+# script's wait status (-1: it did not start) and the length of the reason it did not start,
+# then that reason.
 _LENGTH = struct.Struct("!I")
 _REPLY = struct.Struct("!iI")
 NOT_STARTED = -1
@@ -58,6 +60,10 @@ _grace = 3.0
 _worker = 0
 _running = False  # a script of the current request is running (or its tree is being ended)
 _libc = None
+_environment: dict = {}  # the scripts' environment (the marker included), from the last request
+# A request's first read: the length prefix and a typical request (argv, cwd, the environment
+# only when it changed); a longer one is read on (a 64 KiB buffer cost an allocation a trial).
+_FIRST_READ = 8192
 
 
 def _prctl(option: int, value: int) -> None:
@@ -69,9 +75,11 @@ def _prctl(option: int, value: int) -> None:
 
 
 # -- the channel: both ends use these --------------------------------------------------------
-def send_request(channel: socket.socket, argv: list, env: dict, cwd: str, stdout: int,
+def send_request(channel: socket.socket, argv: list, env: dict | None, cwd: str, stdout: int,
                  stderr: int) -> None:
-    payload = marshal.dumps((list(argv), dict(env), str(cwd)))
+    """Send one script; `env` None: the environment of the request before (the keeper keeps
+    it)."""
+    payload = marshal.dumps((list(argv), None if env is None else dict(env), str(cwd)))
     message = _LENGTH.pack(len(payload)) + payload
     sent = socket.send_fds(channel, [message], [stdout, stderr])
     if sent < len(message):
@@ -80,7 +88,7 @@ def send_request(channel: socket.socket, argv: list, env: dict, cwd: str, stdout
 
 def _receive_request(channel: socket.socket):
     """(argv, env, cwd, stdout fd, stderr fd), or None once the worker closed the channel."""
-    data, fds, _, _ = socket.recv_fds(channel, 1 << 16, 2)
+    data, fds, _, _ = socket.recv_fds(channel, _FIRST_READ, 2)
     if not data:
         for fd in fds:
             os.close(fd)
@@ -88,10 +96,13 @@ def _receive_request(channel: socket.socket):
     data = _read_rest(channel, data, _LENGTH.size)
     length = _LENGTH.unpack_from(data)[0]
     data = _read_rest(channel, data, _LENGTH.size + length)
+    global _environment
     argv, env, cwd = marshal.loads(data[_LENGTH.size:])
+    if env is not None:
+        _environment = {**env, MARKER: str(os.getpid())}
     for fd in fds:
         os.set_inheritable(fd, False)  # the script gets them as its stdout and stderr only
-    return argv, env, cwd, fds[0], fds[1]
+    return argv, _environment, cwd, fds[0], fds[1]
 
 
 def read_reply(channel: socket.socket):
@@ -234,7 +245,7 @@ def _start(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[i
     and an exec) costs a fraction of a fork of this interpreter."""
     try:
         os.chdir(cwd)
-        return os.posix_spawn(argv[0], argv, {**env, MARKER: str(os.getpid())},
+        return os.posix_spawn(argv[0], argv, env,
                               file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1),
                                             (os.POSIX_SPAWN_DUP2, stderr, 2)],
                               setsigdef=_DEFAULT_SIGNALS), ""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,9 +83,9 @@ def printed_results(stdout_log: Path) -> list[ResultLine]:
     return [result for line in tail.splitlines() if (result := parse_result_line(line))]
 
 
-def read_metric(output_folder: Path, stdout_log: Path, metric: str) -> MetricReading:
+def read_metric(output_folder, stdout_log, metric: str) -> MetricReading:
     """The finite value of `metric`, or a reason: missing, not a number, NaN or infinite."""
-    raw = _from_scores_file(output_folder / SCORES_FILE, metric)
+    raw = _from_scores_file(os.path.join(output_folder, SCORES_FILE), metric)
     where = SCORES_FILE
     if raw is None:
         raw = _from_result_lines(printed_results(stdout_log), metric)
@@ -102,9 +103,10 @@ def read_metric(output_folder: Path, stdout_log: Path, metric: str) -> MetricRea
     return MetricReading(value)
 
 
-def _from_scores_file(path: Path, metric: str):
+def _from_scores_file(path, metric: str):
     try:
-        scores = json.loads(path.read_text(encoding="utf-8"))
+        with open(path, encoding="utf-8") as scores_file:
+            scores = json.loads(scores_file.read())
     except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return None
     if isinstance(scores, dict) and metric in scores and not isinstance(scores[metric], bool):

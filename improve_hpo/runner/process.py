@@ -114,6 +114,7 @@ class _Keeper:
             theirs.close()
         _started[self.process.pid] = self
         self.channel = ours
+        self.sent_env = None  # the environment of the last request: not sent again
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -213,6 +214,9 @@ def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
         pass  # already gone
 
 
+# The logs are opened raw (no Python file object: a trial's records are its worker's cost),
+# close-on-exec: only the keeper gets them, as the script's stdout and stderr.
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 _environments: dict = {}  # overrides -> (os.environ's raw contents then, the merged environment)
 
 
@@ -245,11 +249,17 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
     raises, the script is stopped and waited for, and the error raised."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
-    with open(stdout_path, "wb") as stdout, open(stderr_path, "wb") as stderr:
+    stdout = os.open(stdout_path, _LOG_FLAGS, 0o666)
+    try:
+        stderr = os.open(stderr_path, _LOG_FLAGS, 0o666)
         try:
-            run = _Run(_send(argv, env, cwd, stdout.fileno(), stderr.fileno()))
+            run = _Run(_send(argv, env, cwd, stdout, stderr))
         except OSError as error:
             return Outcome(None, start_error=error.strerror or str(error))
+        finally:
+            os.close(stderr)
+    finally:
+        os.close(stdout)
     try:
         if while_running is not None:
             while_running()
@@ -272,7 +282,9 @@ def _send(argv, env, cwd, stdout: int, stderr: int) -> _Keeper:
     for attempt in range(2):
         current = _keeper()
         try:
-            keeper.send_request(current.channel, argv, env, cwd, stdout, stderr)
+            keeper.send_request(current.channel, argv, None if env is current.sent_env else env,
+                                cwd, stdout, stderr)
+            current.sent_env = env
             return current
         except OSError:
             _keepers.keeper = None  # it died between scripts: start another one
@@ -283,16 +295,17 @@ def _send(argv, env, cwd, stdout: int, stderr: int) -> _Keeper:
 
 
 def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
-    timed_out, stopped, ended = threading.Event(), threading.Event(), threading.Event()
+    why: list[str] = []  # "timed_out" or "stopped", set by the timer or the stop check
+    ended = threading.Event() if should_stop is not None else None
 
     def time_is_up():
-        timed_out.set()
+        why.append("timed_out")
         run.stop()
 
     def watch():
         while not ended.wait(STOP_CHECK_SECONDS):
             if should_stop():
-                stopped.set()
+                why.append("stopped")
                 run.stop()
                 return
 
@@ -301,7 +314,7 @@ def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
         timer = threading.Timer(timeout, time_is_up)
         timer.daemon = True
         timer.start()
-    if should_stop is not None:
+    if ended is not None:
         threading.Thread(target=watch, daemon=True, name="improve-hpo-early-stop").start()
     _running.add(run)
     try:
@@ -310,7 +323,8 @@ def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
         reply = keeper.read_reply(run.keeper.channel)  # blocks; a signal's handler runs and
     finally:                                           # the read resumes
         run.end()
-        ended.set()
+        if ended is not None:
+            ended.set()
         _running.discard(run)
         if timer is not None:
             timer.cancel()
@@ -326,9 +340,9 @@ def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
         returncode, start_error = _returncode(reply[0]), ""
     if _interrupt.is_set():
         return Outcome(returncode, interrupted=True)
-    if timed_out.is_set():
+    if "timed_out" in why:
         return Outcome(returncode, timed_out=True)
-    if stopped.is_set():
+    if "stopped" in why:
         return Outcome(returncode, stopped=True)
     if start_error:
         return Outcome(None, start_error=start_error)

@@ -23,6 +23,7 @@ from improve_hpo.runner.logs import read_tail
 from improve_hpo.runner.launchers import (Command, build_command, data_dir_for_scripts,
                                           gpu_argument)
 from improve_hpo.runner.settings import RunnerSettings, StageResult, TrialResult, WorkerContext
+from improve_hpo.runner.small_files import indented_json, write_text
 
 Values = Mapping[str, "bool | int | float | str"]
 COMMAND_FILE = "command.txt"
@@ -40,7 +41,7 @@ def run_preprocess(settings: RunnerSettings, preprocess_values: Values, folder,
     if not settings.preprocess:
         return StageResult(stage="preprocess", **_record("ok", None, start, worker,
                                                          Path(folder).resolve()))
-    folder = _prepare(folder)
+    folder, _ = _prepare(folder)
     command = preprocess_command(settings, preprocess_values, folder, worker)
     reason, status = _run_stage(command, "preprocess", folder, timeout=None,
                                 fresh_command_file=True, settings=settings,
@@ -73,10 +74,14 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
     status `stopped`, no infer. `on_start(folder)` is called once train.sh was started (the
     worker's mark, reports/worker_marks.py)."""
     start = time.time()
-    folder = _prepare(folder)
-    (folder / metric.SCORES_FILE).unlink(missing_ok=True)  # never read a stale attempt's score
+    folder, fresh = _prepare(folder)
+    if not fresh:  # an earlier attempt's folder: never read its score
+        try:
+            os.unlink(os.path.join(folder, metric.SCORES_FILE))
+        except FileNotFoundError:
+            pass
     command = train_command(settings, train_values, folder, preprocess_folder, worker)
-    early = None if watch is None else EarlyStop(watch, folder / "train.stdout.log")
+    early = None if watch is None else EarlyStop(watch, Path(folder, "train.stdout.log"))
     reason, status = _run_stage(command, "train", folder, timeout=settings.trial_timeout,
                                 fresh_command_file=True, settings=settings,
                                 should_stop=early, params=train_values, on_start=on_start)
@@ -88,7 +93,8 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
                                **_record(status, early.reason, start, worker, folder))
     value = None
     if reason is None:
-        reading = metric.read_metric(folder, folder / "train.stdout.log", settings.metric)
+        reading = metric.read_metric(folder, os.path.join(folder, "train.stdout.log"),
+                                     settings.metric)
         value, reason = reading.value, reading.reason
         status = "ok" if reason is None else "failed"
     if reason is None and settings.infer == "all":
@@ -134,18 +140,18 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
     folder (improvelib writes test_y_data_predicted.csv); exiting 0 alone is not enough (a
     script that ignores its arguments exits 0 too)."""
     start = time.time()
-    folder = _prepare(trial_folder)
+    folder, _ = _prepare(trial_folder)
     inputs, binds = _input_folder(settings, preprocess_folder)
     positionals = [data_dir_for_scripts(settings)]
     if not settings.infer_legacy_args:
         positionals.insert(0, gpu_argument(worker.gpu))
     args = [*(positionals if settings.positionals else []),
             *directory_argv([(settings.infer_data_flag, inputs),
-                             (settings.infer_model_flag, str(folder)),
-                             (settings.infer_output_flag, str(folder))], infer_values),
+                             (settings.infer_model_flag, folder),
+                             (settings.infer_output_flag, folder)], infer_values),
             *values_to_argv(infer_values)]
-    command = build_command(settings, "infer.sh", args, worker.gpu, [*binds, str(folder)],
-                            cwd=str(folder))
+    command = build_command(settings, "infer.sh", args, worker.gpu, [*binds, folder],
+                            cwd=folder)
     before = _outputs(folder)
     reason, status = _run_stage(command, "infer", folder, timeout=settings.trial_timeout,
                                 fresh_command_file=False, settings=settings,
@@ -158,7 +164,7 @@ def run_infer(settings: RunnerSettings, infer_values: Values, trial_folder, prep
     return StageResult(stage="infer", **_record(status, reason, start, worker, folder))
 
 
-def _outputs(folder: Path) -> dict[str, int]:
+def _outputs(folder: str) -> dict[str, int]:
     """Files under `folder` that a stage may have written (not the runner's own command,
     parameters and logs), with their modification times."""
     found = {}
@@ -176,7 +182,7 @@ def _outputs(folder: Path) -> dict[str, int]:
 
 
 def _record(status: str, reason: str | None, start: float, worker: WorkerContext,
-            folder: Path) -> dict:
+            folder) -> dict:
     """The RunRecord fields of a stage that ends now."""
     return dict(status=status, reason=reason, start=start, end=time.time(), rank=worker.rank,
                 host=worker.host, gpu=worker.gpu, folder=str(folder))
@@ -186,8 +192,17 @@ def _real(folder) -> str:
     """The folder's absolute path with symbolic links resolved (Path.resolve), its parent's
     remembered: a trial resolves its folders several times, and resolving walks every part of
     the path (lstat each: a tenth of a millisecond a time). The trial folders themselves are
-    the engine's, never links."""
-    folder = os.path.abspath(folder)
+    the engine's, never links. An absolute path's answer is remembered whole (the trial's own
+    folder is resolved two or three times, the preprocess folder once a trial)."""
+    folder = os.fspath(folder)
+    if folder.startswith("/"):
+        return _real_absolute(folder)
+    return _real_absolute(os.path.abspath(folder))
+
+
+@functools.lru_cache(maxsize=64)
+def _real_absolute(folder: str) -> str:
+    folder = os.path.normpath(folder)
     parent, name = os.path.split(folder)
     return os.path.join(_real_parent(parent), name)
 
@@ -197,26 +212,33 @@ def _real_parent(parent: str) -> str:
     return os.path.realpath(parent)
 
 
-def _prepare(folder) -> Path:
-    folder = Path(_real(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+def _prepare(folder) -> tuple[str, bool]:
+    """(the stage's folder, made if missing, as a real path; whether it was made now)."""
+    folder = _real(folder)
+    try:
+        os.mkdir(folder)
+    except FileExistsError:
+        return folder, False
+    except FileNotFoundError:
+        os.makedirs(folder, exist_ok=True)
+    return folder, True
 
 
-def _record_params(folder: Path, stage: str, values: Values, fresh: bool) -> None:
+def _record_params(folder: str, stage: str, values: Values, fresh: bool) -> None:
     """params.json: {stage: values} for every stage run in this folder."""
-    path = folder / PARAMS_FILE
+    path = os.path.join(folder, PARAMS_FILE)
     recorded = {}
-    if not fresh and path.exists():
+    if not fresh and os.path.exists(path):
         try:
-            recorded = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, encoding="utf-8") as f:
+                recorded = json.loads(f.read())
         except ValueError:
             recorded = {}  # a torn file from a killed run: rewrite it
     recorded[stage] = dict(values)
-    path.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
+    write_text(path, indented_json(recorded))
 
 
-def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None,
+def _run_stage(command: Command, stage: str, folder: str, timeout: float | None,
                fresh_command_file: bool, settings: RunnerSettings, params: Values,
                should_stop=None, on_start=None) -> tuple[str | None, str]:
     """Run `<stage>.sh`'s command in `folder`; returns (reason, status), reason None when it
@@ -233,9 +255,8 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
         if recorded:
             return
         recorded.append(True)
-        with open(folder / COMMAND_FILE, "w" if fresh_command_file else "a",
-                  encoding="utf-8") as f:
-            f.write(command.pasteable() + "\n")
+        write_text(os.path.join(folder, COMMAND_FILE), command.pasteable() + "\n",
+                   append=not fresh_command_file)
         _record_params(folder, stage, params, fresh=stage != "infer")
         if on_start is not None:
             on_start(folder)
@@ -245,12 +266,12 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
         record()
         return (f"{script} not started: the bind source {missing[0]} no longer exists "
                 "(the runtime would run without it)"), "failed"
-    stderr_log = folder / f"{stage}.stderr.log"
-    outcome = process.run_logged(list(command.argv), process.environment_with(command.env),
-                                 command.cwd, folder / f"{stage}.stdout.log", stderr_log,
-                                 timeout, should_stop, while_running=record)
+    stderr_log = os.path.join(folder, f"{stage}.stderr.log")
+    outcome = process.run_logged(command.argv, process.environment_with(command.env),
+                                 command.cwd, os.path.join(folder, f"{stage}.stdout.log"),
+                                 stderr_log, timeout, should_stop, while_running=record)
     record()
-    notices = (separate_runtime_notices(stderr_log, folder / f"{stage}.runtime.log")
+    notices = (separate_runtime_notices(Path(stderr_log), Path(folder, f"{stage}.runtime.log"))
                if command.in_container else [])
     if outcome.stopped:
         return f"{script} stopped early", "stopped"
@@ -263,7 +284,7 @@ def _run_stage(command: Command, stage: str, folder: Path, timeout: float | None
     return reason, "ok" if reason is None else "failed"
 
 
-def _with_fix(reason: str, stage: str, outcome, stderr_log: Path,
+def _with_fix(reason: str, stage: str, outcome, stderr_log,
               settings: RunnerSettings) -> str:
     """The failure's reason with the improve-hpo option that fixes it, when the logs show one:
     a strict parser that rejected the directory flags or the positionals, a script missing from
