@@ -9,8 +9,9 @@
 - example: the bundled example model (containers/example), trained in process: the same data
   files, scaling, MLPRegressor settings and validation MSE as its preprocess and train scripts
   (their improvelib argument parsing and file writing are skipped). Optimum unknown.
-- sk-gbr-diabetes, sk-sgd-cancer: tables of real scikit-learn trainings over mixed spaces
-  (benchmarks/sklearn_tables.py); the optimum is the table's best.
+- sk-gbr-diabetes, sk-sgd-cancer (report set), sk-rf-wine (tuning set): tables of real
+  scikit-learn trainings over mixed spaces (benchmarks/sklearn_tables.py); the optimum is the
+  table's best.
 - mixed-steps: `mixed` on a coarse grid (piecewise constant, like a table of real trainings;
   benchmarks/mixed_problems.py); tuning set.
 - switch, mixed10: synthetic mixed problems (benchmarks/mixed_problems.py): a categorical that
@@ -220,6 +221,6 @@ def problem(name: str) -> Problem:
 
 
 TUNING = ("branin", "hartmann6", "mixed", "mixed-steps",
-          *(f"surrogate-{run}" for run in SURROGATE_RUNS))
+          *(f"surrogate-{run}" for run in SURROGATE_RUNS), "sk-rf-wine")
 REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
 PROBLEMS = (*TUNING, *REPORT, "example")

@@ -20,6 +20,10 @@ Precompute (once; about 5 minutes of one core; the tables are committed):
   invscaling schedule and eta0 not with the optimal one (conditional parameters, as in real
   spaces); a diverged training is a failure (NaN), as a real run would report it.
   4,320 trainings.
+- sk-rf-wine (tuning set): RandomForestClassifier on load_wine (178 rows, 13 features, 3
+  classes), fixed 60/40 split, validation log loss: n_estimators and max_depth log-scale
+  ints, max_features a log-scale float, min_samples_leaf ordered, criterion and class_weight
+  categorical, bootstrap logical. 1,728 trainings.
 """
 
 from __future__ import annotations
@@ -157,9 +161,58 @@ def train_sgd(values: dict) -> float:
     return loss if math.isfinite(loss) and np.isfinite(probabilities).all() else math.nan
 
 
+# -- sk-rf-wine (tuning set) ------------------------------------------------------------------
+RF_SPACE = [
+    {"name": "n_estimators", "type": "int", "lower": 5, "upper": 50, "use_log_scale": True},
+    {"name": "max_depth", "type": "int", "lower": 1, "upper": 8, "use_log_scale": True},
+    {"name": "min_samples_leaf", "type": "ordered", "element_type": "int",
+     "values": [1, 4, 16]},
+    {"name": "max_features", "type": "float", "lower": 0.15, "upper": 1.0,
+     "use_log_scale": True},
+    {"name": "criterion", "type": "categorical", "element_type": "string",
+     "values": ["gini", "entropy"]},
+    {"name": "class_weight", "type": "categorical", "element_type": "string",
+     "values": ["none", "balanced", "balanced_subsample"]},
+    {"name": "bootstrap", "type": "logical"},
+    {"name": "random_state", "type": "constant", "value": 0},
+]
+RF_LEVELS = {"n_estimators": [5, 16, 50], "max_depth": [1, 2, 4, 8],
+             "min_samples_leaf": [1, 4, 16], "max_features": [0.15, 0.35, 0.7, 1.0],
+             "criterion": ["gini", "entropy"],
+             "class_weight": ["none", "balanced", "balanced_subsample"],
+             "bootstrap": [False, True]}
+
+
+@lru_cache(maxsize=None)
+def _wine():
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(y))
+    cut = int(0.6 * len(y))
+    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+
+
+def train_rf(values: dict) -> float:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x_train, y_train, x_val, y_val = _wine()
+    weight = None if values["class_weight"] == "none" else values["class_weight"]
+    model = RandomForestClassifier(
+        n_estimators=values["n_estimators"], max_depth=values["max_depth"],
+        min_samples_leaf=values["min_samples_leaf"], max_features=values["max_features"],
+        criterion=values["criterion"], class_weight=weight, bootstrap=values["bootstrap"],
+        random_state=values["random_state"], n_jobs=1)
+    model.fit(x_train, y_train)
+    probabilities = model.predict_proba(x_val)
+    picked = probabilities[np.arange(len(y_val)), np.searchsorted(model.classes_, y_val)]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
 TABLES = {
     "sk-gbr-diabetes": Table("sk-gbr-diabetes", GBR_SPACE, GBR_LEVELS, train_gbr),
     "sk-sgd-cancer": Table("sk-sgd-cancer", SGD_SPACE, SGD_LEVELS, train_sgd),
+    "sk-rf-wine": Table("sk-rf-wine", RF_SPACE, RF_LEVELS, train_rf),
 }
 
 
@@ -208,7 +261,8 @@ def _parse(parameter: dict, text: str):
     kind = parameter["type"]
     if kind == "logical":
         return text == "True"
-    if kind == "int":
+    if kind == "int" or (kind in ("ordered", "categorical")
+                         and parameter["element_type"] == "int"):
         return int(text)
     if kind == "float" or (kind in ("ordered", "categorical")
                            and parameter["element_type"] == "float"):
