@@ -268,7 +268,10 @@ def run_tpe(problem: Problem, seed: int, budget: int, pruner: str) -> Trace:
         made = pruners[pruner](min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=ETA)
     else:
         made = pruners[pruner](min_resource=1, reduction_factor=ETA)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed), pruner=made)
+    # a named study: HyperbandPruner puts a trial in a bracket by a hash of the study's name
+    # and the trial number, and an unnamed study gets a random name (a run would not repeat)
+    study = optuna.create_study(study_name=f"{problem.name}-{seed}", pruner=made,
+                                sampler=optuna.samplers.TPESampler(seed=seed))
     trace = Trace(problem, budget)
     while not trace.over:
         trial = study.ask()

@@ -30,7 +30,7 @@ def problem():
 @pytest.mark.parametrize("method", ["ga", "ga-defaults", "ga-defaults-silent", "ga-promotion",
                                     "ga-promotion-continue", "ga-asha", "ga-early-stopping",
                                     "random-asha", "ga:--eta 3 --fidelity-ranking rung",
-                                    "ga-silent:--brackets 2"])
+                                    "ga:--stopping-value last", "ga-silent:--brackets 2"])
 def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
     budget = 6 * 27
     trace = fidelity.run_method(method, problem, seed=1, budget=budget)
@@ -68,3 +68,12 @@ def test_a_method_is_the_engine_with_its_flags(problem):
     assert fidelity._fidelity(problem).rungs == (4, 8, 16, 27)
     three = fidelity._fidelity(problem, "--eta 3 --brackets 1 --fidelity-continue".split())
     assert (three.rungs, three.bracket_count, three.continues) == ((1, 3, 9, 27), 1, True)
+
+
+def test_optuna_with_hyperband_repeats_for_a_seed(problem):
+    """HyperbandPruner's brackets depend on the study's name: the benchmark names its study, so
+    a seed gives the same run twice (an unnamed study gets a random name)."""
+    pytest.importorskip("optuna")
+    runs = [fidelity.run_method("tpe-hyperband", problem, seed=2, budget=6 * 27).points
+            for _ in range(2)]
+    assert runs[0] == runs[1] and runs[0]

@@ -365,18 +365,62 @@ def test_the_async_ga_picks_parents_by_a_larger_tournament_late(monkeypatch):
     algorithm = make_algorithm(SPACE, settings(strategy="async", population=mu,
                                                generations=100, seed=3))
     late = int(adaptive.LATE_AFTER * mu)
-    share_of_best = {}
-    for told in (late - 20, late):
+    share_of_best, expected = {}, {}
+    for told, size in ((late - 20, algorithm.tournament_size),
+                       (late, int(adaptive.LATE_TOURNAMENT * mu))):
         while algorithm.breeder is not None and len(algorithm.breeder.history) < told:
             for candidate in algorithm.ask():
                 algorithm.tell(candidate, objective(candidate.values))
-        best = max(algorithm._population, key=lambda m: m.evaluated.standing)
+        assert algorithm.breeder.parent_tournament(algorithm.tournament_size) == size
+        best = max(member.evaluated.standing for member in algorithm._population)
+        tied = sum(member.evaluated.standing == best for member in algorithm._population)
         picks = [parent for _ in range(1000) for parent in algorithm._parents()]
-        share_of_best[told] = sum(parent is best for parent in picks) / len(picks)
-    size = algorithm.tournament_size
-    assert algorithm.breeder.parent_tournament(size) == max(size, int(adaptive.LATE_TOURNAMENT
-                                                                      * mu))
-    assert 0.25 < share_of_best[late - 20] < 0.45  # 1 - 0.9 ** 4 = 0.34
-    assert 0.55 < share_of_best[late] < 0.75  # 1 - 0.9 ** 10 = 0.65
+        share_of_best[told] = sum(parent.evaluated.standing == best for parent in picks) / 2000
+        expected[told] = 1 - (1 - tied / mu) ** size  # a tournament with a best member in it
+    assert expected[late - 20] < 0.5 < expected[late]  # with one best: 0.34 and 0.65
+    for told in share_of_best:
+        assert abs(share_of_best[told] - expected[told]) < 0.05, (share_of_best, expected)
     classic = make_algorithm(SPACE, settings(strategy="async", operators="classic"))
     assert classic.breeder is None  # the classic operators keep --tournament-size throughout
+
+
+def test_the_async_ga_mutates_with_heavy_tailed_steps_late():
+    """From HEAVY_TAILS_AFTER x mu results on, the asynchronous GA's mutation steps are the
+    learned step times |a standard Cauchy draw| (at most MAX_STEP): half of them below the
+    learned step, one in six beyond four times it, so a mutant now and then moves far. Before,
+    and in the generational GA at any time, a gene moves with its learned step."""
+    mu = 10
+    late = int(adaptive.HEAVY_TAILS_AFTER * mu)
+
+    def breeder_after(results, strategy):
+        algorithm = make_algorithm(SPACE, settings(strategy=strategy, population=mu))
+        breeder = algorithm.breeder
+        rng = make_rng(0)
+        for number in range(results):
+            breeder.observe(number, SPACE.sample(rng), float(number))
+        breeder.steps["x"] = 0.5
+        return breeder
+
+    def moves(breeder, count=3000):  # |x move| of mutants of one parent whose x moved
+        rng, parent = make_rng(1), member(0, SPACE.sample(make_rng(2)), 1.0)
+        moved = []
+        while len(moved) < count:
+            child = breeder._mutate(parent, rng, None)[0]
+            if child["x"] != parent["x"]:
+                moved.append(abs(child["x"] - parent["x"]))
+        return np.array(moved)
+
+    sigma = SPACE.parameters[0].sigma  # x: a tenth of its range, 1.0
+    early, generational = breeder_after(late - 1, "async"), breeder_after(late, "generational")
+    assert not early.heavy_tails() and not generational.heavy_tails()
+    for breeder in (early, generational):
+        assert (moves(breeder) > 4 * 0.5 * sigma).mean() < 0.005  # Gaussian: 6e-5
+    heavy = breeder_after(late, "async")
+    assert heavy.heavy_tails()
+    rng = make_rng(3)
+    steps = np.array([heavy._step("x", rng, True) for _ in range(4000)])
+    assert 0.45 < (steps < 0.5).mean() < 0.55  # the median of |Cauchy| is 1
+    assert 0.12 < (steps > 4 * 0.5).mean() < 0.19  # P(|Cauchy| > 4) = 0.156
+    assert steps.max() == adaptive.MAX_STEP
+    assert heavy._step("opt", rng, True) == 1.0  # a categorical has no step
+    assert (moves(heavy) > 4 * 0.5 * sigma).mean() > 0.08

@@ -75,13 +75,16 @@ class GeneticAlgorithm(Algorithm):
     only points not asked yet where they can (random and grid search are left as they are:
     baselines). A complete run asks mu + generations * lambda candidates."""
 
+    asynchronous = False  # the asynchronous GA's late phase (ga/adaptive.py) applies
+
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
                  cxpb: float, mutpb: float, indpb: float, tournament_size: int,
                  operators: str = "classic", candidates: int = 1, initial=(),
                  cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
         self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
-                                        candidates=candidates, population=population)
+                                        candidates=candidates, population=population,
+                                        asynchronous=self.asynchronous)
                         if operators == "adaptive" else None)
         self.mu = population
         self.lam = offspring

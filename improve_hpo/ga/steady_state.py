@@ -3,7 +3,7 @@ trial of a generation.
 
 While fewer than mu results exist, ask returns initial points (given rows, then random samples).
 After that, each ask breeds one child: two parents by tournament (with the adaptive operators
-a larger one after 10 x mu results: ga/adaptive.py), then vary_or (crossover,
+a larger one after 3 x mu results: ga/adaptive.py), then vary_or (crossover,
 mutation or reproduction), bred again while it repeats a point already asked or adopted
 (Algorithm._novel). Each result is inserted as it arrives ((mu + 1) selection: it replaces
 the worst member if it is strictly better). For the reports, generation 0 ends with the mu-th
@@ -22,6 +22,8 @@ from improve_hpo.ga.operators import select_tournament
 
 
 class AsyncGA(GeneticAlgorithm):
+    asynchronous = True
+
     def __init__(self, space, mode, rng, **settings):
         super().__init__(space, mode, rng, **settings)
         self._told = 0
