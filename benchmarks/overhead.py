@@ -16,6 +16,10 @@
    engine), start-up excluded. Each engine stamps its trials' start and end where it runs them
    (improve-hpo: its ledger).
 
+   CPU per trial, all processes: `cpu_cost` ((CPU of 2N trials - CPU of N) / N, from
+   getrusage) and `window_cost` (perf samples while the trials run only: steadier on shared
+   cores, where every rank's start-up varies).
+
 2. Rank 0's cost at scale (`measure`): no-op trials (benchmarks/engine_run.py: a Python
    function through improve_hpo.optimize) through the whole engine under mpiexec; evaluations
    per second, rank 0's CPU time per trial and its peak RSS, from 1,000 to 100,000 trials.
@@ -270,6 +274,52 @@ def cpu_cost(engines: list[str], workers: int = 8, trials: int = 500, rounds: in
     return measured
 
 
+PERF_HZ = 2000  # perf samples per second of CPU (cpu-clock)
+
+
+def run_window_cpu(name: str, model: Path, trials: int, workers: int,
+                   baseline: Path | None = None) -> tuple[float, float]:
+    """(CPU ms per trial of every process of one engine run, of which the script's), from
+    `perf record -e cpu-clock` of the whole run, counting only the samples between the first
+    and the last sample of train.sh itself: start-up and the end fall out, which the (2N - N)
+    difference of cpu_cost leaves to the noise of every rank's start."""
+    code = ("from pathlib import Path; from benchmarks.overhead import available_engines; "
+            f"available_engines(None, {str(baseline) if baseline else None!r})[{name!r}]"
+            f"(Path({str(model)!r}), {trials}, {workers})")
+    with tempfile.TemporaryDirectory() as folder:
+        data = str(Path(folder) / "perf.data")
+        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(PERF_HZ), "-o",
+                        data, "--", sys.executable, "-c", code], cwd=REPO, check=True,
+                       capture_output=True, timeout=1800)
+        printed = subprocess.run(["perf", "script", "-i", data, "-F", "comm,time"],
+                                 capture_output=True, text=True, check=True).stdout
+    samples = []
+    for line in printed.splitlines():
+        if line.strip():
+            comm, stamp = line.rsplit(None, 1)
+            samples.append((comm.strip(), float(stamp.rstrip(":"))))
+    script = [stamp for comm, stamp in samples if comm == "train.sh"]
+    first, last = min(script), max(script)
+    inside = [comm for comm, stamp in samples if first <= stamp <= last]
+    per_trial = 1000 / PERF_HZ / trials
+    return len(inside) * per_trial, inside.count("train.sh") * per_trial
+
+
+def window_cost(engines: list[str], workers: int = 8, trials: int = 2000, rounds: int = 3,
+                say=print, baseline: Path | None = None) -> dict[str, list[tuple]]:
+    """run_window_cpu of each engine, rounds interleaved (needs `perf`)."""
+    with tempfile.TemporaryDirectory() as folder:
+        model = make_model(Path(folder) / "model")
+        measured = {name: [] for name in engines}
+        for _ in range(rounds):
+            for name in engines:
+                measured[name].append(run_window_cpu(name, model, trials, workers, baseline))
+                total, script = measured[name][-1]
+                say(f"overhead: {name}, {workers} workers: {total:.2f} CPU ms per trial, "
+                    f"{script:.2f} of them the script's")
+    return measured
+
+
 # -- 2. rank 0 at scale ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Overhead:
@@ -378,6 +428,10 @@ def main(argv=None) -> None:
     parser.add_argument("--cpu", action="store_true",
                         help="measure CPU milliseconds per trial instead (cpu_cost), at the "
                              "first --workers count")
+    parser.add_argument("--cpu-window", action="store_true",
+                        help="measure CPU milliseconds per trial with perf, only while the "
+                             "trials run (window_cost; needs perf), at the first --workers "
+                             "count")
     args = parser.parse_args(argv)
     if args.scale:
         print("| ranks | trials | seconds | rank 0 CPU ms/trial | rank 0 peak RSS (MB) | "
@@ -400,6 +454,18 @@ def main(argv=None) -> None:
                              f"{list(engines)}")
             chosen[matches[0]] = engines[matches[0]]
         engines = chosen
+    if args.cpu_window:
+        measured = window_cost(list(engines), args.workers[0], args.trials, args.rounds,
+                               baseline=args.baseline)
+        print("\n| engine | workers | CPU ms per trial (median) | rounds | not the script |\n"
+              "|---|---:|---:|---|---|")
+        for name, values in measured.items():
+            others = [total - script for total, script in values]
+            print(f"| {name} | {args.workers[0]} | "
+                  f"{statistics.median(total for total, _ in values):.2f} | "
+                  + ", ".join(f"{total:.2f}" for total, _ in values)
+                  + f" | {min(others):.2f}-{max(others):.2f} |")
+        return
     if args.cpu:
         measured = cpu_cost(list(engines), args.workers[0], args.trials, args.rounds,
                             baseline=args.baseline)

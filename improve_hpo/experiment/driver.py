@@ -14,9 +14,10 @@ Every finished trial is appended to trials.csv at once and committed to the ledg
 worker gets new work: the ledger's writes are batched into one transaction per pass of the loop.
 A pass records the results that arrived, settles and dispatches what it can (the tasks wait in
 `pending`), commits once, and only then hands the pending tasks to the executor: the results
-and the new trials' "running" rows reach the disk in one commit, before any of those tasks. Each completed generation appends to
-generations.csv; best.json and best_config.ini are rewritten as soon as a finished trial
-improves the best, so a run stopped at any point leaves them.
+and the new trials' "running" rows reach the disk in one commit, before any of those tasks.
+Each completed generation appends to generations.csv; best.json and best_config.ini are
+rewritten as soon as a finished trial improves the best, so a run stopped at any point leaves
+them.
 Nothing here scans all trials: each step costs the same at trial 10,000 as at trial 1.
 """
 
