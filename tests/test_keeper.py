@@ -133,3 +133,25 @@ def test_a_child_forked_from_a_worker_does_not_use_or_hold_its_keeper(tmp_path):
     assert os.waitstatus_to_exitcode(code) == 0
     outcome, again = run(tmp_path, f'echo ${MARKER}')  # the parent's keeper serves on
     assert outcome.returncode == 0 and again == keeper
+
+
+def test_a_script_sees_the_environment_it_was_given_when_it_is_sent_once(tmp_path):
+    """The keeper keeps the last environment it was sent and a request with the same one sends
+    none (runner/process._send): a script must still see each change, and a keeper started
+    after its predecessor died must be sent the environment again."""
+    def printed(env: dict) -> str:
+        out, err = tmp_path / "out.log", tmp_path / "err.log"
+        outcome = process.run_logged(["/bin/sh", "-c", f"echo $IMPROVE_HPO_TEST_VALUE ${MARKER}"],
+                                     env, str(tmp_path), out, err, None)
+        assert outcome == process.Outcome(0)
+        return out.read_text().split()
+
+    one, two = dict(os.environ, IMPROVE_HPO_TEST_VALUE="one"), \
+        dict(os.environ, IMPROVE_HPO_TEST_VALUE="two")
+    first = printed(one)
+    assert first[0] == "one" and printed(one) == first  # the same dict: sent once, still seen
+    assert printed(two) == ["two", first[1]]
+    os.kill(int(first[1]), signal.SIGKILL)
+    assert gone(int(first[1]))
+    value, keeper = printed(two)  # the same dict as the request before, to a new keeper
+    assert value == "two" and keeper != first[1]
