@@ -320,14 +320,14 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         extras.append("--early-stopping")
     if args.stopping_brackets is not None:
         extras.append("--stopping-brackets")
-    stopping_value = getattr(args, "stopping_value", None)
+    stopping_value = args.stopping_value
     if stopping_value is not None:
         extras.append("--stopping-value")
     if args.fidelity_continue:
         extras.append("--fidelity-continue")
     if args.brackets is not None:
         extras.append("--brackets")
-    ranking = getattr(args, "fidelity_ranking", None)
+    ranking = args.fidelity_ranking
     if ranking is not None:
         extras.append("--fidelity-ranking")
     if name is None:
