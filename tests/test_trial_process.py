@@ -7,8 +7,8 @@ the same way). The trial's train.sh starts the three processes that escape a pro
 (a background child, a `setsid` child, a double-forked daemon) and records its pid and its
 parent's. Then: a normal end, a timeout, an early stop of a script whose grandchild ignores
 SIGTERM, the job's SIGTERM, kill -9 of the worker rank, kill -9 of the trial process. Under
-mpiexec: kill -9 of a trial process ends the job, leaves nothing, and the resumed run trains
-that trial again.
+mpiexec and with --workers: kill -9 of a trial process stops the run, leaves nothing, and the
+resumed run trains that trial again.
 """
 
 from __future__ import annotations
@@ -199,17 +199,21 @@ def _is_trial_process(pid: int, tmp: Path) -> bool:
     return b"trial_process.py" in cmdline and str(tmp).encode() in environ
 
 
-def test_under_mpiexec_a_killed_trial_process_ends_the_job_and_its_trial_runs_again(
-        tmp_path, monkeypatch):
+@pytest.mark.parametrize("launch", ["mpiexec", "workers"])
+def test_a_killed_trial_process_stops_the_run_and_its_trial_runs_again(tmp_path, monkeypatch,
+                                                                        launch):
+    """Under mpiexec the worker rank aborts the job; with --workers the pool worker exits and
+    the driver stops (143). Either way nothing is left and the trial is not recorded failed."""
     model = tmp_path / "model"
     shutil.copytree(FAKE_MODEL, model)
     (model / "train.sh").write_text(HOLDING_TRAIN)
     hold = tmp_path / "hold"
     hold.touch()
     monkeypatch.setenv("HOLD", str(hold))
+    where = dict(ranks=2) if launch == "mpiexec" else {}
+    more = ["--workers", 1] if launch == "workers" else []
     argv = command(tmp_path, "--algorithm", "random", "--population", 1, "--generations", 0,
-                   "--infer", "none",
-                   space=write_space(tmp_path, SPAWNING), ranks=2)
+                   "--infer", "none", *more, space=write_space(tmp_path, SPAWNING), **where)
     argv[argv.index(str(FAKE_MODEL))] = str(model)
     with started(argv, tmp_path) as job:
         spawned = tmp_path / "data" / "spawned.log"
@@ -220,8 +224,9 @@ def test_under_mpiexec_a_killed_trial_process_ends_the_job_and_its_trial_runs_ag
         assert len(found) == 1
         os.kill(found[0], signal.SIGKILL)
         _, stderr = job.communicate(timeout=120)
-        assert job.returncode != 0
-        assert "the trial process of worker rank 1 was killed by signal 9" in stderr
+        assert job.returncode == 143 if launch == "workers" else job.returncode != 0
+        whose = "worker rank 1" if launch == "mpiexec" else "worker 1"
+        assert f"the trial process of {whose} was killed by signal 9" in stderr
         assert_nothing_left(tmp_path)
     # rank 0 saw its worker's connection close first (interrupted), or the abort came first
     assert ledger_rows(tmp_path / "out", "SELECT status FROM trials") in ([("running",)],
