@@ -236,9 +236,11 @@ class FidelitySettings:
                     else "worse than the median")
             milestones = [value for value in rungs[:-1] if value >= self.grace]
             if self.promotion:
+                kept = (" (a model that prints nothing keeps promotion)"
+                        if self.when_silent == "promotion" else "")
                 lines.append("  switch: once a training printed its per-epoch metric, new "
                              f"points train {self.parameter}={rungs[-1]} instead and early "
-                             "stopping cuts them (a model that prints nothing keeps promotion)")
+                             f"stopping cuts them{kept}")
             judged = ("its best value so far" if self.judged_on == "best"
                       else "the value it printed there")
             if self.when_silent == "full":
@@ -312,7 +314,7 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "validation metric it prints each epoch: asha (outside the best 1/eta) "
                        "or median; with promotion, once a training printed its metric, new "
                        "points train fully and are stopped so instead (a model that prints "
-                       f"nothing keeps promotion) (default: {EARLY_STOPPING})")
+                       f"nothing: see --silent-model) (default: {EARLY_STOPPING})")
     group.add_argument("--stopping-brackets", type=int, metavar="N",
                        help="early stopping's hedge for models that learn slowly: new points "
                        "may first be stopped at the lowest N rungs, in Hyperband's proportions "

@@ -20,7 +20,10 @@ turns each into trainings ("trials") at a fidelity:
 - promotion with an early-stopping rule (the defaults): promotion until a told result comes
   with values the model printed during training (`printing`); from then on every new point
   trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
-  follows one training). A model that prints nothing keeps promotion. The switch depends only
+  follows one training). A model that prints nothing: promotion until SILENT_AFTER
+  trainings printed nothing, then (--silent-model full, the default) every new point trains
+  at the top rung and nothing more is promoted (a promoted point retrains from scratch, which
+  cost more epochs than training fully on the fidelity benchmark). Both switches depend only
   on the results told, so a replay of the ledger switches at the same result.
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at;
