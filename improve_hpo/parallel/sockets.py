@@ -19,6 +19,10 @@ file descriptor per worker, every rank learns it from one allreduce and the run 
 mpi4py.futures instead, with a line saying so. IMPROVE_HPO_MPI_TASKS=mpi chooses mpi4py.futures
 from the start.
 
+A worker rank of the run command hands its connection to its trial process
+(parallel/trial_process.py), started before the rank connects; the rank reports in (the
+allreduce) only once that process is ready, so rank 0's first tasks do not wait for it.
+
 Nothing changes for a kill or a stop: mpiexec still ends every rank when one dies; signals still
 reach every rank (a worker's handler stops its trial, whose result comes back interrupted).
 """
