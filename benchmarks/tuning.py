@@ -7,7 +7,9 @@ share of seed pairs won against a reference method.
 
 A variant is NAME=METHOD[:CONSTANT=VALUE,...]: a method of benchmarks/methods.py, and
 optionally constants of improve_hpo/ga/adaptive.py or improve_hpo/ga/surrogate.py set in the
-worker process (how the defaults there were tried before being written down).
+worker process (how the defaults there were tried before being written down). A GA method
+with knows_budget=1 (e.g. ga[knows_budget=1]) is told its budget, so it runs once per budget
+(40, 100, 300) instead of once at the largest.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.methods import search
-from benchmarks.problems import TUNING
+from benchmarks.methods import parse_method, search
+from benchmarks.problems import TUNING, problem
 from benchmarks.quality import regrets
 
 BUDGETS = (40, 100, 300)
@@ -87,6 +89,11 @@ def main(argv=None) -> int:
                         help="keep the reference method's curves in FILE: read them from it "
                              "when it holds every problem and seed asked for, else run them "
                              "and write it (a peer such as tpe costs minutes per run)")
+    parser.add_argument("--versus", action="append", default=[], metavar="VARIANT",
+                        help="also count each variant's wins against this variant of the run "
+                             "(e.g. the current default), from the same curves")
+    parser.add_argument("--save-curves", type=Path, metavar="FILE",
+                        help="write every curve of the run (pickle) to FILE")
     args = parser.parse_args(argv)
     for problem_name in args.problems:
         if problem_name not in TUNING:
@@ -101,11 +108,16 @@ def main(argv=None) -> int:
             curves[("REF", p)] = saved[p]
     else:
         variants.append(("REF", args.reference, {}))
-    jobs = [(name, method, overrides, p, args.budget, seed) for name, method, overrides in variants
+    budgets = [b for b in BUDGETS if b <= args.budget]
+    per_budget = {name for name, method, _ in variants
+                  if parse_method(method)[1].get("knows_budget")}
+    jobs = [(name, method, overrides, p, budget, seed) for name, method, overrides in variants
+            for budget in (budgets if name in per_budget else [args.budget])
             for p in args.problems for seed in seeds]
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-        for (name, _, _, p, _, seed), curve in pool.imap_unordered(_run, jobs):
-            curves.setdefault((name, p), {})[seed] = curve
+        for (name, _, _, p, budget, seed), curve in pool.imap_unordered(_run, jobs):
+            key = (name, p, budget) if name in per_budget else (name, p)
+            curves.setdefault(key, {})[seed] = curve
     if args.reference_curves is not None and variants[-1][0] == "REF":
         for p in args.problems:
             saved.setdefault(p, {}).update(curves[("REF", p)])
@@ -113,27 +125,54 @@ def main(argv=None) -> int:
             {"method": args.reference, "budget": args.budget, "curves": saved}))
     if variants[-1][0] != "REF":
         variants.append(("REF", args.reference, {}))
-    budgets = [b for b in BUDGETS if b <= args.budget]
-    print("median regret (wins vs " + args.reference + " in seed pairs)")
-    print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in args.problems))
-    means = {}
-    for name, _, _ in variants:
-        cells, won = [], np.zeros(len(budgets))
-        for p in args.problems:
-            mine = np.array([curves[(name, p)][s] for s in seeds])
-            ref = np.array([curves[("REF", p)][s] for s in seeds])
-            for budget in budgets:
-                a, b = regrets(p, mine[:, budget - 1]), regrets(p, ref[:, budget - 1])
-                wins = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
-                won[budgets.index(budget)] += wins / len(args.problems)
-                cells.append(f"{np.median(a):9.2e} {wins:4.0%} ")
-        print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
-        means[name] = won
-    print("mean over the problems of the seed pairs won at " + " / ".join(map(str, budgets)))
-    for name, won in means.items():
-        print(name.ljust(14) + " / ".join(f"{w:4.0%}" for w in won))
+
+    def final(name, p, budget):
+        """The best value after `budget` trainings of each seed's run."""
+        key = (name, p, budget) if name in per_budget else (name, p)
+        return np.array([curves[key][s][budget - 1] for s in seeds])
+
+    names = [name for name, _, _ in variants]
+    for reference in ["REF", *args.versus]:
+        if reference not in names:
+            parser.error(f"--versus {reference}: not a variant of this run ({', '.join(names)})")
+        shown = args.reference if reference == "REF" else reference
+        _print_wins(names, reference, shown, args.problems, budgets, final)
+    if args.save_curves is not None:
+        args.save_curves.write_bytes(pickle.dumps({"seeds": list(seeds), "curves": curves}))
     sys.stdout.flush()
     return 0
+
+
+def _mixed_space(problem_name: str) -> bool:
+    """Whether a problem's space has a categorical or logical parameter (the tables and the
+    mixed problems; not the test functions and the real-run surrogates)."""
+    return any(p["type"] in ("categorical", "logical") for p in problem(problem_name).space_json)
+
+
+def _print_wins(names, reference, shown, problems, budgets, final) -> None:
+    """Each variant's median regret and share of seed pairs won against `reference`, per
+    problem and budget, and the means over all problems and over the mixed-space ones."""
+    print(f"median regret (wins vs {shown} in seed pairs)")
+    print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in problems))
+    mixed = [p for p in problems if _mixed_space(p)]
+    means = {}
+    for name in names:
+        cells, won = [], {p: np.zeros(len(budgets)) for p in problems}
+        for p in problems:
+            for i, budget in enumerate(budgets):
+                a, b = regrets(p, final(name, p, budget)), regrets(p, final(reference, p, budget))
+                won[p][i] = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+                cells.append(f"{np.median(a):9.2e} {won[p][i]:4.0%} ")
+        print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
+        means[name] = (np.mean([won[p] for p in problems], axis=0),
+                       np.mean([won[p] for p in mixed], axis=0) if mixed else None)
+    print(f"mean seed pairs won vs {shown} at " + " / ".join(map(str, budgets))
+          + f": all {len(problems)} problems; the {len(mixed)} mixed-space ones")
+    for name, (every, among_mixed) in means.items():
+        line = name.ljust(14) + " / ".join(f"{w:4.0%}" for w in every)
+        if among_mixed is not None:
+            line += "   mixed: " + " / ".join(f"{w:4.0%}" for w in among_mixed)
+        print(line)
 
 
 if __name__ == "__main__":

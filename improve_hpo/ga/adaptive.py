@@ -126,6 +126,16 @@ LATE_TOURNAMENT = 1.0
 # full-sigma steps gained less; the late phase from 4 or 5 x mu, a tournament of 7 late, and
 # Cauchy steps from 5 x mu were level or behind (docs/benchmarks.md).
 HEAVY_TAILS_AFTER = 10.0
+# EXPERIMENT (budget-aware): when the run knows its trial budget, the late phase starts at
+# LATE_SHARE x budget results (0: LATE_AFTER x mu as above), the heavy tails at
+# HEAVY_SHARE x budget; candidates per slot at budgets of at most SMALL_BUDGET: SMALL_CANDIDATES.
+LATE_SHARE = 0.0
+REVISE_HISTORY = 0  # EXPERIMENT: 1 = a revised (promoted) result also replaces its model value
+ACCEPT_TIES = 0  # EXPERIMENT: 1 = the async GA's (mu + 1) replacement takes a child equal to the worst
+IGNORE_FAILURES = 0  # EXPERIMENT: 1 = failed trials are left out of the model (as Optuna TPE)
+HEAVY_SHARE = 0.0
+SMALL_BUDGET = 0
+SMALL_CANDIDATES = 3
 
 
 class AdaptiveBreeder:
@@ -136,12 +146,15 @@ class AdaptiveBreeder:
     """
 
     def __init__(self, space, *, cxpb: float, mutpb: float, indpb: float, candidates: int,
-                 population: int = 10, asynchronous: bool = False):
+                 population: int = 10, asynchronous: bool = False, planned: int | None = None):
         self.space = space
+        self.planned = planned
         self.population = population
         self.asynchronous = asynchronous  # heavy-tailed steps late (the late phase's part)
         self.cxpb, self.mutpb, self.indpb = cxpb, mutpb, indpb
         self.candidates = candidates
+        if asynchronous and planned is not None and planned <= SMALL_BUDGET:
+            self.candidates = SMALL_CANDIDATES
         self.steps = {p.name: INITIAL_STEP for p in space.parameters
                       if p.type in ("int", "float", "ordered") and not p.fixed}
         self.history = History(Encoder(space))
@@ -170,10 +183,16 @@ class AdaptiveBreeder:
         if number in self._lineage:
             self._told[number] = loss
 
+    def revise(self, number: int, loss: float) -> None:
+        """A result measured again at a higher fidelity rung: the model sees its new loss."""
+        if self.asynchronous and REVISE_HISTORY and self.history.revise(number, loss):
+            self._model_size = -1  # refit
+
     def model(self) -> DensityRatio | None:
         """The model of every result told so far (refitted only when results were added)."""
         if self._model_size != len(self.history):
-            self._model = DensityRatio.fit(self.history)
+            self._model = DensityRatio.fit(
+                self.history, ignore_failures=self.asynchronous and bool(IGNORE_FAILURES))
             self._model_size = len(self.history)
         return self._model
 
@@ -196,6 +215,10 @@ class AdaptiveBreeder:
     def parent_tournament(self, size: int) -> int:
         """The asynchronous GA's parent tournament size now: `size` (--tournament-size), or
         LATE_TOURNAMENT x mu once LATE_AFTER x mu results were told, if larger."""
+        if self.asynchronous and LATE_SHARE and self.planned is not None:
+            if len(self.history) >= LATE_SHARE * self.planned:
+                return max(size, int(math.ceil(LATE_TOURNAMENT * self.population)))
+            return size
         if LATE_AFTER and len(self.history) >= LATE_AFTER * self.population:
             return max(size, int(math.ceil(LATE_TOURNAMENT * self.population)))
         return size
@@ -293,6 +316,8 @@ class AdaptiveBreeder:
     def heavy_tails(self) -> bool:
         """Whether mutation steps are heavy-tailed now: the asynchronous GA, from
         HEAVY_TAILS_AFTER x mu results on (counted, like the late phase, not budgeted)."""
+        if self.asynchronous and HEAVY_SHARE and self.planned is not None:
+            return len(self.history) >= HEAVY_SHARE * self.planned
         return (self.asynchronous and HEAVY_TAILS_AFTER > 0
                 and len(self.history) >= HEAVY_TAILS_AFTER * self.population)
 

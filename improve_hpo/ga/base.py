@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from improve_hpo.ga.adaptive import AdaptiveBreeder
 from improve_hpo.ga.candidate import Candidate, Evaluated
-from improve_hpo.ga.fitness import BestEver, evaluate, individual
+from improve_hpo.ga.fitness import BestEver, evaluate, individual, loss_of
 from improve_hpo.ga.operators import vary_or
 
 # How many times a GA draws a point again when it drew one already asked in this experiment.
@@ -80,11 +80,15 @@ class GeneticAlgorithm(Algorithm):
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
                  cxpb: float, mutpb: float, indpb: float, tournament_size: int,
                  operators: str = "classic", candidates: int = 1, initial=(),
-                 cx_indpb: float | None = None, mut_indpb: float | None = None):
+                 cx_indpb: float | None = None, mut_indpb: float | None = None,
+                 max_evaluations: int | None = None):
         super().__init__(space, mode, rng, initial)
+        planned = population + generations * offspring
+        if max_evaluations is not None:
+            planned = min(planned, max_evaluations)
         self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
                                         candidates=candidates, population=population,
-                                        asynchronous=self.asynchronous)
+                                        asynchronous=self.asynchronous, planned=planned)
                         if operators == "adaptive" else None)
         self.mu = population
         self.lam = offspring
@@ -184,6 +188,8 @@ class GeneticAlgorithm(Algorithm):
         rung (improve_hpo.scheduling): it competes in selection with that result from now on.
         A point no longer in the population is left alone, unless its `candidate` is given:
         it then competes for a place again, replacing the worst member if it stands higher."""
+        if self.breeder is not None:
+            self.breeder.revise(number, loss_of(metric, self.mode))
         for index, member in enumerate(self._population):
             if member.evaluated.candidate.number == number:
                 self._population[index] = individual(evaluate(member.evaluated.candidate,
