@@ -41,8 +41,7 @@ METHODS = ("ga", "ga-async", "ga-gen", "ga-old", "legacy", "random", "tpe", "tpe
 PEERS = ("tpe", "tpe-univariate", "cmaes", "ngopt")
 _SETTING = re.compile(r"^(?P<base>[a-z-]+)(?:\[(?P<settings>[^\]]*)\])?$")
 _TYPES = dict(population=int, offspring=int, cxpb=float, mutpb=float, indpb=float,
-              tournament_size=int, strategy=str, operators=str, candidates=int,
-              knows_budget=int)
+              tournament_size=int, strategy=str, operators=str, candidates=int)
 
 
 def parse_method(name: str) -> tuple[str, dict]:
@@ -78,17 +77,12 @@ def search(method: str, problem_name: str, budget: int, seed: int) -> list[float
 
 
 def _engine_settings(base: str, settings: dict, budget: int, seed: int) -> SearchSettings:
-    """knows_budget=1: the run is told its budget (--max-evaluations), as a real run that
-    plans its trainings is; else it does not know when it will be stopped."""
-    settings = dict(settings)
-    knows_budget = settings.pop("knows_budget", 0)
     population = settings.get("population", defaults.POPULATION)
     chosen = SearchSettings(
         algorithm="random" if base == "random" else "ga",
         strategy="async" if base == "ga-async" else defaults.STRATEGY,
         population=population, offspring=defaults.offspring_for(population), seed=seed,
-        generations=20 * budget,  # enough generations: the budget of trainings ends the search
-        max_evaluations=budget if knows_budget else None)
+        generations=20 * budget)  # enough generations: the budget of trainings ends the search
     chosen = replace(chosen, **settings)
     chosen.check()
     return chosen

@@ -7,9 +7,7 @@ share of seed pairs won against a reference method.
 
 A variant is NAME=METHOD[:CONSTANT=VALUE,...]: a method of benchmarks/methods.py, and
 optionally constants of improve_hpo/ga/adaptive.py or improve_hpo/ga/surrogate.py set in the
-worker process (how the defaults there were tried before being written down). A GA method
-with knows_budget=1 (e.g. ga[knows_budget=1]) is told its budget, so it runs once per budget
-(40, 100, 300) instead of once at the largest.
+worker process (how the defaults there were tried before being written down).
 """
 
 from __future__ import annotations
@@ -22,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.methods import parse_method, search
+from benchmarks.methods import search
 from benchmarks.problems import TUNING, problem
 from benchmarks.quality import regrets
 
@@ -108,16 +106,11 @@ def main(argv=None) -> int:
             curves[("REF", p)] = saved[p]
     else:
         variants.append(("REF", args.reference, {}))
-    budgets = [b for b in BUDGETS if b <= args.budget]
-    per_budget = {name for name, method, _ in variants
-                  if parse_method(method)[1].get("knows_budget")}
-    jobs = [(name, method, overrides, p, budget, seed) for name, method, overrides in variants
-            for budget in (budgets if name in per_budget else [args.budget])
+    jobs = [(name, method, overrides, p, args.budget, seed) for name, method, overrides in variants
             for p in args.problems for seed in seeds]
     with multiprocessing.get_context("spawn").Pool(args.processes) as pool:
-        for (name, _, _, p, budget, seed), curve in pool.imap_unordered(_run, jobs):
-            key = (name, p, budget) if name in per_budget else (name, p)
-            curves.setdefault(key, {})[seed] = curve
+        for (name, _, _, p, _, seed), curve in pool.imap_unordered(_run, jobs):
+            curves.setdefault((name, p), {})[seed] = curve
     if args.reference_curves is not None and variants[-1][0] == "REF":
         for p in args.problems:
             saved.setdefault(p, {}).update(curves[("REF", p)])
@@ -126,10 +119,11 @@ def main(argv=None) -> int:
     if variants[-1][0] != "REF":
         variants.append(("REF", args.reference, {}))
 
+    budgets = [b for b in BUDGETS if b <= args.budget]
+
     def final(name, p, budget):
         """The best value after `budget` trainings of each seed's run."""
-        key = (name, p, budget) if name in per_budget else (name, p)
-        return np.array([curves[key][s][budget - 1] for s in seeds])
+        return np.array([curves[(name, p)][s][budget - 1] for s in seeds])
 
     names = [name for name, _, _ in variants]
     for reference in ["REF", *args.versus]:

@@ -80,15 +80,11 @@ class GeneticAlgorithm(Algorithm):
     def __init__(self, space, mode, rng, *, population: int, offspring: int, generations: int,
                  cxpb: float, mutpb: float, indpb: float, tournament_size: int,
                  operators: str = "classic", candidates: int = 1, initial=(),
-                 cx_indpb: float | None = None, mut_indpb: float | None = None,
-                 max_evaluations: int | None = None):
+                 cx_indpb: float | None = None, mut_indpb: float | None = None):
         super().__init__(space, mode, rng, initial)
-        planned = population + generations * offspring
-        if max_evaluations is not None:
-            planned = min(planned, max_evaluations)
         self.breeder = (AdaptiveBreeder(space, cxpb=cxpb, mutpb=mutpb, indpb=indpb,
                                         candidates=candidates, population=population,
-                                        asynchronous=self.asynchronous, planned=planned)
+                                        asynchronous=self.asynchronous)
                         if operators == "adaptive" else None)
         self.mu = population
         self.lam = offspring

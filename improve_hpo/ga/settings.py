@@ -214,5 +214,4 @@ def make_algorithm(space, settings: SearchSettings, initial=(), rng=None):
                 mutpb=settings.mutpb, indpb=settings.indpb,
                 tournament_size=settings.tournament_size, operators=settings.operators,
                 candidates=settings.candidates, initial=initial,
-                cx_indpb=settings.cx_indpb, mut_indpb=settings.mut_indpb,
-                max_evaluations=settings.max_evaluations, **common)
+                cx_indpb=settings.cx_indpb, mut_indpb=settings.mut_indpb, **common)

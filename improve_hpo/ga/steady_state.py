@@ -15,7 +15,6 @@ The budget is the same as the generational GA's: mu + generations * lambda asks.
 
 from __future__ import annotations
 
-from improve_hpo.ga import adaptive
 from improve_hpo.ga.base import GeneticAlgorithm
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
 from improve_hpo.ga.fitness import individual
@@ -87,9 +86,7 @@ class AsyncGA(GeneticAlgorithm):
             self._population.append(member)
             return
         worst = min(range(len(self._population)), key=lambda i: _order(self._population[i]))
-        standing, worst_standing = member.evaluated.standing, self._population[worst].evaluated.standing
-        if standing > worst_standing or (self.breeder is not None and adaptive.ACCEPT_TIES
-                                         and standing == worst_standing and not member.evaluated.failed):
+        if member.evaluated.standing > self._population[worst].evaluated.standing:
             self._population[worst] = member
 
 
