@@ -98,6 +98,10 @@ def main(argv=None) -> int:
             parser.error(f"{problem_name} is not a tuning problem: defaults are chosen on "
                          f"{', '.join(TUNING)} only")
     variants = [parse_variant(text) for text in args.variant]
+    for name in args.versus:
+        if name not in [variant[0] for variant in variants]:
+            parser.error(f"--versus {name}: not a variant of this run "
+                         f"({', '.join(variant[0] for variant in variants)})")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     curves: dict = {}
     saved = _saved_reference(args.reference_curves, args.reference, args.budget)
@@ -127,8 +131,6 @@ def main(argv=None) -> int:
 
     names = [name for name, _, _ in variants]
     for reference in ["REF", *args.versus]:
-        if reference not in names:
-            parser.error(f"--versus {reference}: not a variant of this run ({', '.join(names)})")
         shown = args.reference if reference == "REF" else reference
         _print_wins(names, reference, shown, args.problems, budgets, final)
     if args.save_curves is not None:

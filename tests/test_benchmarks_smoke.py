@@ -242,3 +242,29 @@ def test_the_per_trial_cost_of_the_real_path_is_measured(tmp_path):
     times = overhead.run_improve_hpo(model, trials=6, workers=2, launch="workers")
     assert len(times) == 6 and overhead.cost_ms(times, 2) > 0
     assert len(overhead.run_bare_pool(model, trials=6, workers=2)) == 6
+
+
+def test_tuning_counts_wins_against_the_reference_and_against_a_variant(capsys, tmp_path):
+    """benchmarks.tuning: every variant's wins against --reference and, from the same curves,
+    against a --versus variant; means over all problems and over the mixed-space ones; the
+    curves saved; a --versus that is not a variant of the run is a usage error."""
+    import pickle
+
+    from benchmarks import tuning
+
+    saved = tmp_path / "curves.pkl"
+    args = ["--seeds", "2", "--budget", "40", "--processes", "1", "--problems", "branin",
+            "mixed", "--reference", "random", "--variant", "a=ga", "--variant", "b=ga-old"]
+    assert tuning.main([*args, "--versus", "a", "--save-curves", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "wins vs random" in out and "wins vs a in seed pairs" in out
+    assert "all 2 problems; the 1 mixed-space ones" in out
+    against_a = out[out.index("wins vs a in seed pairs"):]
+    assert any(line.startswith("a ") and "50% " in line and "mixed:  50%" in line
+               for line in against_a.splitlines())  # a variant against itself: half
+    curves = pickle.loads(saved.read_bytes())["curves"]
+    assert len(curves[("b", "mixed")][0]) == 40 and set(curves[("a", "branin")]) == {0, 1}
+    with pytest.raises(SystemExit) as stopped:
+        tuning.main([*args, "--versus", "c"])
+    assert stopped.value.code == 2 and "--versus c: not a variant of this run" in \
+        capsys.readouterr().err
