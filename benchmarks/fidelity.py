@@ -8,7 +8,9 @@ loss after each of 27 epochs, for every configuration of a grid). A method searc
 plus `epochs` (1..27, the fidelity) and pays one epoch for each epoch it trains; a training at
 a point and epochs it already trained costs nothing again (improve-hpo reuses results; Optuna
 and DEHB train what they propose). The budget is `--budget` full trainings' worth of epochs
-(default 50 x 27 = 1350), the same for every method. Trainings run one at a time.
+(default 50 x 27 = 1350), the same for every method. Trainings run one at a time. An
+improve-hpo search whose asks are only points it trained already (STALE_ASKS in a row: on these
+small grids it has converged) ends there, its budget partly unspent.
 
 The regret of a method at a moment is the final (27-epoch) loss of the configuration it would
 return then, its best result measured at full fidelity, minus the best final loss in the table.
@@ -23,10 +25,12 @@ Methods:
   at a rung where its best value so far is outside the best half (ASHA's rule,
   --stopping-brackets 3, --stopping-value best);
 - ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
-  all along (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the
-  best half of a rung is promoted and retrains from scratch);
+  (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the best half of
+  a rung is promoted and retrains from scratch) until 8 trainings printed nothing, then every
+  new point trains 27 epochs and nothing more is promoted (--silent-model full);
 - ga-promotion: promotion alone (--early-stopping off, the defaults before early stopping
-  became one), whatever the model prints: the same as ga-defaults-silent;
+  became one), whatever the model prints: what ga-defaults-silent was before --silent-model
+  (= "ga-silent:--silent-model promotion");
 - ga-promotion-continue: the same with --fidelity-continue: a promoted training continues
   the point's earlier one and pays only the epochs past the rung below (a partial_fit curve
   continued is the same curve). Only a model that resumes from its own checkpoint can do
@@ -46,9 +50,10 @@ and categorical (string) parameters.
 
 Reported per problem: the target (the plain GA's median final regret), each method's median
 epochs to reach it over the seeds (a seed that never does counts as more than the budget), the
-share of seeds that reached it, and the median final regret at the budget (epochs to target are
-the lower median, the 10th of 20 sorted seeds, so that a method whose seeds reach the target half
-the time, as the plain GA's do by construction, has a finite figure). Targets, judged for the
+share of seeds that reached it, the share that ended stalled (above) before the budget, and
+the median final regret at the budget (epochs to target are the lower median, the 10th of 20
+sorted seeds, so that a method whose seeds reach the target half the time, as the plain GA's do
+by construction, has a finite figure). Targets, judged for the
 defaults with each kind of model (ga-defaults, ga-defaults-silent): >= 3x fewer epochs than
 the plain GA to the target, and fewer than TPE + Hyperband and DEHB on at least 2 of the 3
 problems.
@@ -88,8 +93,13 @@ METHODS = ("ga", "ga-defaults", "ga-defaults-silent", "ga-promotion", "ga-promot
 ETA = 3  # Optuna's and DEHB's reduction factor (their default)
 GENERATIONS = 100_000  # the GAs run until the epoch budget ends, not until their generations do
 # A search that asked this many points in a row it had trained already has converged on a grid
-# this small: it stops there, its budget partly unspent (its regret stays what it was).
-STALE_ASKS = 10
+# this small: it stops there, its budget partly unspent (its regret stays what it was, and a
+# target not reached by then counts as never reached; the table's `stalled` column says how
+# many seeds ended so). 10 was too few: a GA that repeats itself for 10 asks often proposes
+# new points later (its restarts), and on the tuning set 1 to 2 seeds in 20 of the defaults
+# reached the target only after such a pause; with 50, 100, 200 or 300 the same seeds did
+# (docs/fidelity.md, "The benchmark's stop for a search that repeats itself").
+STALE_ASKS = 50
 
 
 # -- a problem: the table, its space, and the regret ---------------------------------------------
@@ -144,7 +154,13 @@ class Trace:
 
     @property
     def over(self) -> bool:
-        return self.spent >= self.budget or self.stale >= STALE_ASKS
+        return self.spent >= self.budget or self.stalled
+
+    @property
+    def stalled(self) -> bool:
+        """The search asked only points it had trained for STALE_ASKS asks in a row: it ends
+        there, before its budget."""
+        return self.stale >= STALE_ASKS
 
     def pay(self, epochs: int) -> None:
         self.spent += epochs
@@ -376,6 +392,7 @@ def summarize(traces: dict, budget: int) -> dict:
         to_target = [t.epochs_to(target) for t in runs]
         rows[method] = dict(epochs_to_target=statistics.median_low(to_target),
                             reached=sum(math.isfinite(e) for e in to_target) / len(runs),
+                            stalled=sum(t.stalled for t in runs) / len(runs),
                             final_regret=statistics.median(t.regret for t in runs))
     return dict(target=target, budget=budget, rows=rows)
 
@@ -394,8 +411,11 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
              f"budget of {budget} epochs ({budget_trainings} full trainings) per run, one "
              "training at a time. Target: the plain GA's median final regret. "
              "`epochs to target`: lower median over the seeds (a seed that never reaches it "
-             "counts as more than the budget); `reached`: share of seeds that did; `final regret`: "
-             "median at the budget (equal epochs).", ""]
+             "counts as more than the budget); `reached`: share of seeds that did; `stalled`: "
+             f"share of seeds whose search asked only points it had trained, {STALE_ASKS} asks "
+             "in a row, before its budget was spent (the run ends there; a target not reached "
+             "by then counts as never reached); `final regret`: median at the budget (equal "
+             "epochs; a stalled seed's at its end).", ""]
     judged = [row for row in DEFAULTS if all(row in r["rows"] for r in results.values())]
     ratios = {row: [] for row in judged}  # per default row: plain / its epochs, per problem
     wins = {row: {"tpe-hyperband": 0, "dehb": 0} for row in judged}
@@ -404,11 +424,12 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
         role = ("tuning set: the defaults were chosen here" if problem in TUNING
                 else "report set")
         lines += [f"### {problem} ({role}; target regret {summary['target']:.4g})", "",
-                  "| method | epochs to target | reached | final regret |",
-                  "|---|---:|---:|---:|"]
+                  "| method | epochs to target | reached | stalled | final regret |",
+                  "|---|---:|---:|---:|---:|"]
         for method, row in rows.items():
             lines.append(f"| {method} | {_epochs(row['epochs_to_target'], budget)} | "
-                         f"{row['reached']:.0%} | {row['final_regret']:.4g} |")
+                         f"{row['reached']:.0%} | {row['stalled']:.0%} | "
+                         f"{row['final_regret']:.4g} |")
         plain = rows["ga"]["epochs_to_target"]
         others = []
         for method, row in rows.items():

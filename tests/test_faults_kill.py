@@ -48,11 +48,12 @@ def _cmdline(pid: int) -> bytes:
 
 def job_processes(mpiexec: int) -> list[int]:
     """mpiexec, its proxies and the ranks: what a scheduler's kill of the job step reaches
-    (the trials' keepers and scripts live in sessions of their own)."""
+    (the ranks' trial processes, the trials' keepers and scripts live in sessions of their
+    own)."""
     tree, found, queue = _children(), [mpiexec], [mpiexec]
     while queue:
         for child in tree.get(queue.pop(), []):
-            if b"keeper.py" not in _cmdline(child):
+            if not any(name in _cmdline(child) for name in (b"keeper.py", b"trial_process.py")):
                 found.append(child)
                 queue.append(child)
     return found

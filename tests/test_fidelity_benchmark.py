@@ -46,20 +46,39 @@ def test_the_report_names_met_and_missed_targets(problem):
     summary = fidelity.summarize(traces, 4 * 27)
     lines = fidelity.section({"toy": summary}, 3, 4, 1.0, "python -m benchmarks.fidelity")
     assert any(line.startswith("| ga-defaults-silent |") for line in lines)
+    assert "| method | epochs to target | reached | stalled | final regret |" in lines
     for row in ("ga-defaults", "ga-defaults-silent"):
         assert sum(f"({row}," in line and "3x fewer" in line for line in lines) == 1
         assert any(f"({row}: " in line and "than dehb" in line and "NOT MEASURED" in line
                    for line in lines)
 
 
-def test_a_model_that_prints_nothing_is_never_stopped_and_keeps_promotion(problem):
-    """The benchmark's silent model: the defaults then train every point at its rung (no
-    trial stopped, promotions), as `improve-hpo run` does when it reads no per-epoch value."""
-    silent = fidelity.run_method("ga-defaults-silent", problem, seed=1, budget=8 * 27)
-    alone = fidelity.run_method("ga-promotion", problem, seed=1, budget=8 * 27)
-    assert silent.points == alone.points  # the same trainings, the same regrets
-    printing = fidelity.run_method("ga-defaults", problem, seed=1, budget=8 * 27)
-    assert printing.points != silent.points
+def test_a_model_that_prints_nothing_is_never_stopped_and_trains_fully_once_known(problem):
+    """The benchmark's silent model: the defaults promote until 8 trainings printed nothing,
+    then train every new point fully (as `improve-hpo run` does when it reads no per-epoch
+    value); with --silent-model promotion they promote all along, as promotion alone does."""
+    budget = 16 * 27
+    kept = fidelity.run_method("ga-silent:--silent-model promotion", problem, seed=1,
+                               budget=budget)
+    alone = fidelity.run_method("ga-promotion", problem, seed=1, budget=budget)
+    assert kept.points == alone.points  # the same trainings, the same regrets
+    silent = fidelity.run_method("ga-defaults-silent", problem, seed=1, budget=budget)
+    printing = fidelity.run_method("ga-defaults", problem, seed=1, budget=budget)
+    assert silent.points != kept.points and silent.points != printing.points
+    # every training after the 8th is full: each adds a full result, 27 epochs apart
+    spent = [s for s, _ in silent.points]
+    assert len(spent) >= 8 and all(b - a == 27 for a, b in zip(spent[-6:], spent[-5:]))
+
+
+def test_a_search_that_repeats_itself_ends_stalled_and_keeps_its_figures(problem, monkeypatch):
+    """A search that asks only points it trained, STALE_ASKS in a row, ends before its budget;
+    its runs count as stalled, and what it reached until then stays (nothing after counts)."""
+    monkeypatch.setattr(fidelity, "STALE_ASKS", 3)
+    runs = [fidelity.run_method("ga", problem, seed, 200 * 27) for seed in range(2)]
+    assert all(t.stalled and t.spent < 200 * 27 for t in runs)  # 40 points: it runs out
+    summary = fidelity.summarize({"ga": runs}, 200 * 27)
+    assert summary["rows"]["ga"]["stalled"] == 1.0
+    assert summary["rows"]["ga"]["reached"] == 1.0  # its own median final regret, reached
 
 
 def test_a_method_is_the_engine_with_its_flags(problem):

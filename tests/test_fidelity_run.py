@@ -184,12 +184,14 @@ def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(
     assert again.returncode == 0, again.stderr
 
 
-def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_is_promoted(
+def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_trains_fully(
         tmp_path):
     """The defaults (promotion and the asha rule): the fake model prints IMPROVE_PROGRESS each
     epoch, so once the first result is in, new points aim at full training and some are
     stopped; in its own words (unread without --progress-pattern) it prints nothing the run
-    reads, and promotion runs as with --early-stopping off."""
+    reads: promotion until 8 trainings said so, then every new point trains fully and nothing
+    is promoted (the run says so once). An experiment from before --silent-model kept
+    promotion: it resumes with --silent-model promotion, and the run names the flag."""
     default = [a for a in SMALL if a not in ("--early-stopping", "off")]
     prints = tmp_path / "prints"
     prints.mkdir()
@@ -203,16 +205,40 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_i
     silent = tmp_path / "silent"
     silent.mkdir()
     own_words = [*SPACE, {"name": "own_words", "type": "constant", "value": True}]
-    result = run(command(silent, *default, "--workers", 2, space=write_space(silent, own_words)))
+    space = write_space(silent, own_words)
+    longer = [*default[:4], "--generations", 4, *default[6:], "--workers", 2]
+    dry = run(command(silent, *longer, "--dry-run", space=space))
+    assert "a model that prints nothing: once 8 trainings printed no per-epoch value, new " \
+           "points train epochs=9 and nothing more is promoted" in dry.stdout
+    result = run(command(silent, *longer, space=space))
     assert result.returncode == 0, result.stderr
     trials = read_csv(silent / "out" / "trials.csv")
-    assert set(trials.status) == {"ok"} and (trials.origin == "promotion").any()
+    assert set(trials.status) == {"ok"}
     assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
-    # the curator is told once what a silent model costs, and what to do
-    assert result.stderr.count("warning: the first 8 trainings printed no per-epoch value") \
-        == 1, result.stderr
+    # 2 workers: trials 0-9 were asked before the 8th result at the latest
+    before, after = trials[trials.trial < 8], trials[trials.trial >= 10]
+    assert (before.epochs < 9).any() and len(after) >= 5
+    assert (after.epochs == 9).all() and (after.origin != "promotion").all()
+    trained = epochs_trained(silent)
+    assert all(trained[f"trial_{n:06d}"] == 9 for n in after.trial)  # what the model did
+    said = ("improve-hpo: the first 8 trainings printed no per-epoch value this run can read "
+            "(an IMPROVE_PROGRESS line, or --progress-pattern), so it cannot stop trainings "
+            "early: from now on every new point trains epochs=9 and nothing more is promoted")
+    assert result.stderr.count(said) == 1, result.stderr
     assert "give --progress-pattern for the words it prints, or --fidelity-continue" \
         in result.stderr
+    with sqlite3.connect(silent / "out" / "ledger.sqlite") as db:  # as the previous version
+        [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
+        identity = json.loads(text)
+        assert identity.pop("silent_model") == "full"
+        db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
+    again = run(command(silent, *longer, space=space))
+    assert again.returncode == 2
+    assert f"--silent-model: the experiment in {silent / 'out'} was started with " \
+           "--silent-model promotion, not full" in again.stderr
+    before = run(command(silent, *longer, "--silent-model", "promotion", space=space))
+    assert before.returncode == 0, before.stderr
+    assert "--silent-model promotion" in before.stderr and "warning" in before.stderr
 
 
 @pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"),
@@ -292,6 +318,10 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
     assert cli.main([*base, *space, "--early-stopping", "off", "--stopping-value", "best"]) == 2
     assert "--stopping-value best: needs early stopping; drop it, or use --early-stopping " \
            "asha|median" in capsys.readouterr().err
+    assert cli.main([*base, *space, "--fidelity-continue", "--silent-model", "full"]) == 2
+    assert "--silent-model full: applies to the defaults (promotion until the model prints, " \
+           "then early stopping) only, not with --fidelity-continue; drop it" in \
+        capsys.readouterr().err
     assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
     assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err

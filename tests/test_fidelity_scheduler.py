@@ -14,7 +14,7 @@ from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler)
-from improve_hpo.scheduling.settings import bracket_sequence
+from improve_hpo.scheduling.settings import SILENT_AFTER, bracket_sequence
 from improve_hpo.scheduling.stopping import cutoff
 from improve_hpo.space import load_space_data
 
@@ -80,6 +80,11 @@ def test_rungs_follow_eta_from_the_default_minimum():
      "--stopping-brackets 2: needs early stopping"),
     (["--stopping-value", "last", "--early-stopping", "off"],
      "--stopping-value last: needs early stopping"),
+    (["--silent-model", "full", "--promotion", "off"],
+     "--silent-model full: applies to the defaults (promotion until the model prints, then "
+     "early stopping) only, not with --promotion off; drop it"),
+    (["--silent-model", "promotion", "--early-stopping", "off"],
+     "--silent-model promotion: applies to the defaults"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -261,11 +266,24 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
 def test_promotion_turns_to_early_stopping_once_the_model_prints():
     """The default, promotion with the asha rule: new points start at their bracket's rung
     until a training reports values it printed; from then on new points aim at the top rung
-    (early stopping cuts them). A model that prints nothing keeps promotion all along."""
+    (early stopping cuts them). A model that prints nothing: promotion until SILENT_AFTER
+    trainings printed nothing, then every new point trains at the top rung and nothing more
+    is promoted (--silent-model full); --silent-model promotion keeps promotion all along."""
     silent = scheduler(early_stopping="asha")
-    finished, _ = drive(silent, np.random.default_rng(1), stop_after=60)
-    assert not silent.printing
+    finished, _ = drive(silent, np.random.default_rng(1), workers=1, stop_after=40)
+    assert not silent.printing and silent.silent and silent.trains_fully
+    assert silent.settings.identity()["silent_model"] == "full"
+    first, later = finished[:SILENT_AFTER], finished[SILENT_AFTER:]  # one worker: ask order
+    assert {c.rung for c, _ in first} != {3} and any(c.origin == "promotion" for c, _ in first)
+    assert len(later) == 32 and all(c.rung == 3 and c.origin != "promotion" for c, _ in later)
+    kept = scheduler(early_stopping="asha", silent_model="promotion")
+    finished, _ = drive(kept, np.random.default_rng(1), stop_after=60)
+    assert kept.silent and not kept.trains_fully
     assert {c.rung for c, _ in finished if c.origin != "promotion"} == {0, 1, 2, 3}
+    assert any(c.origin == "promotion" for c, _ in finished[SILENT_AFTER + 4:])
+    alone = scheduler(early_stopping="off")  # promotion alone: silence changes nothing
+    drive(alone, np.random.default_rng(1), stop_after=20)
+    assert not alone.silent and alone.settings.identity()["silent_model"] == "promotion"
     printing = scheduler(early_stopping="asha")
     finished, _ = drive(printing, np.random.default_rng(1), stop_after=60, prints=True)
     assert printing.printing
@@ -426,7 +444,7 @@ def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorit
     original = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
     finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40,
                                   prints=prints)
-    assert original.printing == prints
+    assert original.printing == prints and original.silent == (not prints)
     restored = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
     for candidate, metric, *printed in finished:
         stopped_at, progress = printed or (None, None)
@@ -438,6 +456,7 @@ def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorit
         restored.adopt(Candidate(candidate.number, candidate.generation,
                                  dict(candidate.values), candidate.origin, point=candidate.point))
     assert restored.counts() == original.counts()
+    assert (restored.silent, restored.printing) == (original.silent, original.printing)
     assert restored.cutoffs() == original.cutoffs()
     assert restored.best.result.candidate.number == original.best.result.candidate.number
     assert restored.asked == original.asked

@@ -29,6 +29,7 @@ import os
 import time
 from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import numpy
@@ -223,15 +224,17 @@ class Driver:
         done, _ = wait(list(self.running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
         for future in sorted(done, key=lambda f: self.running[f].key):
             task = self.running.pop(future)
+            lost = False
             try:
                 result = future.result()
             except BaseException as error:  # noqa: BLE001 - e.g. a result that did not unpickle
                 result = None
                 reason = f"the worker gave no result: {type(error).__name__}: {error}"
+                lost = isinstance(error, BrokenProcessPool)  # its worker ended (was killed)
             if task.kind == "preprocess":
                 self._preprocess_done(task.key, result, None if result else reason)
             else:
-                self._trial_done(task, result, None if result else reason)
+                self._trial_done(task, result, None if result else reason, lost)
         # committed by the next pass's _submit_pending, before any worker gets new work
 
     # -- settling one candidate --------------------------------------------------------------
@@ -384,11 +387,14 @@ class Driver:
             for candidate, key in waiting:
                 self._fail_unrun(candidate, key, f"preprocess failed: {record.reason}")
 
-    def _trial_done(self, task: _Task, result, error: str | None) -> None:
+    def _trial_done(self, task: _Task, result, error: str | None, lost: bool = False) -> None:
+        """`lost`: its worker ended before it sent the result: the trial did not fail, it is
+        interrupted (run again when the experiment is resumed) and the run stops."""
         candidate = task.candidate
         record = self.ledger.trial(candidate.number)
         if result is None:
-            record.status, record.reason, record.end = FAILED, error, time.time()
+            record.status, record.reason, record.end = (INTERRUPTED if lost else FAILED), error, \
+                time.time()
         else:
             self._record_result(record, result)
             if record.status != INTERRUPTED:

@@ -11,17 +11,28 @@ from __future__ import annotations
 from improve_hpo.ledger import OK, STOPPED, TrialRecord
 from improve_hpo.reports.progress import write_line
 from improve_hpo.runner.intermediate import ProgressWatch, ThresholdsFile
+from improve_hpo.scheduling.settings import SILENT_AFTER
 
 CUTOFFS_NAME = "fidelity_cutoffs.json"
-# Trainings that printed no per-epoch value before the run tells the curator what that costs.
-SILENT_AFTER = 8
-SILENT_WARNING = (
-    "improve-hpo: warning: the first {count} trainings printed no per-epoch value this run can "
-    "read (an IMPROVE_PROGRESS line, or --progress-pattern), so every point promoted to a "
-    "higher rung trains again from scratch: on the fidelity benchmark that cost as many epochs "
-    "as no --fidelity, or more (docs/fidelity.md). Make train.sh print its validation metric "
-    "each epoch, give --progress-pattern for the words it prints, or --fidelity-continue if it "
-    "resumes from its trial folder")
+# What the run says when the scheduler finds the model silent (scheduling.settings.SILENT_AFTER
+# trainings printed no per-epoch value), by --silent-model.
+SILENT_SAID = {
+    "full": (
+        "improve-hpo: the first {count} trainings printed no per-epoch value this run can read "
+        "(an IMPROVE_PROGRESS line, or --progress-pattern), so it cannot stop trainings early: "
+        "from now on every new point trains {parameter}={top} and nothing more is promoted (a "
+        "promoted point would train again from scratch, which on the fidelity benchmark cost "
+        "more epochs than no --fidelity; docs/fidelity.md). To save epochs, make train.sh "
+        "print its validation metric each epoch, give --progress-pattern for the words it "
+        "prints, or --fidelity-continue if it resumes from its trial folder"),
+    "promotion": (
+        "improve-hpo: warning: the first {count} trainings printed no per-epoch value this run "
+        "can read (an IMPROVE_PROGRESS line, or --progress-pattern), so every point promoted to "
+        "a higher rung trains again from scratch (--silent-model promotion): on the fidelity "
+        "benchmark that cost more epochs than no --fidelity (docs/fidelity.md). Make train.sh "
+        "print its validation metric each epoch, give --progress-pattern for the words it "
+        "prints, or --fidelity-continue if it resumes from its trial folder"),
+}
 
 
 class FidelityRun:
@@ -31,8 +42,7 @@ class FidelityRun:
         self.mode = experiment.runner.mode
         self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
         self._published: dict | None = None
-        # until the model is seen to print (or SILENT_AFTER trainings say it does not)
-        self._silent_trainings = 0 if self._silence_matters() else None
+        self._said_silent = False  # SILENT_SAID was printed (once per session)
 
     def record_fields(self, candidate) -> dict:
         """The ledger's fidelity columns of a trial about to run (its target)."""
@@ -63,28 +73,18 @@ class FidelityRun:
                                     progress=record.milestones,
                                     reused=record.reused_from is not None)
         self.publish(algorithm)
-        self._notice_silence(algorithm, record)
+        self._notice_silence(algorithm)
         return generation
 
-    def _silence_matters(self) -> bool:
-        """Whether a model that prints nothing per epoch costs this run epochs: the defaults
-        (promotion, switching to early stopping once the model prints) retrain every promoted
-        point when it never does; a run that continues promoted trainings in their folder, or
-        chose promotion alone or early stopping alone, knows what it asked for."""
+    def _notice_silence(self, algorithm) -> None:
+        """Say once when the scheduler found the model silent, and what the run does now (also
+        when a resumed run's replay finds it: the plan of this session changed there)."""
+        if self._said_silent or not algorithm.silent:
+            return
+        self._said_silent = True
         settings = self.settings
-        return settings.promotion and settings.early_stopping != "off" and not settings.continues
-
-    def _notice_silence(self, algorithm, record: TrialRecord) -> None:
-        """Say once that the model printed nothing per epoch after SILENT_AFTER trainings."""
-        if self._silent_trainings is None or record.status != OK or record.reused_from:
-            return
-        if algorithm.printing:
-            self._silent_trainings = None
-            return
-        self._silent_trainings += 1
-        if self._silent_trainings >= SILENT_AFTER:
-            self._silent_trainings = None
-            write_line(SILENT_WARNING.format(count=SILENT_AFTER))
+        write_line(SILENT_SAID[settings.when_silent].format(
+            count=SILENT_AFTER, parameter=settings.parameter, top=settings.max_fidelity))
 
     def publish(self, algorithm) -> None:
         """Rewrite the cutoffs file when they changed (and once at the start)."""

@@ -55,7 +55,7 @@ def run_experiment(args) -> int:
                           where="trials run one at a time in this process")
         _warn_oversubscription(experiment.runner, args.workers)
         stop.install(chain_runner=False)
-        with process_pool(args.workers, experiment.runner) as executor:
+        with process_pool(args.workers, experiment.runner, trial_processes=True) as executor:
             return _drive(experiment, ledger, executor, args.workers, stop,
                           on_stop=interrupt_pool_workers, deadline=deadline,
                           where="local worker processes")

@@ -32,6 +32,9 @@ from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 
 from improve_hpo.parallel.context import start_worker
+from improve_hpo.parallel.trial_process import serve_in_trial_process
+from improve_hpo.reports.progress import write_line
+from improve_hpo.runner.process import start_keeper
 
 QUEUE_DEPTH = 2  # tasks sent to one worker at most: the running one and one waiting behind it
 
@@ -172,12 +175,13 @@ class ConnectionPool(Executor):
 class WorkerPool(ConnectionPool):
     """K local worker processes, one pipe each (see the module doc)."""
 
-    def __init__(self, workers: int, settings):
+    def __init__(self, workers: int, settings, trial_processes: bool = False):
         context = multiprocessing.get_context("spawn")
         connections, self._processes = [], []
         for index in range(workers):
             mine, theirs = context.Pipe()
-            process = context.Process(target=_pool_worker, args=(theirs, index, settings),
+            process = context.Process(target=_pool_worker,
+                                      args=(theirs, index, settings, trial_processes),
                                       name=f"improve-hpo-worker-{index + 1}")
             process.start()
             theirs.close()
@@ -201,25 +205,39 @@ class WorkerPool(ConnectionPool):
                 process.join()
 
 
-def process_pool(workers: int, settings) -> WorkerPool:
-    """K started and ready worker processes (see the module doc)."""
-    return WorkerPool(workers, settings)
+def process_pool(workers: int, settings, trial_processes: bool = False) -> WorkerPool:
+    """K started and ready worker processes (see the module doc). With `trial_processes` (tasks
+    that run model scripts: the run command) each worker runs its tasks in a trial process
+    (parallel/trial_process.py), as an MPI worker rank does; without (the Python API's
+    functions, pickled by reference, which may live in the caller's __main__) it runs them
+    itself, its scripts, if any, under a keeper."""
+    return WorkerPool(workers, settings, trial_processes)
 
 
-def _pool_worker(connection, index: int, settings) -> None:
-    """A worker process: start as worker index + 1, then run tasks until told to stop (None)
-    or the driver is gone."""
+def _pool_worker(connection, index: int, settings, trial_processes: bool) -> None:
+    """A worker process: start as worker index + 1, then run tasks (in its trial process, or
+    itself) until told to stop (None) or the driver is gone."""
     start_worker(index + 1, index, settings)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True,
                      name="improve-hpo-parent-watch").start()
+    if not trial_processes:
+        start_keeper()
+        connection.send("ready")
+        serve(connection)
+        return
     connection.send("ready")
-    serve(connection)
+    failure = serve_in_trial_process(connection, index + 1, index, settings)
+    if failure is not None:
+        write_line(f"improve-hpo: the trial process of worker {index + 1} {failure}: "
+                   "everything it started was ended")
+        os._exit(1)
 
 
-def serve(connection) -> None:
+def serve(connection, alive=None) -> None:
     """A worker's loop: run each task received and send its result back, until told to stop
-    (None) or the driver is gone. recv blocks in the kernel: an idle worker costs no CPU."""
-    while True:
+    (None) or the driver is gone, or, with `alive`, until alive() is False after a task. recv
+    blocks in the kernel: an idle worker costs no CPU."""
+    while alive is None or alive():
         try:
             task = connection.recv()
         except (EOFError, OSError):
@@ -231,7 +249,10 @@ def serve(connection) -> None:
             reply = (True, fn(*args, **kwargs))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             reply = (False, error)
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:
+            return  # the driver is gone
 
 
 ORPHAN_CHECK_SECONDS = 1.0  # how often a pool worker looks whether its driver still lives

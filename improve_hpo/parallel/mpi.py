@@ -12,6 +12,8 @@ import time
 from contextlib import contextmanager
 
 from improve_hpo.parallel import sockets
+from improve_hpo.parallel.context import runs_scripts
+from improve_hpo.runner.process import start_keeper
 
 
 def world():
@@ -65,6 +67,8 @@ def executor(comm):
                 return
     from mpi4py.futures import MPICommExecutor
 
+    if comm.Get_rank() != 0 and runs_scripts():
+        start_keeper()  # this rank's scripts run under a keeper (runner/keeper.py)
     with MPICommExecutor(comm, root=0) as pool:
         yield pool
 

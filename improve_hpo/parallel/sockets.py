@@ -30,12 +30,15 @@ import resource
 import secrets
 import socket
 import struct
+import sys
 import time
 from contextlib import contextmanager
 from multiprocessing.connection import Connection, answer_challenge, deliver_challenge
 
 from improve_hpo.errors import UsageError
+from improve_hpo.parallel.context import current_settings, current_worker, runs_scripts
 from improve_hpo.parallel.executors import ConnectionPool, serve
+from improve_hpo.parallel.trial_process import serve_in_trial_process
 from improve_hpo.reports.progress import write_line
 
 TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.futures)
@@ -76,10 +79,23 @@ def socket_executor(comm):
         if connection is None:
             yield False
             return
-        try:
-            serve(connection)
-        finally:
-            connection.close()
+        if runs_scripts():
+            worker = current_worker()
+            failure = serve_in_trial_process(connection, worker.rank, worker.local_rank,
+                                             current_settings())
+            if failure is not None:
+                write_line(f"improve-hpo: the trial process of worker rank {worker.rank} "
+                           f"{failure}: everything it started was ended; the job stops (run "
+                           "the same command again to resume)")
+                sys.stdout.flush()
+                sys.stderr.flush()
+                time.sleep(0.5)  # mpiexec forwards the line before the abort ends the job
+                comm.Abort(1)
+        else:
+            try:
+                serve(connection)
+            finally:
+                connection.close()
         yield None
 
 

@@ -53,7 +53,7 @@ NOT_STARTED = -1
 
 # Signals the script starts with at their default action: this interpreter ignores SIGPIPE and
 # SIGXFSZ (an ignored signal stays ignored across exec) and handles the stop signals.
-_DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
+DEFAULT_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM,
                     signal.SIGPIPE, signal.SIGXFSZ)
 
 _grace = 3.0
@@ -156,7 +156,7 @@ def _process_tree() -> dict[int, list[int]]:
     return children
 
 
-def _signal_all(pids, signum: int) -> None:
+def signal_all(pids, signum: int) -> None:
     for pid in pids:
         try:
             os.kill(pid, signum)
@@ -191,10 +191,10 @@ def end_descendants(grace: float) -> None:
         late = time.monotonic() >= deadline
         fresh = [pid for pid in left if pid not in warned]
         if late:
-            _signal_all(left, signal.SIGKILL)
+            signal_all(left, signal.SIGKILL)
         elif fresh:
-            _signal_all(fresh, signal.SIGTERM)
-            _signal_all(fresh, signal.SIGCONT)
+            signal_all(fresh, signal.SIGTERM)
+            signal_all(fresh, signal.SIGCONT)
             warned.update(fresh)
         time.sleep(_REAP_PAUSE)
 
@@ -227,15 +227,15 @@ def _on_stop(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
             os._exit(128 + signal.SIGTERM)
         return
     tree = descendants(os.getpid())
-    _signal_all(tree, signal.SIGTERM)
-    _signal_all(tree, signal.SIGCONT)
+    signal_all(tree, signal.SIGTERM)
+    signal_all(tree, signal.SIGCONT)
     if signal.getitimer(signal.ITIMER_REAL)[0] == 0:
         signal.setitimer(signal.ITIMER_REAL, max(_grace, 0.001))
 
 
 def _on_grace_over(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
     if _running:
-        _signal_all(descendants(os.getpid()), signal.SIGKILL)
+        signal_all(descendants(os.getpid()), signal.SIGKILL)
 
 
 # -- one script --------------------------------------------------------------------------------
@@ -248,7 +248,7 @@ def _start(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[i
         return os.posix_spawn(argv[0], argv, env,
                               file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1),
                                             (os.POSIX_SPAWN_DUP2, stderr, 2)],
-                              setsigdef=_DEFAULT_SIGNALS), ""
+                              setsigdef=DEFAULT_SIGNALS), ""
     except OSError as error:
         return None, error.strerror or str(error)
     finally:

@@ -18,6 +18,11 @@ Waiting costs nothing while a script runs: the worker blocks reading its keeper'
 timer thread stops the script at --trial-timeout, and the signal handler stops it on
 SIGTERM/SIGINT (the interrupted read resumes after the handler).
 
+A process that runs scripts itself (`run_scripts_here`): under mpiexec, a worker rank's trial
+process (parallel/trial_process.py) is itself the child subreaper of everything its scripts
+start, ends with its worker rank (parent-death signal) and starts each script with posix_spawn,
+so its scripts need no keeper: the same guarantees without the keeper's request and reply.
+
 Interruption: the engine's worker calls `install_interrupt_handlers()` once, from its main
 thread. On SIGTERM or SIGINT the handler stops the running keepers and raises a flag; the stage
 then returns status "interrupted", and `interrupt_requested()` tells the worker to stop taking
@@ -54,6 +59,8 @@ _interrupt = threading.Event()
 _running: set[_Run] = set()
 _keepers = threading.local()  # .keeper: this thread's (its parent-death signal is the thread's)
 _started: dict[int, "_Keeper"] = {}  # this process's keepers by pid, alive or not yet reaped
+_here = False  # run_scripts_here(): this process starts its scripts itself (no keeper)
+_spawning = threading.Lock()  # the working folder is the process's: one script start at a time
 
 
 @dataclass(frozen=True)
@@ -85,15 +92,34 @@ def contain_worker() -> None:
         pass
 
 
+def run_scripts_here() -> None:
+    """From now on this process starts its scripts itself instead of through a keeper. Only for
+    a process that is the child subreaper of its scripts' trees (`contain_worker`) and dies
+    with its own parent (PR_SET_PDEATHSIG): parallel/trial_process.py. Its other threads must
+    use absolute paths (a script starts after a chdir: posix_spawn cannot set its folder)."""
+    global _here
+    contain_worker()
+    _here = True
+
+
 def interrupt_requested() -> bool:
     """True once the worker got SIGTERM/SIGINT: it should stop taking tasks."""
     return _interrupt.is_set()
 
 
 def _on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+    interrupt()
+
+
+def interrupt() -> None:
+    """What SIGTERM and SIGINT do to a worker: stop the running scripts, start no new one."""
     _interrupt.set()
     for run in list(_running):
         run.stop()
+
+
+def scripts_running() -> bool:
+    return bool(_running)
 
 
 class _Keeper:
@@ -241,11 +267,12 @@ def environment_with(overrides) -> dict[str, str]:
 def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path,
                stderr_path: Path, timeout: float | None, should_stop=None,
                while_running=None) -> Outcome:
-    """Run argv (never through a shell) under this worker's keeper, its output going straight to
-    the two log files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it
-    runs (from a thread; the wait itself never polls); True ends the script as a timeout does
-    (early stopping, runner/intermediate.py). `while_running()` is called once the script was
-    handed to the keeper, before the wait (the records the script does not need); if it
+    """Run argv (never through a shell) under this worker's keeper (or, after
+    `run_scripts_here`, as this process's own child), its output going straight to the two log
+    files. `should_stop()`, when given, is asked every STOP_CHECK_SECONDS while it runs (from a
+    thread; the wait itself never polls); True ends the script as a timeout does (early
+    stopping, runner/intermediate.py). `while_running()` is called once the script was started
+    (or handed to the keeper), before the wait (the records the script does not need); if it
     raises, the script is stopped and waited for, and the error raised."""
     if _interrupt.is_set():
         return Outcome(None, interrupted=True)
@@ -253,7 +280,12 @@ def run_logged(argv: list[str], env: dict[str, str], cwd: str, stdout_path: Path
     try:
         stderr = os.open(stderr_path, _LOG_FLAGS, 0o666)
         try:
-            run = _Run(_send(argv, env, cwd, stdout, stderr))
+            if _here:
+                run = _Here(*_spawn(argv, env, cwd, stdout, stderr))
+                if run.error:
+                    return Outcome(None, start_error=run.error)
+            else:
+                run = _Run(_send(argv, env, cwd, stdout, stderr))
         except OSError as error:
             return Outcome(None, start_error=error.strerror or str(error))
         finally:
@@ -294,7 +326,77 @@ def _send(argv, env, cwd, stdout: int, stderr: int) -> _Keeper:
     raise AssertionError("unreachable")
 
 
-def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
+def _spawn(argv, env, cwd, stdout: int, stderr: int) -> tuple[int | None, str]:
+    """Start the script as this process's child, in `cwd`, the logs as its stdout and stderr,
+    the default signal dispositions; (its pid, '') or (None, why it did not start). What the
+    keeper does (runner/keeper._start), in this process: posix_spawn cannot set the child's
+    folder, so the process's folder moves for the start (see run_scripts_here)."""
+    with _spawning:
+        here = os.getcwd()
+        try:
+            os.chdir(cwd)
+            return os.posix_spawn(argv[0], argv, env,
+                                  file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1),
+                                                (os.POSIX_SPAWN_DUP2, stderr, 2)],
+                                  setsigdef=keeper.DEFAULT_SIGNALS), ""
+        except OSError as error:
+            return None, error.strerror or str(error)
+        finally:
+            os.chdir(here)
+
+
+class _Here:
+    """A script this process started itself (run_scripts_here), with what the keeper does for
+    it: stop() sends SIGTERM (and SIGCONT) to every descendant and SIGKILL after the grace
+    time; wait() waits for the script (reaping adopted orphans), then ends whatever it left.
+    A stop after the run ended does nothing."""
+
+    keeper_lost = False
+
+    def __init__(self, pid: int | None, error: str):
+        self.pid, self.error = pid, error
+        self.ended = False
+        self._lock = threading.RLock()  # RLock: the signal handler may run inside end()
+        self._timers: list[threading.Timer] = []
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.ended or self._timers:
+                return
+            tree = keeper.descendants(os.getpid())
+            keeper.signal_all(tree, signal.SIGTERM)
+            keeper.signal_all(tree, signal.SIGCONT)
+            timer = threading.Timer(KILL_GRACE_SECONDS, self._kill)
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
+
+    def _kill(self) -> None:
+        with self._lock:
+            if not self.ended:
+                keeper.signal_all(keeper.descendants(os.getpid()), signal.SIGKILL)
+
+    def end(self) -> None:
+        with self._lock:
+            self.ended = True
+            for timer in self._timers:
+                timer.cancel()
+
+    def wait(self) -> int:
+        """The script's wait status, once it and everything it started have ended."""
+        status = None
+        while status is None:
+            try:
+                pid, code = os.waitpid(-1, 0)  # the script, or an adopted orphan that ended
+            except ChildProcessError:
+                break
+            if pid == self.pid:
+                status = code
+        keeper.end_descendants(KILL_GRACE_SECONDS)
+        return status if status is not None else 1 << 8
+
+
+def _wait(run, timeout: float | None, should_stop=None) -> Outcome:
     why: list[str] = []  # "timed_out" or "stopped", set by the timer or the stop check
     ended = threading.Event() if should_stop is not None else None
 
@@ -320,8 +422,10 @@ def _wait(run: _Run, timeout: float | None, should_stop=None) -> Outcome:
     try:
         if _interrupt.is_set():  # the signal came between the check above and now
             run.stop()
-        reply = keeper.read_reply(run.keeper.channel)  # blocks; a signal's handler runs and
-    finally:                                           # the read resumes
+        # Blocks; a signal's handler runs and the read (or wait) resumes.
+        reply = (run.wait(), "") if isinstance(run, _Here) else \
+            keeper.read_reply(run.keeper.channel)
+    finally:
         run.end()
         if ended is not None:
             ended.set()

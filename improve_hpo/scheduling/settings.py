@@ -34,8 +34,9 @@ RANKING = "share"
 # experiments ran with, so that they resume unchanged (--brackets came after plain ASHA,
 # --fidelity-ranking after "rung", --stopping-brackets after plain early stopping)
 # (--stopping-value after judging a trial by the value it printed at the rung, "last")
+# (--silent-model after keeping promotion for a model that prints nothing, "promotion")
 BEFORE_THE_SETTING = {"brackets": 1, "fidelity_ranking": "rung", "stopping_brackets": 1,
-                      "stopping_value": "last"}
+                      "stopping_value": "last", "silent_model": "promotion"}
 # The default rule: early stopping (ASHA's) once the model is seen to print its per-epoch
 # metric; a model that prints nothing is served by promotion alone (docs/fidelity.md)
 EARLY_STOPPING = "asha"
@@ -53,6 +54,16 @@ STOPPING_BRACKETS = 3
 # judged on"); a model that keeps its best checkpoint is worth what it reached.
 STOPPING_VALUES = ("best", "last")
 STOPPING_VALUE = "best"
+# What the defaults (promotion until the model is seen to print, then early stopping) do once
+# SILENT_AFTER trainings printed no per-epoch value (--silent-model): "full", train every new
+# point at the top rung (no more promotion: each promoted point retrains from scratch, and on
+# the fidelity benchmark's tuning problems that cost more epochs than no fidelity at all), or
+# "promotion" (the behaviour before). docs/fidelity.md, "A model that prints nothing".
+SILENT_MODELS = ("full", "promotion")
+SILENT_MODEL = "full"
+# Successful trainings with no per-epoch value after which a run of the defaults knows its
+# model is silent (a model that prints does so in its first training).
+SILENT_AFTER = 8
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class FidelitySettings:
     # STOPPING_BRACKETS
     stopping_brackets: int | None = None
     stopping_value: str = STOPPING_VALUE  # what a trial is judged on at a rung: best | last
+    silent_model: str = SILENT_MODEL  # the defaults, a model that prints nothing: full | promotion
 
     @property
     def bracket_count(self) -> int:
@@ -174,7 +186,23 @@ class FidelitySettings:
                     fidelity_continue=self.continues,
                     brackets=self.bracket_count if self.promotion else 1,
                     stopping_brackets=self.stopping_bracket_count,
-                    stopping_value=self.judged_on, fidelity_ranking=self.ranking)
+                    stopping_value=self.judged_on, fidelity_ranking=self.ranking,
+                    silent_model=self.when_silent)
+
+    @property
+    def watches_for_silence(self) -> bool:
+        """Whether a model that prints nothing per epoch changes this run's plan: the defaults
+        (promotion, switching to early stopping once the model prints) retrain every promoted
+        point when it never does; a run that continues promoted trainings in their folder, or
+        chose promotion alone or early stopping alone, does what it asked for."""
+        return self.promotion and self.early_stopping != "off" and not self.continues
+
+    @property
+    def when_silent(self) -> str:
+        """What the run does once SILENT_AFTER trainings printed nothing (SILENT_MODELS);
+        "promotion" where silence changes nothing (so experiments from before the setting
+        resume)."""
+        return self.silent_model if self.watches_for_silence else "promotion"
 
     @property
     def judged_on(self) -> str:
@@ -208,11 +236,19 @@ class FidelitySettings:
                     else "worse than the median")
             milestones = [value for value in rungs[:-1] if value >= self.grace]
             if self.promotion:
+                kept = (" (a model that prints nothing keeps promotion)"
+                        if self.when_silent == "promotion" else "")
                 lines.append("  switch: once a training printed its per-epoch metric, new "
                              f"points train {self.parameter}={rungs[-1]} instead and early "
-                             "stopping cuts them (a model that prints nothing keeps promotion)")
+                             f"stopping cuts them{kept}")
             judged = ("its best value so far" if self.judged_on == "best"
                       else "the value it printed there")
+            if self.when_silent == "full":
+                lines.append(f"  a model that prints nothing: once {SILENT_AFTER} trainings "
+                             "printed no per-epoch value, new points train "
+                             f"{self.parameter}={rungs[-1]} and nothing more is promoted "
+                             "(promoted points retrain from scratch: dearer than training "
+                             "fully)")
             lines.append(f"  early stopping ({self.early_stopping}): a running trial {rule} of "
                          f"the results at {self.parameter} "
                          f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
@@ -278,7 +314,7 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "validation metric it prints each epoch: asha (outside the best 1/eta) "
                        "or median; with promotion, once a training printed its metric, new "
                        "points train fully and are stopped so instead (a model that prints "
-                       f"nothing keeps promotion) (default: {EARLY_STOPPING})")
+                       f"nothing: see --silent-model) (default: {EARLY_STOPPING})")
     group.add_argument("--stopping-brackets", type=int, metavar="N",
                        help="early stopping's hedge for models that learn slowly: new points "
                        "may first be stopped at the lowest N rungs, in Hyperband's proportions "
@@ -288,6 +324,12 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "a rung: best (the best value it printed so far, so a bumpy learning "
                        "curve is not stopped at a bump) or last (the value it printed at the "
                        f"rung) (default: {STOPPING_VALUE})")
+    group.add_argument("--silent-model", choices=SILENT_MODELS,
+                       help="with the defaults (promotion until the model prints, then early "
+                       f"stopping), once {SILENT_AFTER} trainings printed no per-epoch value: "
+                       "full (train every new point fully, promote nothing more: a promoted "
+                       "point would retrain from scratch) or promotion (keep promoting) "
+                       f"(default: {SILENT_MODEL})")
     group.add_argument("--grace-period", type=int, metavar="N",
                        help="early stopping: no trial is stopped before N (default: the "
                        "lowest rung)")
@@ -325,6 +367,9 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         extras.append("--stopping-value")
     if args.fidelity_continue:
         extras.append("--fidelity-continue")
+    silent_model = args.silent_model
+    if silent_model is not None:
+        extras.append("--silent-model")
     if args.brackets is not None:
         extras.append("--brackets")
     ranking = args.fidelity_ranking
@@ -387,6 +432,13 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
     if stopping_value is not None and early == "off":
         problems.append(f"--stopping-value {stopping_value}: needs early stopping; drop it, or "
                         "use --early-stopping asha|median")
+    if silent_model is not None and (args.promotion == "off" or early == "off"
+                                     or args.fidelity_continue):
+        given = ("--promotion off" if args.promotion == "off" else "--early-stopping off"
+                 if early == "off" else "--fidelity-continue")
+        problems.append(f"--silent-model {silent_model}: applies to the defaults (promotion "
+                        f"until the model prints, then early stopping) only, not with {given}; "
+                        "drop it")
     if args.algorithm == "grid":
         problems.append("--fidelity: grid search evaluates every point fully; use it with "
                         "--algorithm ga or random")
@@ -395,7 +447,8 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
     return FidelitySettings(name, bottom, top, eta, args.promotion == "on", early,
                             grace, args.fidelity_continue, pattern, args.brackets,
                             RANKING if ranking is None else ranking, args.stopping_brackets,
-                            STOPPING_VALUE if stopping_value is None else stopping_value)
+                            STOPPING_VALUE if stopping_value is None else stopping_value,
+                            SILENT_MODEL if silent_model is None else silent_model)
 
 
 def pattern_problem(pattern: str) -> str | None:

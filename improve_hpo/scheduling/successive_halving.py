@@ -20,7 +20,10 @@ turns each into trainings ("trials") at a fidelity:
 - promotion with an early-stopping rule (the defaults): promotion until a told result comes
   with values the model printed during training (`printing`); from then on every new point
   trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
-  follows one training). A model that prints nothing keeps promotion. The switch depends only
+  follows one training). A model that prints nothing: promotion until SILENT_AFTER
+  trainings printed nothing, then (--silent-model full, the default) every new point trains
+  at the top rung and nothing more is promoted (a promoted point retrains from scratch, which
+  cost more epochs than training fully on the fidelity benchmark). Both switches depend only
   on the results told, so a replay of the ledger switches at the same result.
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at;
@@ -60,7 +63,7 @@ from dataclasses import dataclass, field
 from improve_hpo.errors import UsageError
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
 from improve_hpo.ga.fitness import BestEver, evaluate
-from improve_hpo.scheduling.settings import FidelitySettings
+from improve_hpo.scheduling.settings import SILENT_AFTER, FidelitySettings
 from improve_hpo.scheduling.stopping import cutoff
 from improve_hpo.space import Space
 from improve_hpo.space.parameters import Constant
@@ -119,6 +122,11 @@ class FidelityScheduler:
         # metric (it came with milestones); from then on new points aim at the top rung and are
         # stopped when behind (switch_to_stopping)
         self.printing = False
+        # the defaults: trainings told that printed nothing per epoch, and True once
+        # SILENT_AFTER did while none printed; with --silent-model full every new point then
+        # trains at the top rung and nothing more is promoted (trains_fully)
+        self._quiet_trainings = 0
+        self.silent = False
 
     # -- the protocol ------------------------------------------------------------------------
     @property
@@ -154,6 +162,8 @@ class FidelityScheduler:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
         self.printing = self.printing or bool(progress) and not reused
+        self._notice_silence(metric is not None and stopped_at is None and not progress
+                             and not reused)
         reached = candidate.fidelity if stopped_at is None else stopped_at
         # the value printed where the trial ended (its target, or the rung it was stopped at)
         # is its result, recorded once below, not a milestone as well (the target's is watched
@@ -201,6 +211,22 @@ class FidelityScheduler:
         if not self._held or self.inner.finished and not self.finished:
             return None
         return self._held.pop(0)
+
+    def _notice_silence(self, quiet: bool) -> None:
+        """Count a successful training that printed nothing per epoch; the SILENT_AFTER-th (with
+        none printing so far) shows the model silent. Depends only on the results told, so a
+        replay of the ledger switches at the same one."""
+        if self.silent or self.printing or not self.settings.watches_for_silence or not quiet:
+            return
+        self._quiet_trainings += 1
+        self.silent = self._quiet_trainings >= SILENT_AFTER
+
+    @property
+    def trains_fully(self) -> bool:
+        """--silent-model full, the model known silent: new points train at the top rung and
+        nothing more is promoted (a promotion retrains from scratch: dearer than one full
+        training)."""
+        return self.silent and self.settings.when_silent == "full"
 
     # -- early stopping --------------------------------------------------------------------------
     def cutoffs(self) -> dict[int, float]:
@@ -275,7 +301,7 @@ class FidelityScheduler:
         """The rung a new point trains at first: the top without promotion or once the model
         prints (with a stopping rule), else its bracket's (a function of the point number
         alone, so a resumed run continues the same plan)."""
-        if not self.settings.promotion or self.switch_to_stopping:
+        if not self.settings.promotion or self.switch_to_stopping or self.trains_fully:
             return len(self.rungs) - 1
         return self.settings.start_rung(point_number)
 
@@ -302,7 +328,7 @@ class FidelityScheduler:
 
     def _promotion(self) -> tuple[_Point, int] | None:
         """(point, rung to train it at) of the next promotion, top rung first, or None."""
-        if not self.settings.promotion:
+        if not self.settings.promotion or self.trains_fully:
             return None
         for rung in range(len(self.rungs) - 2, -1, -1):
             ladder = self._ladder[rung]
