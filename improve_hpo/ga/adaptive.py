@@ -140,9 +140,11 @@ HEAVY_TAILS_AFTER = 10.0
 # 120-179; 44 / 54 / 54% on seeds 100-119); without failures nothing changes.
 # REVISE_HISTORY 1: a result measured again at a higher fidelity rung (GeneticAlgorithm.revise,
 # improve_hpo/scheduling) replaces the first rung's value in the model too, not only in
-# selection. On the fidelity benchmark's tuning set with promotion (a model that prints
-# nothing per epoch) it took fewer epochs to the target on 5 of 8 problem x seed-set cells (40
-# seeds; docs/benchmarks.md); with early stopping nothing changes.
+# selection. On the fidelity benchmark's tuning set with promotion (the `ga-promotion` rows:
+# --early-stopping off, or --silent-model promotion for a model that prints nothing per epoch)
+# it took fewer epochs to the target on 5 of 8 problem x seed-set cells (40 seeds;
+# docs/benchmarks.md); where nothing is promoted (early stopping, --silent-model full) nothing
+# changes.
 IGNORE_FAILURES = 1
 REVISE_HISTORY = 1
 
