@@ -253,9 +253,10 @@ class FidelitySettings:
                              f"points train {self.parameter}={rungs[-1]} instead and early "
                              "stopping cuts them (a model that prints nothing keeps promotion)")
             elif self.promotion:
+                shares = (", and the GA ranks results by their share of better points "
+                          "(below)" if self.ranking == "share" else "")
                 lines.append("  switch: once a training printed its per-epoch metric, early "
-                             "stopping cuts new points, and the GA ranks results by their share "
-                             "of better points (below)")
+                             f"stopping cuts new points{shares}")
             judged = ("its best value so far" if self.judged_on == "best"
                       else "the value it printed there")
             lines.append(f"  early stopping ({self.early_stopping}): a running trial {rule} of "
