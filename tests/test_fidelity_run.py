@@ -186,44 +186,41 @@ def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(
 
 def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_trains_fully(
         tmp_path):
-    """The defaults (promotion and the asha rule): the fake model prints IMPROVE_PROGRESS each
-    epoch, so once the first result is in, new points aim at full training and some are
-    stopped; in its own words (unread without --progress-pattern) it prints nothing the run
-    reads: promotion until 8 trainings said so, then every new point trains fully and nothing
-    is promoted (the run says so once). An experiment from before --silent-model kept
-    promotion: it resumes with --silent-model promotion, and the run names the flag."""
+    """The defaults (promotion on, the asha rule, --silent-model full): every point trains
+    fully until a training printed its per-epoch metric. The fake model prints
+    IMPROVE_PROGRESS each epoch, so once the first result is in some are stopped; in its own
+    words (unread without --progress-pattern) it prints nothing the run reads: every point
+    trains fully, nothing is promoted or stopped, and the run says so once. An experiment from
+    before --silent-model promoted until the model printed: it resumes with --silent-model
+    promotion, and the run names the flag."""
     default = [a for a in SMALL if a not in ("--early-stopping", "off")]
     prints = tmp_path / "prints"
     prints.mkdir()
     result = run(command(prints, *default, "--workers", 2, space=write_space(prints, SPACE)))
     assert result.returncode == 0, result.stderr
     trials = read_csv(prints / "out" / "trials.csv")
-    assert (trials.status == "stopped").any() and (trials.epochs == 9).sum() >= 5
-    assert trials.trial[trials.epochs < 9].max() < 2  # only the first two: before a result
+    assert (trials.status == "stopped").any() and (trials.epochs == 9).all()
+    assert (trials.origin != "promotion").all()
     assert not processes_under(prints)
     assert "printed no per-epoch value" not in result.stderr
     silent = tmp_path / "silent"
     silent.mkdir()
     own_words = [*SPACE, {"name": "own_words", "type": "constant", "value": True}]
     space = write_space(silent, own_words)
-    longer = [*default[:4], "--generations", 4, *default[6:], "--workers", 2]
-    dry = run(command(silent, *longer, "--dry-run", space=space))
-    assert "a model that prints nothing: once 8 trainings printed no per-epoch value, new " \
-           "points train epochs=9 and nothing more is promoted" in dry.stdout
-    result = run(command(silent, *longer, space=space))
+    dry = run(command(silent, *default, "--workers", 2, "--dry-run", space=space))
+    assert "until a training printed its per-epoch metric, every new point trains epochs=9 " \
+           "and the GA is told its metric, as without a fidelity" in dry.stdout
+    assert "promotion: new points" not in dry.stdout and "  brackets: " not in dry.stdout
+    result = run(command(silent, *default, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
     trials = read_csv(silent / "out" / "trials.csv")
-    assert set(trials.status) == {"ok"}
-    assert (trials.epochs == trials.rung.map({0: 1, 1: 3, 2: 9})).all()
-    # 2 workers: trials 0-9 were asked before the 8th result at the latest
-    before, after = trials[trials.trial < 8], trials[trials.trial >= 10]
-    assert (before.epochs < 9).any() and len(after) >= 5
-    assert (after.epochs == 9).all() and (after.origin != "promotion").all()
+    assert set(trials.status) == {"ok"} and len(trials) == 9  # 9 points, each trained once
+    assert (trials.epochs == 9).all() and (trials.origin != "promotion").all()
     trained = epochs_trained(silent)
-    assert all(trained[f"trial_{n:06d}"] == 9 for n in after.trial)  # what the model did
+    assert all(trained[f"trial_{n:06d}"] == 9 for n in trials.trial)  # what the model did
     said = ("improve-hpo: the first 8 trainings printed no per-epoch value this run can read "
-            "(an IMPROVE_PROGRESS line, or --progress-pattern), so it cannot stop trainings "
-            "early: from now on every new point trains epochs=9 and nothing more is promoted")
+            "(an IMPROVE_PROGRESS line, or --progress-pattern), so nothing can be stopped "
+            "early: every point trains epochs=9, as without --fidelity, until one does")
     assert result.stderr.count(said) == 1, result.stderr
     assert "give --progress-pattern for the words it prints, or --fidelity-continue" \
         in result.stderr
@@ -232,13 +229,13 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_t
         identity = json.loads(text)
         assert identity.pop("silent_model") == "full"
         db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
-    again = run(command(silent, *longer, space=space))
+    again = run(command(silent, *default, "--workers", 2, space=space))
     assert again.returncode == 2
     assert f"--silent-model: the experiment in {silent / 'out'} was started with " \
            "--silent-model promotion, not full" in again.stderr
-    before = run(command(silent, *longer, "--silent-model", "promotion", space=space))
+    before = run(command(silent, *default, "--workers", 2, "--silent-model", "promotion",
+                         space=space))
     assert before.returncode == 0, before.stderr
-    assert "--silent-model promotion" in before.stderr and "warning" in before.stderr
 
 
 @pytest.mark.parametrize("mode", [("--promotion", "off", "--early-stopping", "asha"),
@@ -319,9 +316,13 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
     assert "--stopping-value best: needs early stopping; drop it, or use --early-stopping " \
            "asha|median" in capsys.readouterr().err
     assert cli.main([*base, *space, "--fidelity-continue", "--silent-model", "full"]) == 2
-    assert "--silent-model full: applies to the defaults (promotion until the model prints, " \
-           "then early stopping) only, not with --fidelity-continue; drop it" in \
-        capsys.readouterr().err
+    assert "--silent-model full: applies to the defaults (promotion on and early stopping) " \
+           "only, not with --fidelity-continue; drop it" in capsys.readouterr().err
+    assert cli.main([*base, *space, "--brackets", "2"]) == 2
+    assert "--brackets 2: the defaults promote nothing (every point trains fully until the " \
+           "model prints, then early stopping cuts it: --silent-model full); add " \
+           "--silent-model promotion or --early-stopping off to promote, or drop --brackets" \
+        in capsys.readouterr().err
     assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
     assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err

@@ -13,7 +13,7 @@ from improve_hpo.errors import SpaceError, UsageError
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
-                                    make_scheduler)
+                                    make_scheduler, search_space)
 from improve_hpo.scheduling.settings import SILENT_AFTER, bracket_sequence
 from improve_hpo.scheduling.stopping import cutoff
 from improve_hpo.space import load_space_data
@@ -27,6 +27,10 @@ SPACE = load_space_data([
 def curve(values) -> float:
     """A learning curve: the point's quality plus a term that shrinks with the epochs."""
     return (values["x"] - 0.3) ** 2 + 1.0 / values["epochs"]
+
+
+SEARCH = SearchSettings(algorithm="ga", strategy="async", population=9, offspring=3,
+                        generations=10)
 
 
 def scheduler(strategy="async", algorithm="ga", **fidelity):
@@ -81,8 +85,11 @@ def test_rungs_follow_eta_from_the_default_minimum():
     (["--stopping-value", "last", "--early-stopping", "off"],
      "--stopping-value last: needs early stopping"),
     (["--silent-model", "full", "--promotion", "off"],
-     "--silent-model full: applies to the defaults (promotion until the model prints, then "
-     "early stopping) only, not with --promotion off; drop it"),
+     "--silent-model full: applies to the defaults (promotion on and early stopping) only, not "
+     "with --promotion off; drop it"),
+    (["--brackets", "2"], "--brackets 2: the defaults promote nothing (every point trains "
+     "fully until the model prints, then early stopping cuts it: --silent-model full); add "
+     "--silent-model promotion or --early-stopping off"),
     (["--silent-model", "promotion", "--early-stopping", "off"],
      "--silent-model promotion: applies to the defaults"),
 ])
@@ -263,39 +270,63 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
     assert both.watched(promoted) == ((4, 8, 16), ())
 
 
-def test_promotion_turns_to_early_stopping_once_the_model_prints():
-    """The default, promotion with the asha rule: new points start at their bracket's rung
-    until a training reports values it printed; from then on new points aim at the top rung
-    (early stopping cuts them). A model that prints nothing: promotion until SILENT_AFTER
-    trainings printed nothing, then every new point trains at the top rung and nothing more
-    is promoted (--silent-model full); --silent-model promotion keeps promotion all along."""
+def test_by_default_every_point_trains_fully_until_the_model_prints():
+    """The defaults (promotion on, the asha rule, --silent-model full): until a training
+    printed its per-epoch metric, every new point trains at the top rung and the GA is told its
+    metric, so a model that prints nothing is searched exactly as by the GA without a
+    fidelity; once one printed, early stopping cuts new points."""
     silent = scheduler(early_stopping="asha")
     finished, _ = drive(silent, np.random.default_rng(1), workers=1, stop_after=40)
-    assert not silent.printing and silent.silent and silent.trains_fully
+    assert not silent.printing and silent.silent and silent.plain
     assert silent.settings.identity()["silent_model"] == "full"
-    first, later = finished[:SILENT_AFTER], finished[SILENT_AFTER:]  # one worker: ask order
-    assert {c.rung for c, _ in first} != {3} and any(c.origin == "promotion" for c, _ in first)
-    assert len(later) == 32 and all(c.rung == 3 and c.origin != "promotion" for c, _ in later)
-    kept = scheduler(early_stopping="asha", silent_model="promotion")
-    finished, _ = drive(kept, np.random.default_rng(1), stop_after=60)
-    assert kept.silent and not kept.trains_fully
-    assert {c.rung for c, _ in finished if c.origin != "promotion"} == {0, 1, 2, 3}
-    assert any(c.origin == "promotion" for c, _ in finished[SILENT_AFTER + 4:])
-    alone = scheduler(early_stopping="off")  # promotion alone: silence changes nothing
-    drive(alone, np.random.default_rng(1), stop_after=20)
-    assert not alone.silent and alone.settings.identity()["silent_model"] == "promotion"
+    assert all(c.rung == 3 and c.origin != "promotion" for c, _ in finished)
+    plain = make_algorithm(search_space(SPACE, silent.settings), SEARCH, rng=make_rng(3))
+    for candidate, metric in finished:  # the GA without a fidelity asks the same points
+        [asked] = plain.ask()
+        assert asked.values == candidate.values
+        plain.tell(asked, metric)
     printing = scheduler(early_stopping="asha")
     finished, _ = drive(printing, np.random.default_rng(1), stop_after=60, prints=True)
-    assert printing.printing
+    assert printing.printing and not printing.silent
+    assert all(c.rung == 3 and c.fidelity == 27 and c.origin != "promotion"
+               for c, *_ in finished)
+    stopped = [(c, at) for c, _, at, _ in finished if at is not None]
+    assert stopped and all(at >= printing.settings.stops_from(c.point) for c, at in stopped)
+    assert printing.counts()["stopped"] == len(stopped)
+
+
+def test_a_model_that_prints_late_has_its_earlier_points_ranked_by_share():
+    """Told their metric while no training printed, the points told so far are revised to
+    their share of better points once one did (the GA compares results on one scale)."""
+    late = scheduler(early_stopping="asha")
+    first = [late.ask()[0] for _ in range(4)]
+    for candidate in first[:3]:
+        late.tell(candidate, curve(candidate.values))
+    assert all(value >= 1 / 27 for value in told(late).values())  # losses: at least 1/27
+    late.tell(first[3], curve(first[3].values), progress={9: 0.5, 27: curve(first[3].values)})
+    assert late.printing and not late.plain
+    assert all(value < 1 / 27 for value in told(late).values())  # shares: below 3^-3
+
+
+def test_with_silent_model_promotion_a_model_that_prints_nothing_keeps_promotion():
+    """--silent-model promotion (the defaults before): promotion until a training printed; a
+    model that prints nothing keeps it, and the run only says so after SILENT_AFTER."""
+    kept = scheduler(early_stopping="asha", silent_model="promotion")
+    finished, _ = drive(kept, np.random.default_rng(1), stop_after=60)
+    assert kept.silent and not kept.plain and kept.settings.promotes
+    assert {c.rung for c, _ in finished if c.origin != "promotion"} == {0, 1, 2, 3}
+    assert any(c.origin == "promotion" for c, _ in finished[SILENT_AFTER + 4:])
+    printing = scheduler(early_stopping="asha", silent_model="promotion")
+    finished, _ = drive(printing, np.random.default_rng(1), stop_after=60, prints=True)
     # 4 trials in flight: the first 4 were asked before any result, the 5th after the first
     first = [c for c, *_ in finished if c.number < 4]
     later = [c for c, *_ in finished if c.origin != "promotion" and c.number >= 4]
     assert [c.rung for c in sorted(first, key=lambda c: c.number)] == \
         [printing.settings.start_rung(c.point) for c in sorted(first, key=lambda c: c.number)]
     assert len(later) > 20 and all(c.rung == 3 and c.fidelity == 27 for c in later)
-    stopped = [(c, at) for c, _, at, _ in finished if at is not None]
-    assert stopped and all(at >= printing.settings.stops_from(c.point) for c, at in stopped)
-    assert printing.counts()["stopped"] == len(stopped)
+    alone = scheduler(early_stopping="off")  # promotion alone: printing changes nothing
+    drive(alone, np.random.default_rng(1), stop_after=20)
+    assert alone.settings.identity()["silent_model"] == "promotion" and not alone.plain
 
 
 def test_selection_compares_results_by_the_rung_they_were_measured_at():

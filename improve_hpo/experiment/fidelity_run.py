@@ -14,17 +14,16 @@ from improve_hpo.runner.intermediate import ProgressWatch, ThresholdsFile
 from improve_hpo.scheduling.settings import SILENT_AFTER
 
 CUTOFFS_NAME = "fidelity_cutoffs.json"
-# What the run says when the scheduler finds the model silent (scheduling.settings.SILENT_AFTER
-# trainings printed no per-epoch value), by --silent-model.
+# What the run says once scheduling.settings.SILENT_AFTER trainings printed no per-epoch value,
+# by --silent-model.
 SILENT_SAID = {
     "full": (
         "improve-hpo: the first {count} trainings printed no per-epoch value this run can read "
-        "(an IMPROVE_PROGRESS line, or --progress-pattern), so it cannot stop trainings early: "
-        "from now on every new point trains {parameter}={top} and nothing more is promoted (a "
-        "promoted point would train again from scratch, which on the fidelity benchmark cost "
-        "more epochs than no --fidelity; docs/fidelity.md). To save epochs, make train.sh "
-        "print its validation metric each epoch, give --progress-pattern for the words it "
-        "prints, or --fidelity-continue if it resumes from its trial folder"),
+        "(an IMPROVE_PROGRESS line, or --progress-pattern), so nothing can be stopped early: "
+        "every point trains {parameter}={top}, as without --fidelity, until one does. To save "
+        "epochs, make train.sh print its validation metric each epoch, give --progress-pattern "
+        "for the words it prints, or --fidelity-continue if it resumes from its trial folder "
+        "(promotion then trains only the extra epochs)"),
     "promotion": (
         "improve-hpo: warning: the first {count} trainings printed no per-epoch value this run "
         "can read (an IMPROVE_PROGRESS line, or --progress-pattern), so every point promoted to "
@@ -77,8 +76,8 @@ class FidelityRun:
         return generation
 
     def _notice_silence(self, algorithm) -> None:
-        """Say once when the scheduler found the model silent, and what the run does now (also
-        when a resumed run's replay finds it: the plan of this session changed there)."""
+        """Say once that the model printed nothing per epoch in SILENT_AFTER trainings, and what
+        that means for the run (also in a resumed run whose replay shows it)."""
         if self._said_silent or not algorithm.silent:
             return
         self._said_silent = True

@@ -54,15 +54,17 @@ STOPPING_BRACKETS = 3
 # judged on"); a model that keeps its best checkpoint is worth what it reached.
 STOPPING_VALUES = ("best", "last")
 STOPPING_VALUE = "best"
-# What the defaults (promotion until the model is seen to print, then early stopping) do once
-# SILENT_AFTER trainings printed no per-epoch value (--silent-model): "full", train every new
-# point at the top rung (no more promotion: each promoted point retrains from scratch, and on
-# the fidelity benchmark's tuning problems that cost more epochs than no fidelity at all), or
-# "promotion" (the behaviour before). docs/fidelity.md, "A model that prints nothing".
+# What the defaults (early stopping once the model is seen to print) do until a training
+# printed its per-epoch metric (--silent-model): "full", every new point trains at the top
+# rung and the GA is told its metric, as without a fidelity (a model that prints nothing is
+# searched exactly as by the plain GA), or "promotion", promotion until then (the behaviour
+# before: each promoted point retrains from scratch, and on the fidelity benchmark that cost a
+# silent model more epochs than no fidelity at all). docs/fidelity.md, "A model that prints
+# nothing".
 SILENT_MODELS = ("full", "promotion")
 SILENT_MODEL = "full"
-# Successful trainings with no per-epoch value after which a run of the defaults knows its
-# model is silent (a model that prints does so in its first training).
+# Successful trainings with no per-epoch value after which the run says that its model is
+# silent (a model that prints does so in its first training).
 SILENT_AFTER = 8
 
 
@@ -167,7 +169,7 @@ class FidelitySettings:
         """Trainings a new point gets on average: 1 without promotion; with it, a point that
         starts at rung r trains there and at each higher rung with chance 1/eta per rung
         (ASHA promotes the best 1/eta), averaged over the brackets' shares."""
-        if not self.promotion:
+        if not self.promotes:
             return 1.0
         top = len(self.rungs) - 1
         weights = self.bracket_weights
@@ -191,18 +193,24 @@ class FidelitySettings:
 
     @property
     def watches_for_silence(self) -> bool:
-        """Whether a model that prints nothing per epoch changes this run's plan: the defaults
-        (promotion, switching to early stopping once the model prints) retrain every promoted
-        point when it never does; a run that continues promoted trainings in their folder, or
-        chose promotion alone or early stopping alone, does what it asked for."""
+        """Whether the plan depends on the model printing per-epoch values: the defaults
+        (promotion on, early stopping once the model prints); a run that continues promoted
+        trainings in their folder, or chose promotion alone or early stopping alone, does what
+        it asked for."""
         return self.promotion and self.early_stopping != "off" and not self.continues
 
     @property
     def when_silent(self) -> str:
-        """What the run does once SILENT_AFTER trainings printed nothing (SILENT_MODELS);
-        "promotion" where silence changes nothing (so experiments from before the setting
-        resume)."""
+        """What a new point gets until a training printed (SILENT_MODELS); "promotion" where
+        that changes nothing (so experiments from before the setting resume)."""
         return self.silent_model if self.watches_for_silence else "promotion"
+
+    @property
+    def promotes(self) -> bool:
+        """Whether any point is ever promoted: not with --promotion off, nor with the defaults'
+        --silent-model full (every point trains fully until the model prints, then early
+        stopping cuts it)."""
+        return self.promotion and self.when_silent == "promotion"
 
     @property
     def judged_on(self) -> str:
@@ -215,7 +223,7 @@ class FidelitySettings:
         rungs = self.rungs
         lines = [f"fidelity: {self.parameter}, rungs {', '.join(map(str, rungs))} (eta "
                  f"{self.eta})"]
-        if self.promotion:
+        if self.promotes:
             start = (f"new points train {self.parameter}={rungs[0]} (some start higher: "
                      "brackets)" if self.bracket_count > 1 else
                      f"each new point trains {self.parameter}={rungs[0]}")
@@ -228,6 +236,11 @@ class FidelitySettings:
                                    in enumerate(self.bracket_weights))
                 lines.append(f"  brackets: {self.bracket_count} (Hyperband); of every "
                              f"{sum(self.bracket_weights)} new points, {starts}")
+        elif self.promotion:
+            lines.append(f"  until a training printed its per-epoch metric, every new point "
+                         f"trains {self.parameter}={rungs[-1]} and the GA is told its metric, "
+                         "as without a fidelity (a model that prints nothing is searched so "
+                         "all along; --silent-model promotion: promote until then)")
         else:
             lines.append(f"  promotion: off; every point trains {self.parameter}="
                          f"{rungs[-1]}")
@@ -235,20 +248,17 @@ class FidelitySettings:
             rule = (f"outside the best 1/{self.eta}" if self.early_stopping == "asha"
                     else "worse than the median")
             milestones = [value for value in rungs[:-1] if value >= self.grace]
-            if self.promotion:
-                kept = (" (a model that prints nothing keeps promotion)"
-                        if self.when_silent == "promotion" else "")
+            if self.promotes:
                 lines.append("  switch: once a training printed its per-epoch metric, new "
                              f"points train {self.parameter}={rungs[-1]} instead and early "
-                             f"stopping cuts them{kept}")
+                             "stopping cuts them (a model that prints nothing keeps promotion)")
+            elif self.promotion:
+                shares = (", and the GA ranks results by their share of better points "
+                          "(below)" if self.ranking == "share" else "")
+                lines.append("  switch: once a training printed its per-epoch metric, early "
+                             f"stopping cuts new points{shares}")
             judged = ("its best value so far" if self.judged_on == "best"
                       else "the value it printed there")
-            if self.when_silent == "full":
-                lines.append(f"  a model that prints nothing: once {SILENT_AFTER} trainings "
-                             "printed no per-epoch value, new points train "
-                             f"{self.parameter}={rungs[-1]} and nothing more is promoted "
-                             "(promoted points retrain from scratch: dearer than training "
-                             "fully)")
             lines.append(f"  early stopping ({self.early_stopping}): a running trial {rule} of "
                          f"the results at {self.parameter} "
                          f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
@@ -325,11 +335,12 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "curve is not stopped at a bump) or last (the value it printed at the "
                        f"rung) (default: {STOPPING_VALUE})")
     group.add_argument("--silent-model", choices=SILENT_MODELS,
-                       help="with the defaults (promotion until the model prints, then early "
-                       f"stopping), once {SILENT_AFTER} trainings printed no per-epoch value: "
-                       "full (train every new point fully, promote nothing more: a promoted "
-                       "point would retrain from scratch) or promotion (keep promoting) "
-                       f"(default: {SILENT_MODEL})")
+                       help="with the defaults (early stopping once the model prints its "
+                       "metric each epoch), what new points get until a training printed: "
+                       "full (every point trains fully and the GA is told its metric: a model "
+                       "that prints nothing is searched as without a fidelity) or promotion "
+                       "(successive halving until then, each promoted point retrained from "
+                       f"scratch; the default before) (default: {SILENT_MODEL})")
     group.add_argument("--grace-period", type=int, metavar="N",
                        help="early stopping: no trial is stopped before N (default: the "
                        "lowest rung)")
@@ -422,6 +433,11 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         elif rung_count is not None and not 1 <= args.brackets <= rung_count:
             problems.append(f"--brackets: must lie within 1..{rung_count} (the number of "
                             f"rungs), got {args.brackets}")
+        elif early != "off" and not args.fidelity_continue and silent_model != "promotion":
+            problems.append(f"--brackets {args.brackets}: the defaults promote nothing (every "
+                            "point trains fully until the model prints, then early stopping "
+                            "cuts it: --silent-model full); add --silent-model promotion or "
+                            "--early-stopping off to promote, or drop --brackets")
     if args.stopping_brackets is not None:
         if early == "off":
             problems.append(f"--stopping-brackets {args.stopping_brackets}: needs early "
@@ -437,8 +453,7 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         given = ("--promotion off" if args.promotion == "off" else "--early-stopping off"
                  if early == "off" else "--fidelity-continue")
         problems.append(f"--silent-model {silent_model}: applies to the defaults (promotion "
-                        f"until the model prints, then early stopping) only, not with {given}; "
-                        "drop it")
+                        f"on and early stopping) only, not with {given}; drop it")
     if args.algorithm == "grid":
         problems.append("--fidelity: grid search evaluates every point fully; use it with "
                         "--algorithm ga or random")

@@ -20,11 +20,13 @@ turns each into trainings ("trials") at a fidelity:
 - promotion with an early-stopping rule (the defaults): promotion until a told result comes
   with values the model printed during training (`printing`); from then on every new point
   trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
-  follows one training). A model that prints nothing: promotion until SILENT_AFTER
-  trainings printed nothing, then (--silent-model full, the default) every new point trains
-  at the top rung and nothing more is promoted (a promoted point retrains from scratch, which
-  cost more epochs than training fully on the fidelity benchmark). Both switches depend only
-  on the results told, so a replay of the ledger switches at the same result.
+  follows one training). A model that prints nothing keeps promotion. The switch depends only
+  on the results told, so a replay of the ledger switches at the same result. That is
+  --silent-model promotion; with --silent-model full (the default) nothing is promoted: until
+  a training printed, every new point trains at the top rung and the algorithm is told its
+  metric itself, so a model that prints nothing is searched exactly as without a fidelity
+  (`plain`); once one printed, early stopping cuts new points and the algorithm is told shares
+  (below), the points told before revised to theirs.
 
 What the algorithm sees (selection and breeding by the fidelity each result was measured at;
 --fidelity-ranking): it is told a point's first result, and each higher-rung result of the
@@ -123,8 +125,7 @@ class FidelityScheduler:
         # stopped when behind (switch_to_stopping)
         self.printing = False
         # the defaults: trainings told that printed nothing per epoch, and True once
-        # SILENT_AFTER did while none printed; with --silent-model full every new point then
-        # trains at the top rung and nothing more is promoted (trains_fully)
+        # SILENT_AFTER did while none printed (the run says so)
         self._quiet_trainings = 0
         self.silent = False
 
@@ -161,6 +162,7 @@ class FidelityScheduler:
         if self._outstanding.pop(candidate.number, None) is None:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
         point = self._points[candidate.point]
+        plain = self.plain
         self.printing = self.printing or bool(progress) and not reused
         self._notice_silence(metric is not None and stopped_at is None and not progress
                              and not reused)
@@ -189,7 +191,10 @@ class FidelityScheduler:
             self._record_milestone(reached, result.loss)
             if stopped_at is None:
                 bisect.insort(self._ladder[rung], (result.loss, candidate.number))
-        share = self.settings.ranking == "share"
+        if plain and not self.plain:
+            self._rank_the_plain_results()
+        plain = self.plain
+        share = self.settings.ranking == "share" and not plain
         told = self._share(result) if share else metric
         if not point.told:
             point.told = True
@@ -201,9 +206,25 @@ class FidelityScheduler:
                 self._held.append(self._translate(record))
         elif metric is not None and share and hasattr(self.inner, "revise"):
             self._revisions.append((point.asked.number, told, point.asked))
-        if metric is not None and rung > 0 and not share and hasattr(self.inner, "revise"):
+        if metric is not None and rung > 0 and not share and not plain \
+                and hasattr(self.inner, "revise"):
             self.inner.revise(point.asked.number, metric, rung)
         return self._release()
+
+    def _rank_the_plain_results(self) -> None:
+        """A training printed after others did not (--silent-model full): the points told
+        their metric itself so far are ranked as every later result is: by their share of
+        better points (with the next new result, as every revision), or by (rung, metric)."""
+        if not hasattr(self.inner, "revise"):
+            return
+        for earlier in self._points.values():
+            if not earlier.told:
+                continue
+            result = self._highest(earlier)
+            if self.settings.ranking == "share":
+                self._revisions.append((earlier.asked.number, self._share(result), None))
+            elif not result.failed:
+                self.inner.revise(earlier.asked.number, result.metric, result.rung)
 
     def _release(self) -> Generation | None:
         """The next generation record to report. The algorithm's last generation is held until
@@ -222,11 +243,11 @@ class FidelityScheduler:
         self.silent = self._quiet_trainings >= SILENT_AFTER
 
     @property
-    def trains_fully(self) -> bool:
-        """--silent-model full, the model known silent: new points train at the top rung and
-        nothing more is promoted (a promotion retrains from scratch: dearer than one full
-        training)."""
-        return self.silent and self.settings.when_silent == "full"
+    def plain(self) -> bool:
+        """--silent-model full, no training printed yet: every new point trains at the top
+        rung, nothing is promoted and the algorithm is told each metric itself, exactly as
+        without a fidelity."""
+        return self.settings.when_silent == "full" and not self.printing
 
     # -- early stopping --------------------------------------------------------------------------
     def cutoffs(self) -> dict[int, float]:
@@ -301,7 +322,7 @@ class FidelityScheduler:
         """The rung a new point trains at first: the top without promotion or once the model
         prints (with a stopping rule), else its bracket's (a function of the point number
         alone, so a resumed run continues the same plan)."""
-        if not self.settings.promotion or self.switch_to_stopping or self.trains_fully:
+        if not self.settings.promotes or self.switch_to_stopping:
             return len(self.rungs) - 1
         return self.settings.start_rung(point_number)
 
@@ -328,7 +349,7 @@ class FidelityScheduler:
 
     def _promotion(self) -> tuple[_Point, int] | None:
         """(point, rung to train it at) of the next promotion, top rung first, or None."""
-        if not self.settings.promotion or self.trains_fully:
+        if not self.settings.promotes:
             return None
         for rung in range(len(self.rungs) - 2, -1, -1):
             ladder = self._ladder[rung]
