@@ -142,7 +142,7 @@ HEAVY_TAILS_AFTER = 10.0
 # improve_hpo/scheduling) replaces the first rung's value in the model too, not only in
 # selection. On the fidelity benchmark's tuning set with promotion (the `ga-promotion` rows:
 # --early-stopping off, or --silent-model promotion for a model that prints nothing per epoch)
-# it took fewer epochs to the target on 5 of 8 problem x seed-set cells (40 seeds;
+# it took fewer epochs to the target on 8 of 12 problem x seed-set cells (60 seeds, 3 sets;
 # docs/benchmarks.md); where nothing is promoted (early stopping, --silent-model full) nothing
 # changes.
 IGNORE_FAILURES = 1
