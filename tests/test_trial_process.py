@@ -63,13 +63,16 @@ class Rank:
         for folder in ("data", "prep"):
             (tmp_path / folder).mkdir(exist_ok=True)
         ours, theirs = socket.socketpair()
+        pmi_read, pmi_write = os.pipe()  # like MPI's PMI socket: a descriptor the rank inherits
         argv = [sys.executable, "-c", WORKER_RANK, str(theirs.fileno()), "--model-dir",
                 str(self.model), "--data-dir", str(tmp_path / "data"), "--infer", "none",
                 *options]
         self.process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True, pass_fds=(theirs.fileno(),),
+                                        text=True, pass_fds=(theirs.fileno(), pmi_read),
                                         env={**os.environ, "MODE": mode})
         theirs.close()
+        os.close(pmi_read)
+        os.close(pmi_write)
         self.connection = Connection(ours.detach())
 
     def send_trial(self, name: str = "trial", **kwargs) -> Path:
@@ -122,6 +125,23 @@ def test_the_trial_process_runs_the_scripts_and_leaves_nothing(tmp_path):
     code, stdout, stderr = rank.end()
     assert (code, stdout.strip()) == (0, ""), stderr
     assert wait_until_gone(trial_process)
+
+
+# train.sh: record the descriptors it holds open.
+FDS_TRAIN = textwrap.dedent("""
+    open_fds = [fd for fd in range(64) if os.path.lexists(f"/proc/self/fd/{fd}")]
+    Path("fds.json").write_text(json.dumps(open_fds))
+    print("IMPROVE_RESULT val_loss: 0.5", flush=True)
+""")
+
+
+def test_a_script_gets_no_descriptor_of_the_rank_or_the_trial_process(tmp_path):
+    """Not the rank's inherited ones (MPI's PMI socket), not the connection to rank 0."""
+    rank = Rank(tmp_path, "exit", train=FDS_TRAIN)
+    folder = rank.send_trial()
+    assert rank.result().status == "ok"
+    assert json.loads((folder / "fds.json").read_text()) == [0, 1, 2]
+    assert rank.end()[0] == 0
 
 
 def test_a_timeout_ends_the_script_and_what_it_started(tmp_path):

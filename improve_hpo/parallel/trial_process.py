@@ -140,6 +140,10 @@ class TrialProcess:
 def main(argv: list[str]) -> None:
     parent, control_fd = int(argv[1]), int(argv[2])
     _die_with(parent)
+    # posix_spawn passed on every inheritable descriptor of the rank (MPI's PMI socket among
+    # them): the scripts must not get them. Only stdin, stdout, stderr and the control channel.
+    os.closerange(3, control_fd)
+    os.closerange(control_fd + 1, os.sysconf("SC_OPEN_MAX"))
     control = socket.socket(fileno=control_fd)
     with control.makefile("rb") as setup:
         sys.path[:] = pickle.load(setup)  # as the worker rank's, before anything is imported
@@ -168,6 +172,7 @@ def main(argv: list[str]) -> None:
     control.close()
     if not fds:
         return  # the rank serves no tasks after all (it fell back to mpi4py.futures)
+    os.set_inheritable(fds[0], False)  # received descriptors are inheritable: not the scripts'
     connection = Connection(fds[0])
     serve(connection, alive=lambda: os.getppid() == parent)
     connection.close()
