@@ -98,7 +98,7 @@ def test_kill_9_at_random_points_loses_retrains_and_leaves_nothing(tmp_path):
     rng = random.Random(2026)
     space = write_space(tmp_path, SPACE)
     out = tmp_path / "out"
-    argv = command(tmp_path, "--population", 6, "--generations", 2 * KILLS, "--infer", "none",
+    argv = command(tmp_path, "--population", 6, "--generations", 3 * KILLS, "--infer", "none",
                    space=space, out=out, ranks=4)
     kept: dict[int, tuple] = {}  # trial -> (status, metric, folder): finished at some kill
     protected: set[str] = set()  # folders of those trials: never trained again
