@@ -9,11 +9,15 @@
 - example: the bundled example model (containers/example), trained in process: the same data
   files, scaling, MLPRegressor settings and validation MSE as its preprocess and train scripts
   (their improvelib argument parsing and file writing are skipped). Optimum unknown.
-- sk-gbr-diabetes, sk-sgd-cancer (report set), sk-rf-wine (tuning set): tables of real
+- sk-gbr-diabetes, sk-sgd-cancer (report set), sk-rf-wine, sk-mlp-digits, sk-svc-digits
+  (tuning set): tables of real
   scikit-learn trainings over mixed spaces (benchmarks/sklearn_tables.py); the optimum is the
   table's best.
 - mixed-steps: `mixed` on a coarse grid (piecewise constant, like a table of real trainings;
   benchmarks/mixed_problems.py); tuning set.
+- mixed-failures: `mixed` where trainings fail as real ones do (divergence at too large a
+  learning rate, out of memory at large units x batch size: `mixed_failures_objective`);
+  tuning set.
 - switch, mixed10: synthetic mixed problems (benchmarks/mixed_problems.py): a categorical that
   switches the landscape, and ten parameters of every type with interactions.
 
@@ -122,6 +126,20 @@ def mixed_objective(values: dict) -> float:
     return loss * values["epochs"] / 10
 
 
+def mixed_failures_objective(values: dict) -> float:
+    """`mixed_objective` with the failures real trainings have (NaN, a failed trial): the
+    training diverges at a learning rate more than 10^1.5 (about 30) times the best one for its
+    optimizer and batch size, and runs out of memory when units x batch_size > 2^16 (e.g.
+    128 units at batch 1024). About 3 in 10 uniform random points fail; the optimum (0)
+    does not."""
+    size = math.log2(values["batch_size"])
+    target = _LR_TARGET[values["optimizer"]] + 0.3 * (size - 6)
+    if math.log10(values["learning_rate"]) > target + 1.5 \
+            or values["units"] * values["batch_size"] > 2 ** 16:
+        return math.nan
+    return mixed_objective(values)
+
+
 # -- the example model, in process -----------------------------------------------------------------
 EXAMPLE_SPACE_FILE = EXAMPLE_DIR / "hp.json"
 _EXAMPLE_DATA = EXAMPLE_DIR / "data"
@@ -202,6 +220,8 @@ def problem(name: str) -> Problem:
         return Problem(name, _floats([(0.0, 1.0)] * 6), hartmann6, -3.32237)
     if name == "mixed":
         return Problem(name, MIXED_SPACE, mixed_objective, 0.0)
+    if name == "mixed-failures":
+        return Problem(name, MIXED_SPACE, mixed_failures_objective, 0.0)
     if name == "mixed-steps":
         return Problem(name, MIXED_SPACE, mixed_problems.steps_objective(mixed_objective),
                        _mixed_steps_optimum())
@@ -220,7 +240,8 @@ def problem(name: str) -> Problem:
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
 
 
-TUNING = ("branin", "hartmann6", "mixed", "mixed-steps",
-          *(f"surrogate-{run}" for run in SURROGATE_RUNS), "sk-rf-wine")
+TUNING = ("branin", "hartmann6", "mixed", "mixed-steps", "mixed-failures",
+          *(f"surrogate-{run}" for run in SURROGATE_RUNS), "sk-rf-wine", "sk-mlp-digits",
+          "sk-svc-digits")
 REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
 PROBLEMS = (*TUNING, *REPORT, "example")

@@ -8,7 +8,7 @@ objective snaps a value to the nearest trained level (on the log scale where the
 one), so a method sees a real, piecewise-constant validation loss. The best value of a table
 is its minimum: the optimum is known exactly.
 
-Precompute (once; about 5 minutes of one core; the tables are committed):
+Precompute (once; the tables are committed; sk-gbr-diabetes takes longest):
 
     nice -n 10 .venv/bin/python -m benchmarks.sklearn_tables           # every table
     nice -n 10 .venv/bin/python -m benchmarks.sklearn_tables sk-sgd-cancer
@@ -24,6 +24,16 @@ Precompute (once; about 5 minutes of one core; the tables are committed):
   classes), fixed 60/40 split, validation log loss: n_estimators and max_depth log-scale
   ints, max_features a log-scale float, min_samples_leaf ordered, criterion and class_weight
   categorical, bootstrap logical. 1,728 trainings.
+- sk-mlp-digits (tuning set): MLPClassifier (one hidden layer, adam, 10 epochs) on
+  load_digits (1,797 8x8 images, 10 classes, pixels / 16), fixed 60/40 split, validation log
+  loss: learning_rate_init and alpha log-scale floats, hidden_units a log-scale int,
+  batch_size ordered, activation categorical, early_stopping logical, max_iter constant; too
+  small a learning rate leaves a plateau of untrained networks (log 10). 648 trainings.
+- sk-svc-digits (tuning set): SVC on load_digits (the same split; pixels / 16 or standardized),
+  validation multi-class hinge loss of its decision function: C and gamma log-scale floats,
+  kernel categorical (rbf, poly, sigmoid), degree an int and coef0 ordered (they matter only
+  for some kernels: conditional parameters), standardize logical, tol constant; the sigmoid
+  kernel leaves a wide plateau of bad results. 1,350 trainings.
 """
 
 from __future__ import annotations
@@ -67,6 +77,34 @@ def _log_levels(low: float, high: float, count: int) -> list[float]:
     return [float(f"{v:.6g}") for v in np.logspace(math.log10(low), math.log10(high), count)]
 
 
+def _split(rows: int, train_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(training rows, validation rows): one fixed shuffle (seed 0), the first share trains."""
+    order = np.random.default_rng(0).permutation(rows)
+    cut = int(train_share * rows)
+    return order[:cut], order[cut:]
+
+
+def _fit_log_loss(model, x_train, y_train, x_val, y_val) -> float:
+    """Fit a classifier that may not converge or may diverge (an iterative one, at a few
+    iterations) and give its validation log loss: NaN when it diverged, a failed training as a
+    real run would report it."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("ignore", RuntimeWarning)
+        model.fit(x_train, y_train)
+        probabilities = model.predict_proba(x_val)
+    loss = _log_loss(probabilities, model.classes_, y_val)
+    return loss if math.isfinite(loss) and np.isfinite(probabilities).all() else math.nan
+
+
+def _log_loss(probabilities: np.ndarray, classes: np.ndarray, y_val: np.ndarray) -> float:
+    """The validation log loss of predicted class probabilities (clipped at 1e-15)."""
+    picked = probabilities[np.arange(len(y_val)), np.searchsorted(classes, y_val)]
+    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
 # -- sk-gbr-diabetes -------------------------------------------------------------------------
 GBR_SPACE = [
     {"name": "learning_rate", "type": "float", "lower": 0.01, "upper": 1.0,
@@ -91,10 +129,9 @@ def _diabetes():
     from sklearn.datasets import load_diabetes
 
     x, y = load_diabetes(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    cut = int(0.7 * len(y))
-    y = (y - y[order[:cut]].mean()) / y[order[:cut]].std()
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+    train, val = _split(len(y), 0.7)
+    y = (y - y[train].mean()) / y[train].std()
+    return x[train], y[train], x[val], y[val]
 
 
 def train_gbr(values: dict) -> float:
@@ -134,15 +171,12 @@ def _breast_cancer():
     from sklearn.datasets import load_breast_cancer
 
     x, y = load_breast_cancer(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    cut = int(0.75 * len(y))
-    train, val = order[:cut], order[cut:]
+    train, val = _split(len(y), 0.75)
     mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-9
     return (x[train] - mean) / std, y[train], (x[val] - mean) / std, y[val]
 
 
 def train_sgd(values: dict) -> float:
-    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import SGDClassifier
 
     x_train, y_train, x_val, y_val = _breast_cancer()
@@ -151,14 +185,7 @@ def train_sgd(values: dict) -> float:
         learning_rate=values["learning_rate"], penalty=values["penalty"],
         max_iter=values["max_iter"], power_t=values["power_t"], average=values["average"],
         random_state=0)
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.simplefilter("ignore", RuntimeWarning)
-        model.fit(x_train, y_train)
-        probabilities = model.predict_proba(x_val)
-    picked = probabilities[np.arange(len(y_val)), np.searchsorted(model.classes_, y_val)]
-    loss = float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
-    return loss if math.isfinite(loss) and np.isfinite(probabilities).all() else math.nan
+    return _fit_log_loss(model, x_train, y_train, x_val, y_val)
 
 
 # -- sk-rf-wine (tuning set) ------------------------------------------------------------------
@@ -188,9 +215,8 @@ def _wine():
     from sklearn.datasets import load_wine
 
     x, y = load_wine(return_X_y=True)
-    order = np.random.default_rng(0).permutation(len(y))
-    cut = int(0.6 * len(y))
-    return x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+    train, val = _split(len(y), 0.6)
+    return x[train], y[train], x[val], y[val]
 
 
 def train_rf(values: dict) -> float:
@@ -204,15 +230,90 @@ def train_rf(values: dict) -> float:
         criterion=values["criterion"], class_weight=weight, bootstrap=values["bootstrap"],
         random_state=values["random_state"], n_jobs=1)
     model.fit(x_train, y_train)
-    probabilities = model.predict_proba(x_val)
-    picked = probabilities[np.arange(len(y_val)), np.searchsorted(model.classes_, y_val)]
-    return float(-np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+    return _log_loss(model.predict_proba(x_val), model.classes_, y_val)
+
+
+# -- sk-mlp-digits (tuning set) ---------------------------------------------------------------
+MLP_SPACE = [
+    {"name": "learning_rate_init", "type": "float", "lower": 1e-4, "upper": 0.1,
+     "use_log_scale": True},
+    {"name": "alpha", "type": "float", "lower": 1e-5, "upper": 0.1, "use_log_scale": True},
+    {"name": "hidden_units", "type": "int", "lower": 8, "upper": 128, "use_log_scale": True},
+    {"name": "batch_size", "type": "ordered", "element_type": "int", "values": [32, 128, 512]},
+    {"name": "activation", "type": "categorical", "element_type": "string",
+     "values": ["relu", "tanh", "logistic"]},
+    {"name": "early_stopping", "type": "logical"},
+    {"name": "max_iter", "type": "constant", "value": 10},
+]
+MLP_LEVELS = {"learning_rate_init": _log_levels(1e-4, 0.1, 4),
+              "alpha": _log_levels(1e-5, 0.1, 3), "hidden_units": [8, 32, 128],
+              "batch_size": [32, 128, 512],
+              "activation": ["relu", "tanh", "logistic"], "early_stopping": [False, True]}
+
+
+@lru_cache(maxsize=None)
+def _digits():
+    """load_digits (1,797 8x8 images, 10 classes), pixels scaled to [0, 1], 60/40 split."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    train, val = _split(len(y), 0.6)
+    return x[train] / 16.0, y[train], x[val] / 16.0, y[val]
+
+
+def train_mlp(values: dict) -> float:
+    from sklearn.neural_network import MLPClassifier
+
+    x_train, y_train, x_val, y_val = _digits()
+    model = MLPClassifier(
+        hidden_layer_sizes=(values["hidden_units"],),
+        activation=values["activation"], alpha=values["alpha"],
+        learning_rate_init=values["learning_rate_init"], batch_size=values["batch_size"],
+        early_stopping=values["early_stopping"], max_iter=values["max_iter"], random_state=0)
+    return _fit_log_loss(model, x_train, y_train, x_val, y_val)
+
+
+# -- sk-svc-digits (tuning set) ---------------------------------------------------------------
+SVC_SPACE = [
+    {"name": "C", "type": "float", "lower": 0.01, "upper": 100.0, "use_log_scale": True},
+    {"name": "gamma", "type": "float", "lower": 1e-4, "upper": 1.0, "use_log_scale": True},
+    {"name": "kernel", "type": "categorical", "element_type": "string",
+     "values": ["rbf", "poly", "sigmoid"]},
+    {"name": "degree", "type": "int", "lower": 2, "upper": 4},
+    {"name": "coef0", "type": "ordered", "element_type": "float", "values": [0.0, 0.5, 1.0]},
+    {"name": "standardize", "type": "logical"},
+    {"name": "tol", "type": "constant", "value": 0.001},
+]
+SVC_LEVELS = {"C": _log_levels(0.01, 100.0, 5), "gamma": _log_levels(1e-4, 1.0, 5),
+              "kernel": ["rbf", "poly", "sigmoid"], "degree": [2, 3, 4],
+              "coef0": [0.0, 0.5, 1.0], "standardize": [False, True]}
+
+
+@lru_cache(maxsize=None)
+def _digits_standardized():
+    x_train, y_train, x_val, y_val = _digits()
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-9
+    return (x_train - mean) / std, y_train, (x_val - mean) / std, y_val
+
+
+def train_svc(values: dict) -> float:
+    from sklearn.metrics import hinge_loss
+    from sklearn.svm import SVC
+
+    x_train, y_train, x_val, y_val = (_digits_standardized() if values["standardize"]
+                                      else _digits())
+    model = SVC(C=values["C"], gamma=values["gamma"], kernel=values["kernel"],
+                degree=values["degree"], coef0=values["coef0"], tol=values["tol"])
+    model.fit(x_train, y_train)
+    return float(hinge_loss(y_val, model.decision_function(x_val), labels=model.classes_))
 
 
 TABLES = {
     "sk-gbr-diabetes": Table("sk-gbr-diabetes", GBR_SPACE, GBR_LEVELS, train_gbr),
     "sk-sgd-cancer": Table("sk-sgd-cancer", SGD_SPACE, SGD_LEVELS, train_sgd),
     "sk-rf-wine": Table("sk-rf-wine", RF_SPACE, RF_LEVELS, train_rf),
+    "sk-mlp-digits": Table("sk-mlp-digits", MLP_SPACE, MLP_LEVELS, train_mlp),
+    "sk-svc-digits": Table("sk-svc-digits", SVC_SPACE, SVC_LEVELS, train_svc),
 }
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.methods import search
-from benchmarks.problems import TUNING
+from benchmarks.problems import TUNING, problem
 from benchmarks.quality import regrets
 
 BUDGETS = (40, 100, 300)
@@ -87,12 +87,21 @@ def main(argv=None) -> int:
                         help="keep the reference method's curves in FILE: read them from it "
                              "when it holds every problem and seed asked for, else run them "
                              "and write it (a peer such as tpe costs minutes per run)")
+    parser.add_argument("--versus", action="append", default=[], metavar="VARIANT",
+                        help="also count each variant's wins against this variant of the run "
+                             "(e.g. the current default), from the same curves")
+    parser.add_argument("--save-curves", type=Path, metavar="FILE",
+                        help="write every curve of the run (pickle) to FILE")
     args = parser.parse_args(argv)
     for problem_name in args.problems:
         if problem_name not in TUNING:
             parser.error(f"{problem_name} is not a tuning problem: defaults are chosen on "
                          f"{', '.join(TUNING)} only")
     variants = [parse_variant(text) for text in args.variant]
+    for name in args.versus:
+        if name not in [variant[0] for variant in variants]:
+            parser.error(f"--versus {name}: not a variant of this run "
+                         f"({', '.join(variant[0] for variant in variants)})")
     seeds = range(args.first_seed, args.first_seed + args.seeds)
     curves: dict = {}
     saved = _saved_reference(args.reference_curves, args.reference, args.budget)
@@ -113,27 +122,53 @@ def main(argv=None) -> int:
             {"method": args.reference, "budget": args.budget, "curves": saved}))
     if variants[-1][0] != "REF":
         variants.append(("REF", args.reference, {}))
+
     budgets = [b for b in BUDGETS if b <= args.budget]
-    print("median regret (wins vs " + args.reference + " in seed pairs)")
-    print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in args.problems))
-    means = {}
-    for name, _, _ in variants:
-        cells, won = [], np.zeros(len(budgets))
-        for p in args.problems:
-            mine = np.array([curves[(name, p)][s] for s in seeds])
-            ref = np.array([curves[("REF", p)][s] for s in seeds])
-            for budget in budgets:
-                a, b = regrets(p, mine[:, budget - 1]), regrets(p, ref[:, budget - 1])
-                wins = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
-                won[budgets.index(budget)] += wins / len(args.problems)
-                cells.append(f"{np.median(a):9.2e} {wins:4.0%} ")
-        print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
-        means[name] = won
-    print("mean over the problems of the seed pairs won at " + " / ".join(map(str, budgets)))
-    for name, won in means.items():
-        print(name.ljust(14) + " / ".join(f"{w:4.0%}" for w in won))
+
+    def final(name, p, budget):
+        """The best value after `budget` trainings of each seed's run."""
+        return np.array([curves[(name, p)][s][budget - 1] for s in seeds])
+
+    names = [name for name, _, _ in variants]
+    for reference in ["REF", *args.versus]:
+        shown = args.reference if reference == "REF" else reference
+        _print_wins(names, reference, shown, args.problems, budgets, final)
+    if args.save_curves is not None:
+        args.save_curves.write_bytes(pickle.dumps({"seeds": list(seeds), "curves": curves}))
     sys.stdout.flush()
     return 0
+
+
+def _mixed_space(problem_name: str) -> bool:
+    """Whether a problem's space has a categorical or logical parameter (the tables and the
+    mixed problems; not the test functions and the real-run surrogates)."""
+    return any(p["type"] in ("categorical", "logical") for p in problem(problem_name).space_json)
+
+
+def _print_wins(names, reference, shown, problems, budgets, final) -> None:
+    """Each variant's median regret and share of seed pairs won against `reference`, per
+    problem and budget, and the means over all problems and over the mixed-space ones."""
+    print(f"median regret (wins vs {shown} in seed pairs)")
+    print("variant".ljust(14) + "".join(f"{p[:14]:>16}" * len(budgets) for p in problems))
+    mixed = [p for p in problems if _mixed_space(p)]
+    means = {}
+    for name in names:
+        cells, won = [], {p: np.zeros(len(budgets)) for p in problems}
+        for p in problems:
+            for i, budget in enumerate(budgets):
+                a, b = regrets(p, final(name, p, budget)), regrets(p, final(reference, p, budget))
+                won[p][i] = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+                cells.append(f"{np.median(a):9.2e} {won[p][i]:4.0%} ")
+        print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
+        means[name] = (np.mean([won[p] for p in problems], axis=0),
+                       np.mean([won[p] for p in mixed], axis=0) if mixed else None)
+    print(f"mean seed pairs won vs {shown} at " + " / ".join(map(str, budgets))
+          + f": all {len(problems)} problems; the {len(mixed)} mixed-space ones")
+    for name, (every, among_mixed) in means.items():
+        line = name.ljust(14) + " / ".join(f"{w:4.0%}" for w in every)
+        if among_mixed is not None:
+            line += "   mixed: " + " / ".join(f"{w:4.0%}" for w in among_mixed)
+        print(line)
 
 
 if __name__ == "__main__":

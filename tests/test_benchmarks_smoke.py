@@ -131,6 +131,34 @@ def test_the_new_problems_have_their_documented_optima():
         assert all(v >= target.optimum or math.isnan(v) for v in values)
 
 
+@pytest.mark.parametrize("name", ["sk-mlp-digits", "sk-svc-digits"])
+def test_a_committed_table_holds_what_training_its_point_gives(name):
+    """The tables are committed: a row is what the training code gives for that point now (a
+    changed loader or split would make the table stale)."""
+    from benchmarks import sklearn_tables
+
+    table = sklearn_tables.TABLES[name]
+    point = next(p for p in table.points()
+                 if all(p[n] == levels[0] for n, levels in table.levels.items()
+                        if n in ("hidden_units", "batch_size", "C")))  # a cheap training
+    key = tuple(point[n] for n in table.levels)
+    assert sklearn_tables.results(name)[key] == pytest.approx(table.train(point), rel=1e-9)
+
+
+def test_mixed_failures_fails_where_trainings_fail():
+    """mixed with failures (NaN): too large a learning rate for the optimizer and batch size
+    diverges, too many units at too large a batch runs out of memory; the optimum does not."""
+    failing = problem("mixed-failures")
+    best = dict(epochs=10, learning_rate=1e-4, dropout=0.25, units=32, layers=3, batch_size=64,
+                optimizer="adam", batch_norm=True)
+    assert failing.objective(best) == pytest.approx(0.0) == failing.optimum
+    assert math.isnan(failing.objective(dict(best, learning_rate=1e-2)))  # adam's best is 1e-4
+    assert failing.objective(dict(best, learning_rate=1e-2, optimizer="adagrad")) \
+        == mixed_objective(dict(best, learning_rate=1e-2, optimizer="adagrad"))
+    assert math.isnan(failing.objective(dict(best, units=128, batch_size=1024)))
+    assert not math.isnan(failing.objective(dict(best, units=64, batch_size=1024)))
+
+
 def test_mixed_steps_is_the_mixed_problem_on_a_coarse_grid():
     """A tuning problem with plateaus (like the tables of real trainings): nearby values give
     the same loss, and its optimum is the grid's best point."""
@@ -214,3 +242,29 @@ def test_the_per_trial_cost_of_the_real_path_is_measured(tmp_path):
     times = overhead.run_improve_hpo(model, trials=6, workers=2, launch="workers")
     assert len(times) == 6 and overhead.cost_ms(times, 2) > 0
     assert len(overhead.run_bare_pool(model, trials=6, workers=2)) == 6
+
+
+def test_tuning_counts_wins_against_the_reference_and_against_a_variant(capsys, tmp_path):
+    """benchmarks.tuning: every variant's wins against --reference and, from the same curves,
+    against a --versus variant; means over all problems and over the mixed-space ones; the
+    curves saved; a --versus that is not a variant of the run is a usage error."""
+    import pickle
+
+    from benchmarks import tuning
+
+    saved = tmp_path / "curves.pkl"
+    args = ["--seeds", "2", "--budget", "40", "--processes", "1", "--problems", "branin",
+            "mixed", "--reference", "random", "--variant", "a=ga", "--variant", "b=ga-old"]
+    assert tuning.main([*args, "--versus", "a", "--save-curves", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "wins vs random" in out and "wins vs a in seed pairs" in out
+    assert "all 2 problems; the 1 mixed-space ones" in out
+    against_a = out[out.index("wins vs a in seed pairs"):]
+    assert any(line.startswith("a ") and "50% " in line and "mixed:  50%" in line
+               for line in against_a.splitlines())  # a variant against itself: half
+    curves = pickle.loads(saved.read_bytes())["curves"]
+    assert len(curves[("b", "mixed")][0]) == 40 and set(curves[("a", "branin")]) == {0, 1}
+    with pytest.raises(SystemExit) as stopped:
+        tuning.main([*args, "--versus", "c"])
+    assert stopped.value.code == 2 and "--versus c: not a variant of this run" in \
+        capsys.readouterr().err

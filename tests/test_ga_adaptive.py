@@ -424,3 +424,55 @@ def test_the_async_ga_mutates_with_heavy_tailed_steps_late():
     assert steps.max() == adaptive.MAX_STEP
     assert heavy._step("opt", rng, True) == 1.0  # a categorical has no step
     assert (moves(heavy) > 4 * 0.5 * sigma).mean() > 0.08
+
+
+def _told_breeder(strategy, results):
+    """The adaptive breeder of a GA of `strategy` after `results` (values, loss) were told."""
+    breeder = make_algorithm(SPACE, settings(strategy=strategy)).breeder
+    for number, (values, loss) in enumerate(results):
+        breeder.observe(number, values, loss)
+    return breeder
+
+
+def test_the_async_ga_models_its_successful_results_only():
+    """The asynchronous GA's model leaves failed trials out, as Optuna's TPE does: it is the
+    model of the successes alone (a categorical value that often failed is not drawn less for
+    it). The generational GA's model still counts a failure among the bad results (its draws
+    replay from the seed as before)."""
+    rng = make_rng(6)
+    points = [SPACE.sample(rng) for _ in range(60)]
+    results = [(values, math.inf if values["opt"] == "c" and number % 2 else objective(values))
+               for number, values in enumerate(points)]
+    successes = History(Encoder(SPACE))
+    for number, (values, loss) in enumerate(results):
+        if math.isfinite(loss):
+            successes.add(number, values, loss)
+    probe = [SPACE.sample(rng) for _ in range(8)]
+    alone = DensityRatio.fit(successes)
+    asynchronous = _told_breeder("async", results).model()
+    generational = _told_breeder("generational", results).model()
+    assert np.array_equal(asynchronous.score(probe), alone.score(probe))
+    assert asynchronous.category_weights == alone.category_weights
+    assert not np.array_equal(generational.score(probe), alone.score(probe))
+    c = SPACE.parameters[4].index("c")
+    assert generational.category_weights["opt"][c] < asynchronous.category_weights["opt"][c]
+
+
+def test_a_result_revised_at_a_higher_rung_replaces_its_value_in_the_async_ga_s_model():
+    """GeneticAlgorithm.revise (the fidelity scheduler measured a point again at a higher rung)
+    also updates the asynchronous GA's model: the point's loss there is its latest, the model
+    is fitted again and rates the point higher. The generational GA's model keeps the first
+    value (its draws replay from the seed as before)."""
+    for strategy, revised in (("async", True), ("generational", False)):
+        algorithm = make_algorithm(SPACE, settings(strategy=strategy, seed=2))
+        told = []
+        while len(told) < 16:
+            for candidate in algorithm.ask():
+                algorithm.tell(candidate, objective(candidate.values))
+                told.append(candidate)
+        worst = max(told, key=lambda candidate: objective(candidate.values))
+        before = algorithm.breeder.model().score([worst.values])[0]
+        algorithm.revise(worst.number, -100.0, 1)
+        losses = algorithm.breeder.history.arrays()[2]  # rows in trial-number order
+        assert bool(losses[worst.number] == -100.0) is revised
+        assert bool(algorithm.breeder.model().score([worst.values])[0] > before) is revised

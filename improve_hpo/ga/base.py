@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from improve_hpo.ga.adaptive import AdaptiveBreeder
 from improve_hpo.ga.candidate import Candidate, Evaluated
-from improve_hpo.ga.fitness import BestEver, evaluate, individual
+from improve_hpo.ga.fitness import BestEver, evaluate, individual, loss_of
 from improve_hpo.ga.operators import vary_or
 
 # How many times a GA draws a point again when it drew one already asked in this experiment.
@@ -184,6 +184,8 @@ class GeneticAlgorithm(Algorithm):
         rung (improve_hpo.scheduling): it competes in selection with that result from now on.
         A point no longer in the population is left alone, unless its `candidate` is given:
         it then competes for a place again, replacing the worst member if it stands higher."""
+        if self.breeder is not None:
+            self.breeder.revise(number, loss_of(metric, self.mode))
         for index, member in enumerate(self._population):
             if member.evaluated.candidate.number == number:
                 self._population[index] = individual(evaluate(member.evaluated.candidate,

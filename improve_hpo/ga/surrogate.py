@@ -98,6 +98,15 @@ class History:
         self._losses[i] = loss
         self._size += 1
 
+    def revise(self, number: int, loss: float) -> bool:
+        """Replace the loss of trial `number` (a point measured again at a higher fidelity);
+        False when it is not in the history."""
+        rows = np.flatnonzero(self._numbers[:self._size] == number)
+        if not len(rows):
+            return False
+        self._losses[rows[0]] = loss
+        return True
+
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(numeric rows, categorical rows, losses), in trial-number order."""
         order = np.argsort(self._numbers[:self._size], kind="stable")
@@ -169,7 +178,7 @@ class DensityRatio:
         self.category_weights = weights  # {categorical name: [weight per value]}
 
     @classmethod
-    def fit(cls, history: History) -> "DensityRatio | None":
+    def fit(cls, history: History, ignore_failures: bool = False) -> "DensityRatio | None":
         """The model of `history`, or None when it cannot be fitted: fewer than MIN_RESULTS
         successful results, no parameter to model, or nothing but good results."""
         encoder = history.encoder
@@ -177,6 +186,9 @@ class DensityRatio:
             return None
         numeric, categorical, losses = history.arrays()
         finite = np.isfinite(losses)
+        if ignore_failures and not finite.all():
+            numeric, categorical, losses = numeric[finite], categorical[finite], losses[finite]
+            finite = finite[finite]
         successes = int(finite.sum())
         if successes < MIN_RESULTS:
             return None
