@@ -1,7 +1,7 @@
 """A worker rank's trial process (parallel/trial_process.py): the rank's one child, which takes the
 tasks from rank 0 and starts each script itself, the child subreaper of their trees.
 
-A real worker-rank process runs `serve_in_trial_process` on one end of a socket pair; the test
+A real worker-rank process runs a `TrialProcess` on one end of a socket pair; the test
 is rank 0 on the other end (the same connection objects as over TCP, tasks and results pickled
 the same way). The trial's train.sh starts the three processes that escape a process-group kill
 (a background child, a `setsid` child, a double-forked daemon) and records its pid and its
@@ -40,13 +40,15 @@ WORKER_RANK = textwrap.dedent("""
     import argparse, sys
     from multiprocessing.connection import Connection
     from improve_hpo.parallel.context import start_worker
-    from improve_hpo.parallel.trial_process import serve_in_trial_process
+    from improve_hpo.parallel.trial_process import TrialProcess
     from improve_hpo.runner import add_runner_arguments, settings_from_args
     parser = argparse.ArgumentParser()
     add_runner_arguments(parser)
     settings = settings_from_args(parser.parse_args(sys.argv[2:]))
     start_worker(1, 0, settings)
-    failure = serve_in_trial_process(Connection(int(sys.argv[1])), 1, 0, settings)
+    trials = TrialProcess(1, 0, settings)
+    assert trials.wait_ready()
+    failure = trials.serve(Connection(int(sys.argv[1])))
     print(failure or "", flush=True)
     sys.exit(3 if failure else 0)
 """)

@@ -32,7 +32,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 
 from improve_hpo.parallel.context import start_worker
-from improve_hpo.parallel.trial_process import serve_in_trial_process
+from improve_hpo.parallel.trial_process import TrialProcess
 from improve_hpo.reports.progress import write_line
 from improve_hpo.runner.process import start_keeper
 
@@ -225,12 +225,26 @@ def _pool_worker(connection, index: int, settings, trial_processes: bool) -> Non
         connection.send("ready")
         serve(connection)
         return
-    connection.send("ready")
-    failure = serve_in_trial_process(connection, index + 1, index, settings)
+    trials = TrialProcess(index + 1, index, settings)  # ready before the worker is
+    if not trials.wait_ready():
+        failure = trials.close() or "ended while starting"
+    elif not _ready(connection):
+        trials.close()  # the driver is gone
+        return
+    else:
+        failure = trials.serve(connection)
     if failure is not None:
         write_line(f"improve-hpo: the trial process of worker {index + 1} {failure}: "
                    "everything it started was ended")
         os._exit(1)
+
+
+def _ready(connection) -> bool:
+    try:
+        connection.send("ready")
+        return True
+    except OSError:
+        return False  # the driver is gone
 
 
 def serve(connection, alive=None) -> None:

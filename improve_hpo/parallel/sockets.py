@@ -19,6 +19,10 @@ file descriptor per worker, every rank learns it from one allreduce and the run 
 mpi4py.futures instead, with a line saying so. IMPROVE_HPO_MPI_TASKS=mpi chooses mpi4py.futures
 from the start.
 
+A worker rank of the run command hands its connection to its trial process
+(parallel/trial_process.py), started before the rank connects; the rank reports in (the
+allreduce) only once that process is ready, so rank 0's first tasks do not wait for it.
+
 Nothing changes for a kill or a stop: mpiexec still ends every rank when one dies; signals still
 reach every rank (a worker's handler stops its trial, whose result comes back interrupted).
 """
@@ -38,7 +42,7 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 from improve_hpo.errors import UsageError
 from improve_hpo.parallel.context import current_settings, current_worker, runs_scripts
 from improve_hpo.parallel.executors import ConnectionPool, serve
-from improve_hpo.parallel.trial_process import serve_in_trial_process
+from improve_hpo.parallel.trial_process import TrialProcess
 from improve_hpo.reports.progress import write_line
 
 TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.futures)
@@ -75,14 +79,18 @@ def socket_executor(comm):
         with _rank0(comm) as pool:
             yield pool
     else:
-        connection = _connect(comm)
+        trials = None
+        if runs_scripts():  # it starts while this rank connects; ready before it reports in
+            worker = current_worker()
+            trials = TrialProcess(worker.rank, worker.local_rank, current_settings())
+        connection = _connect(comm, None if trials is None else trials.wait_ready)
         if connection is None:
+            if trials is not None:
+                trials.close()
             yield False
             return
-        if runs_scripts():
-            worker = current_worker()
-            failure = serve_in_trial_process(connection, worker.rank, worker.local_rank,
-                                             current_settings())
+        if trials is not None:
+            failure = trials.serve(connection)
             if failure is not None:
                 write_line(f"improve-hpo: the trial process of worker rank {worker.rank} "
                            f"{failure}: everything it started was ended; the job stops (run "
@@ -111,6 +119,7 @@ def _rank0(comm):
     if listener is not None:
         # in this thread, before the allreduce: mpi4py holds the GIL in a collective
         _accept(listener, key, workers, accepted, time.monotonic() + CONNECT_SECONDS + 5.0)
+    _quiet_barrier(comm)
     everyone = comm.allreduce(len(accepted) == workers, op=_land())
     if listener is not None:
         listener.close()
@@ -124,6 +133,15 @@ def _rank0(comm):
     pool = ConnectionPool([accepted[rank] for rank in sorted(accepted)])
     with pool:
         yield pool
+
+
+def _quiet_barrier(comm) -> None:
+    """Asleep until every rank is here: rank 0 accepting the workers, workers whose trial
+    processes still start; a rank that came first would spin in the allreduce meanwhile
+    (MPICH's blocking calls spin), taking the cores the others need (mpi.quiet_barrier)."""
+    from improve_hpo.parallel.mpi import quiet_barrier
+
+    quiet_barrier(comm)
 
 
 def _land():
@@ -188,10 +206,15 @@ def _accept(listener, key: bytes, workers: int, accepted: dict, give_up: float) 
         accepted[rank] = connection
 
 
-def _connect(comm) -> Connection | None:
-    """A worker: connect to rank 0 (see the module doc); None on every worker when any failed."""
+def _connect(comm, ready=None) -> Connection | None:
+    """A worker: connect to rank 0 (see the module doc); None on every worker when any failed.
+    `ready()`, when given, must say True before this worker reports in (its trial process)."""
     offer = comm.bcast(None, root=0)
     connection = None if offer is None else _reach(*offer, comm.Get_rank())
+    if connection is not None and ready is not None and not ready():
+        connection.close()
+        connection = None
+    _quiet_barrier(comm)
     if not comm.allreduce(connection is not None, op=_land()):
         if connection is not None:
             connection.close()

@@ -1,16 +1,19 @@
-"""Under mpiexec, a worker rank runs its trials in a *trial process*: its one child, started once,
-which takes the tasks from rank 0 over the rank's socket, runs them and sends their results,
-and starts each model script itself.
+"""Under mpiexec (and in a --workers pool worker of the run command), a worker rank runs its
+trials in a *trial process*: its one child, started once, which takes the tasks from rank 0 over
+the rank's connection, runs them and sends their results, and starts each model script itself.
 
-    python .../improve_hpo/parallel/trial_process.py WORKER_RANK_PID SETUP_FD CONNECTION_FD -- ARGV
+    python .../improve_hpo/parallel/trial_process.py WORKER_RANK_PID CONTROL_FD -- ARGV
 
-(ARGV: the worker's own command line, so that `ps` shows which run a trial process serves.)
+(ARGV: the worker's own command line, so that `ps` shows which run a trial process serves.) The
+rank starts it before it connects to rank 0 and reports in only once it is ready (its imports
+take about 0.2 s of CPU: started with the first tasks, they slowed them); then it hands it the
+connection over the control channel (a Unix socket) and waits.
 
 Why (docs/engine.md, "What survives what"): a script must never outlive its trial, whatever it
 starts. Today's guarantee comes from a process that is the child subreaper of the scripts' trees
-and dies with the worker (PR_SET_PDEATHSIG): for --workers and in-process runs that is the
-keeper (runner/keeper.py), to which the worker hands every script, a request and a reply a
-trial. Here the trial process is that process itself, so the hop is gone:
+and dies with the worker (PR_SET_PDEATHSIG): in-process, under mpi4py.futures and for the
+Python API that is the keeper (runner/keeper.py), to which the worker hands every script, a
+request and a reply a trial. Here the trial process is that process itself, so the hop is gone:
 
     worker rank (MPI; child subreaper; forwards SIGTERM/SIGINT/SIGHUP; waits)
       -> trial process (own session; child subreaper; PDEATHSIG; the rank's socket; tasks)
@@ -35,79 +38,110 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import socket
 import sys
 
 TRIAL_PROCESS = os.path.abspath(__file__)
 # Signals the worker rank passes on to its trial process.
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+READY = b"R"  # the trial process has started: sent once over the control channel
 
 
 # -- in the worker rank ------------------------------------------------------------------------
-def serve_in_trial_process(connection, rank: int, local_index: int, settings) -> str | None:
-    """Start the trial process with this rank's connection to rank 0 (closed here), wait for it,
-    then end whatever is left below this rank. None when it ended normally (rank 0 shut the pool
-    down, or a forwarded signal stopped it), else what happened to it (the caller aborts the
-    job)."""
-    from improve_hpo.runner import keeper
-    from improve_hpo.runner.process import KILL_GRACE_SECONDS, contain_worker
+class TrialProcess:
+    """The worker rank's side. Started before the rank connects to rank 0, so that it imports
+    the runner meanwhile; `wait_ready()` before the rank reports in (rank 0 hands out the first
+    tasks once every worker did: a trial process still starting would take the cores from the
+    first trials); `serve(connection)` hands it the connection and waits for its end."""
 
-    contain_worker()
-    forwarded: list[int] = []
-    child: list[int] = []
+    def __init__(self, rank: int, local_index: int, settings):
+        from improve_hpo.runner.process import contain_worker
 
-    def forward(signum, frame):  # noqa: ARG001 - signal handler signature
-        forwarded.append(signum)
-        if child:
+        contain_worker()  # what a killed trial process leaves comes to this rank
+        self.pid = None
+        self._forwarded: list[int] = []
+        for signum in FORWARDED:
+            signal.signal(signum, self._forward)
+        ours, theirs = socket.socketpair()
+        try:
+            theirs.set_inheritable(True)
+            argv = [sys.executable, TRIAL_PROCESS, str(os.getpid()), str(theirs.fileno()), "--",
+                    *sys.argv]  # in `ps`: whose it is
+            self.pid = os.posix_spawn(sys.executable, argv, os.environ, setsid=True,
+                                      file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
+                                                     os.O_RDONLY, 0)])
+        finally:
+            theirs.close()
+        self._control = ours
+        for signum in self._forwarded:  # came before it existed
+            self._forward(signum, None)
+        try:
+            with ours.makefile("wb") as setup:
+                pickle.dump(list(sys.path), setup)
+                pickle.dump((rank, local_index, settings), setup)
+        except OSError:
+            pass  # it died at once: wait_ready and serve say how
+
+    def _forward(self, signum, frame) -> None:  # noqa: ARG002 - signal handler signature
+        self._forwarded.append(signum)
+        if self.pid is not None:
             try:
-                os.kill(child[0], signum)
+                os.kill(self.pid, signum)
             except ProcessLookupError:
                 pass
 
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
-    setup_read, setup_write = os.pipe()
-    try:
-        os.set_inheritable(setup_read, True)
-        os.set_inheritable(connection.fileno(), True)
-        argv = [sys.executable, TRIAL_PROCESS, str(os.getpid()), str(setup_read),
-                str(connection.fileno()), "--", *sys.argv]  # in `ps`: whose it is
-        child.append(os.posix_spawn(sys.executable, argv, os.environ, setsid=True,
-                                    file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
-                                                   os.O_RDONLY, 0)]))
-    finally:
-        os.close(setup_read)
-        connection.close()  # the trial process holds it: rank 0 sees it close when it ends
-    with os.fdopen(setup_write, "wb") as setup:
+    def wait_ready(self) -> bool:
+        """Block until it has started (its runner imported, its signal handlers in place);
+        False when it ended instead."""
         try:
-            pickle.dump(list(sys.path), setup)
-            pickle.dump((rank, local_index, settings), setup)
-        except BrokenPipeError:
-            pass  # it died at once: its status below says how
-    for signum in forwarded:  # came before it existed
-        forward(signum, None)
-    status = None
-    while status is None:
+            return self._control.recv(1) == READY
+        except OSError:
+            return False
+
+    def serve(self, connection) -> str | None:
+        """Hand it this rank's connection to rank 0 (closed here), wait for its end, then end
+        whatever is left below this rank. None when it ended normally (rank 0 shut the pool
+        down, or a forwarded signal stopped it), else what happened to it (the caller aborts
+        the job)."""
         try:
-            pid, code = os.waitpid(-1, 0)
-        except ChildProcessError:
-            break
-        if pid == child[0]:
-            status = code
-    keeper.end_descendants(KILL_GRACE_SECONDS)  # what a killed trial process left to this rank
-    if status is None or os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return None
-    if os.WIFSIGNALED(status):
-        if os.WTERMSIG(status) in forwarded:
-            return None  # stopped by the job's signal before its handlers were in place
-        return f"was killed by signal {os.WTERMSIG(status)}"
-    return f"exited with code {os.WEXITSTATUS(status)}"
+            socket.send_fds(self._control, [b"C"], [connection.fileno()])
+        except OSError:
+            pass  # it is gone: its status says how
+        finally:
+            connection.close()  # it holds it now: rank 0 sees it close when it ends
+        return self.close()
+
+    def close(self) -> str | None:
+        """Close the control channel (an idle trial process then exits), wait for it and end
+        what is left below this rank; see serve."""
+        from improve_hpo.runner import keeper
+        from improve_hpo.runner.process import KILL_GRACE_SECONDS
+
+        self._control.close()
+        status = None
+        while status is None:
+            try:
+                pid, code = os.waitpid(-1, 0)
+            except ChildProcessError:
+                break
+            if pid == self.pid:
+                status = code
+        keeper.end_descendants(KILL_GRACE_SECONDS)  # what a killed trial process left here
+        if status is None or os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return None
+        if os.WIFSIGNALED(status):
+            if os.WTERMSIG(status) in self._forwarded:
+                return None  # stopped by the job's signal before its handlers were in place
+            return f"was killed by signal {os.WTERMSIG(status)}"
+        return f"exited with code {os.WEXITSTATUS(status)}"
 
 
 # -- in the trial process ----------------------------------------------------------------------
 def main(argv: list[str]) -> None:
-    parent, setup_fd, connection_fd = (int(value) for value in argv[1:4])
+    parent, control_fd = int(argv[1]), int(argv[2])
     _die_with(parent)
-    with os.fdopen(setup_fd, "rb") as setup:
+    control = socket.socket(fileno=control_fd)
+    with control.makefile("rb") as setup:
         sys.path[:] = pickle.load(setup)  # as the worker rank's, before anything is imported
         from multiprocessing.connection import Connection
 
@@ -119,7 +153,7 @@ def main(argv: list[str]) -> None:
     start_worker(rank, local_index, settings)  # the runner's signal handlers
     process.run_scripts_here()  # the child subreaper of its scripts' trees: no keeper
 
-    def on_signal(signum, frame):
+    def on_signal(signum, frame):  # noqa: ARG001 - signal handler signature
         process.interrupt()  # stop the running trial, take no new one
         if os.getppid() != parent and not process.scripts_running():
             keeper.end_descendants(process.KILL_GRACE_SECONDS)
@@ -129,7 +163,12 @@ def main(argv: list[str]) -> None:
         signal.signal(signum, on_signal)
     if os.getppid() != parent:  # the rank died before the handlers were in place
         os._exit(128 + signal.SIGTERM)
-    connection = Connection(connection_fd)
+    control.sendall(READY)
+    _, fds, _, _ = socket.recv_fds(control, 1, 1)
+    control.close()
+    if not fds:
+        return  # the rank serves no tasks after all (it fell back to mpi4py.futures)
+    connection = Connection(fds[0])
     serve(connection, alive=lambda: os.getppid() == parent)
     connection.close()
     keeper.end_descendants(process.KILL_GRACE_SECONDS)
