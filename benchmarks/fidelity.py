@@ -19,18 +19,18 @@ Methods:
   without a fidelity);
 - ga-defaults: the GA (--strategy async) inside the fidelity scheduler with the defaults of
   `improve-hpo run --fidelity epochs`, for a model that prints its validation loss each epoch
-  (every curve here can): promotion (eta 2, rungs 4, 8, 16, 27, Hyperband's brackets, the GA
-  ranking results of every rung by their estimated share of better points) until the first
-  result shows that the model prints, then every new point aims at 27 epochs and is stopped
-  at a rung where its best value so far is outside the best half (ASHA's rule,
-  --stopping-brackets 3, --stopping-value best);
-- ga-defaults-silent: the same defaults for a model that prints nothing per epoch: promotion
-  (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the best half of
-  a rung is promoted and retrains from scratch) until 8 trainings printed nothing, then every
-  new point trains 27 epochs and nothing more is promoted (--silent-model full);
+  (every curve here can): every point aims at 27 epochs, and once the first result showed
+  that the model prints, a new point is stopped at a rung (4, 8, 16 epochs) where its best
+  value so far is outside the best half (ASHA's rule, --stopping-brackets 3, --stopping-value
+  best), the GA ranking results of every rung by their estimated share of better points (the
+  first training, before any result, runs fully: the same run as ga-early-stopping here);
+- ga-defaults-silent: the same defaults for a model that prints nothing per epoch: every
+  point trains 27 epochs and the GA is told its metric (--silent-model full): the plain GA's
+  run, training for training;
 - ga-promotion: promotion alone (--early-stopping off, the defaults before early stopping
   became one), whatever the model prints: what ga-defaults-silent was before --silent-model
-  (= "ga-silent:--silent-model promotion");
+  (of every 22 new points 8 start at 4 epochs, 6 at 8, 4 at 16 and 4 at 27; the best half of
+  a rung is promoted and retrains from scratch; = "ga-silent:--silent-model promotion");
 - ga-promotion-continue: the same with --fidelity-continue: a promoted training continues
   the point's earlier one and pays only the epochs past the rung below (a partial_fit curve
   continued is the same curve). Only a model that resumes from its own checkpoint can do

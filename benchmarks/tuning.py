@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks.methods import search
 from benchmarks.problems import TUNING, problem
-from benchmarks.quality import regrets
+from benchmarks.quality import pair_wins, regrets
 
 BUDGETS = (40, 100, 300)
 
@@ -157,7 +157,7 @@ def _print_wins(names, reference, shown, problems, budgets, final) -> None:
         for p in problems:
             for i, budget in enumerate(budgets):
                 a, b = regrets(p, final(name, p, budget)), regrets(p, final(reference, p, budget))
-                won[p][i] = (a[:, None] < b[None, :]).mean() + 0.5 * (a[:, None] == b[None, :]).mean()
+                won[p][i] = pair_wins(a, b)
                 cells.append(f"{np.median(a):9.2e} {won[p][i]:4.0%} ")
         print(name.ljust(14) + "".join(f"{c:>16}" for c in cells))
         means[name] = (np.mean([won[p] for p in problems], axis=0),

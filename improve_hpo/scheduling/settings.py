@@ -313,12 +313,16 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                        "of a rung is promoted (default: %(default)s)")
     group.add_argument("--promotion", choices=("on", "off"), default="on",
                        help="successive halving: new points train at a low rung (see "
-                       "--brackets) and the best are promoted (default: %(default)s)")
+                       "--brackets) and the best are promoted; with early stopping (the "
+                       "default) only under --silent-model promotion, until the model prints "
+                       "(default: %(default)s)")
     group.add_argument("--brackets", type=int, metavar="N",
                        help="Hyperband brackets: new points start at the lowest N rungs "
                        "(fewer at the higher ones, so each bracket spends about the same "
                        "epochs), a hedge for models that learn slowly and look poor early; 1 "
-                       "is plain asynchronous successive halving (default: one per rung)")
+                       "is plain asynchronous successive halving; needs promotion: "
+                       "--early-stopping off or --silent-model promotion (default: one per "
+                       "rung)")
     group.add_argument("--early-stopping", choices=STOP_RULES,
                        help="stop a running trial that falls behind at a rung, from the "
                        "validation metric it prints each epoch: asha (outside the best 1/eta) "

@@ -17,12 +17,13 @@ turns each into trainings ("trials") at a fidelity:
   model whose good configurations learn slowly (poor after 1 epoch, best after 27) then still
   has some points measured long enough to show it;
 - promotion off: every point trains at the top rung (early stopping alone);
-- promotion with an early-stopping rule (the defaults): promotion until a told result comes
+- promotion with an early-stopping rule and --silent-model promotion (the defaults before):
+  promotion until a told result comes
   with values the model printed during training (`printing`); from then on every new point
   trains at the top rung, and early stopping cuts it (promotion retrains, early stopping
   follows one training). A model that prints nothing keeps promotion. The switch depends only
-  on the results told, so a replay of the ledger switches at the same result. That is
-  --silent-model promotion; with --silent-model full (the default) nothing is promoted: until
+  on the results told, so a replay of the ledger switches at the same result. With
+  --silent-model full (the defaults) nothing is promoted: until
   a training printed, every new point trains at the top rung and the algorithm is told its
   metric itself, so a model that prints nothing is searched exactly as without a fidelity
   (`plain`); once one printed, early stopping cuts new points and the algorithm is told shares
