@@ -6,13 +6,19 @@ Exit codes: 2 usage error (UsageError), 3 too many failed trials (TooManyFailure
 fault (StorageFault: the disk or quota is full, an I/O error, a read-only file system; free
 space and run the same command again), 5 damaged ledger (LedgerDamaged: the ledger fails
 SQLite's integrity check, or it is empty while OUT holds trials; a person must look: resubmitting
-cannot help). 130/143: stopped by SIGINT/SIGTERM.
+cannot help). 130/143: stopped by SIGINT/SIGTERM. 1: a worker was lost (a worker process, or
+its trial process, ended before its trial's result: killed, or the node failed; as an MPI job
+ends when a rank dies), or a bug in this package (a traceback).
 """
 
 from __future__ import annotations
 
 import errno
 import sqlite3
+
+
+# What `improve-hpo run --workers K` exits with when a worker process is lost (experiment.signals)
+WORKER_LOST_EXIT = 1
 
 
 class UsageError(Exception):

@@ -225,7 +225,9 @@ def _is_trial_process(pid: int, tmp: Path) -> bool:
 def test_a_killed_trial_process_stops_the_run_and_its_trial_runs_again(tmp_path, monkeypatch,
                                                                         launch):
     """Under mpiexec the worker rank aborts the job; with --workers the pool worker exits and
-    the driver stops (143). Either way nothing is left and the trial is not recorded failed."""
+    the driver stops with exit code 1, as the aborted MPI job does (not a walltime's 143, on which
+    job scripts resubmit), saying why. Either way nothing is left and the trial is not recorded
+    failed."""
     model = tmp_path / "model"
     shutil.copytree(FAKE_MODEL, model)
     (model / "train.sh").write_text(HOLDING_TRAIN)
@@ -246,9 +248,12 @@ def test_a_killed_trial_process_stops_the_run_and_its_trial_runs_again(tmp_path,
         assert len(found) == 1
         os.kill(found[0], signal.SIGKILL)
         _, stderr = job.communicate(timeout=120)
-        assert job.returncode == 143 if launch == "workers" else job.returncode != 0
+        assert job.returncode == 1 if launch == "workers" else job.returncode != 0
         whose = "worker rank 1" if launch == "mpiexec" else "worker 1"
         assert f"the trial process of {whose} was killed by signal 9" in stderr
+        if launch == "workers":
+            assert "stopped by the loss of a worker (the worker gave no result" in stderr
+            assert "SIGTERM" not in stderr
         assert_nothing_left(tmp_path)
     # rank 0 saw its worker's connection close first (interrupted), or the abort came first
     assert ledger_rows(tmp_path / "out", "SELECT status FROM trials") in ([("running",)],

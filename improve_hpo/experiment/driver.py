@@ -406,7 +406,10 @@ class Driver:
             self.in_flight.pop(task.key, None)
             self.preprocess_keys.pop(task.key, None)
             self.ready.extendleft(reversed([candidate, *self.key_waiters.pop(task.key, [])]))
-            self.stop.request_for(record.reason)
+            if lost:
+                self.stop.request_lost(error)
+            else:
+                self.stop.request_for(record.reason)
             return
         self._settled_run(candidate, task.key, record)
 

@@ -7,7 +7,11 @@ the trials itself (in-process), the runner's handler is chained so the running t
 processes are killed too.
 
 A worker that hits a storage fault (disk full, ...) returns its task `interrupted`; the driver
-then stops the same way, with the storage-fault exit code (errors.StorageFault, 4). A storage
+then stops the same way, with the storage-fault exit code (errors.StorageFault, 4). A worker
+process that ended before its trial's result (--workers: its trial process or itself was
+killed) stops it the same way too, with exit code 1 (errors.WORKER_LOST_EXIT), the code an MPI
+job ends with when a worker rank is lost: not a walltime's 143, which job scripts resubmit on, so
+a worker that keeps dying does not resubmit the job forever. A storage
 fault on rank 0 itself (the ledger or a report cannot be written) ends the run at once
 (`ending_on_storage_fault`): what was committed is kept, running trials run again on resume.
 """
@@ -17,7 +21,8 @@ from __future__ import annotations
 import signal
 import sqlite3
 
-from improve_hpo.errors import StorageFault, storage_fault, storage_fault_message
+from improve_hpo.errors import WORKER_LOST_EXIT, StorageFault, storage_fault, \
+    storage_fault_message
 from improve_hpo.reports.progress import write_line
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -27,22 +32,32 @@ class StopRequest:
     def __init__(self):
         self.signum: int | None = None
         self.fault: str | None = None  # a storage fault's description
+        self.lost: str | None = None  # why a worker gave no result (it ended)
 
     @property
     def requested(self) -> bool:
-        return self.signum is not None or self.fault is not None
+        return self.signum is not None or self.fault is not None or self.lost is not None
 
     @property
     def exit_code(self) -> int:
         if self.signum is None and self.fault is not None:
             return StorageFault.exit_code
+        if self.signum is None and self.lost is not None:
+            return WORKER_LOST_EXIT
         return 128 + (self.signum or signal.SIGTERM)
 
     @property
     def name(self) -> str:
         if self.signum is None and self.fault is not None:
             return f"a storage fault ({self.fault})"
+        if self.signum is None and self.lost is not None:
+            return f"the loss of a worker ({self.lost})"
         return signal.Signals(self.signum or signal.SIGTERM).name
+
+    def request_lost(self, reason: str) -> None:
+        """Stop because a worker process ended before it sent its trial's result."""
+        if not self.requested:
+            self.lost = reason
 
     def request(self, signum: int = signal.SIGTERM) -> None:
         if not self.requested:
