@@ -215,6 +215,7 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_t
     assert result.returncode == 0, result.stderr
     trials = read_csv(silent / "out" / "trials.csv")
     assert set(trials.status) == {"ok"} and len(trials) == 9  # 9 points, each trained once
+    assert "9 trials planned\n" in result.stderr  # nothing promoted: no promotions to count
     assert (trials.epochs == 9).all() and (trials.origin != "promotion").all()
     trained = epochs_trained(silent)
     assert all(trained[f"trial_{n:06d}"] == 9 for n in trials.trial)  # what the model did

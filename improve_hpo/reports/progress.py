@@ -190,7 +190,7 @@ def banner_lines(experiment, workers: int, where: str, finished: int, environ,
         what = (f"{kind}, population {search.population}, offspring {search.offspring}, "
                 f"{search.generations} generations after the first, seed {search.seed}")
     budget = f"{planned_trials(experiment.space, search, experiment.fidelity)} trials planned"
-    if experiment.fidelity is not None and experiment.fidelity.promotion:
+    if experiment.fidelity is not None and experiment.fidelity.promotes:
         budget += " (about: promotions included)"
     if search.max_evaluations is not None:
         budget += f" (--max-evaluations {search.max_evaluations})"
