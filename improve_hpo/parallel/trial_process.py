@@ -118,14 +118,7 @@ class TrialProcess:
         from improve_hpo.runner.process import KILL_GRACE_SECONDS
 
         self._control.close()
-        status = None
-        while status is None:
-            try:
-                pid, code = os.waitpid(-1, 0)
-            except ChildProcessError:
-                break
-            if pid == self.pid:
-                status = code
+        status = keeper.wait_for(self.pid)
         keeper.end_descendants(KILL_GRACE_SECONDS)  # what a killed trial process left here
         if status is None or os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
             return None

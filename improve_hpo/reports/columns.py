@@ -6,8 +6,8 @@ column "hp.<name>", so that no CSV has two columns of the same name.
 
 from __future__ import annotations
 
-# trials.TrialsReport.add writes a row's cells in this order (a list, not a dict: a row a
-# trial on rank 0): a column added here is added there too
+# trials.TrialsReport.add writes a row's cells in this order (a list, not a dict: rank 0 writes
+# a row per trial): a column added here is added there too
 TRIAL_COLUMNS = ("trial", "generation", "metric", "status", "reason", "origin", "reused_from",
                  "start", "end", "duration_s", "rank", "host", "gpu", "folder")
 # trials.csv of a run with a fidelity: after metric (docs/fidelity.md)

@@ -19,7 +19,7 @@ FIELD_LIMIT = 2**31 - 1
 def cell(value) -> str:
     """How a value appears in a report: JSON-style booleans, floats that read back exactly,
     empty for None."""
-    kind = type(value)  # the common types first: rank 0 formats a row of cells a trial
+    kind = type(value)  # the common types first: rank 0 formats a row of cells per trial
     if kind is str:
         return value
     if kind is float:

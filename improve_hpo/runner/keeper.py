@@ -239,10 +239,13 @@ def _on_grace_over(signum, frame) -> None:  # noqa: ARG001 - signal handler sign
 
 
 # -- one script --------------------------------------------------------------------------------
-def _start(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[int | None, str]:
+def spawn(argv: list, env: dict, cwd: str, stdout: int, stderr: int,
+          back: str) -> tuple[int | None, str]:
     """Start the script in `cwd` with the two logs as its stdout and stderr and the default
-    signal dispositions; (its pid, '') or (None, why it did not start). posix_spawn (a vfork
-    and an exec) costs a fraction of a fork of this interpreter."""
+    signal dispositions, then return this process to folder `back` (posix_spawn cannot set the
+    child's folder: the process's own moves for the start); (its pid, '') or (None, why it did
+    not start). posix_spawn (a vfork and an exec) costs a fraction of a fork of this
+    interpreter. Also used by a process that starts its scripts itself (runner.process)."""
     try:
         os.chdir(cwd)
         return os.posix_spawn(argv[0], argv, env,
@@ -252,9 +255,28 @@ def _start(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[i
     except OSError as error:
         return None, error.strerror or str(error)
     finally:
+        os.chdir(back)
+
+
+def wait_for(child: int) -> int | None:
+    """Wait for `child` (a script, or a trial process), reaping the orphans this subreaper
+    adopted that end meanwhile; its wait status, or None when it was reaped elsewhere."""
+    while True:
+        try:
+            pid, code = os.waitpid(-1, 0)  # the child, or an adopted orphan that ended
+        except ChildProcessError:
+            return None
+        if pid == child:
+            return code
+
+
+def _start(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[int | None, str]:
+    """spawn() in the keeper: the logs it was sent are closed after, its folder is /."""
+    try:
+        return spawn(argv, env, cwd, stdout, stderr, "/")
+    finally:
         for fd in (stdout, stderr):
             os.close(fd)
-        os.chdir("/")
 
 
 def _run(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[int, str]:
@@ -264,14 +286,7 @@ def _run(argv: list, env: dict, cwd: str, stdout: int, stderr: int) -> tuple[int
     _running = True
     try:
         script, error = _start(argv, env, cwd, stdout, stderr)
-        status = None
-        while status is None and script is not None:
-            try:
-                pid, code = os.waitpid(-1, 0)  # the script, or an adopted orphan that ended
-            except ChildProcessError:
-                break
-            if pid == script:
-                status = code
+        status = None if script is None else wait_for(script)
         end_descendants(_grace)
     finally:
         _running = False

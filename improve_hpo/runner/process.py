@@ -229,6 +229,11 @@ class _Run:
             for timer in self._timers:
                 timer.cancel()
 
+    def wait(self) -> tuple[int, str] | None:
+        """The keeper's reply: (wait status, '') or (keeper.NOT_STARTED, why); None when the
+        keeper died before it replied."""
+        return keeper.read_reply(self.keeper.channel)
+
 
 def _signal_group(group: int, signum: int, only_leader: bool = False) -> None:
     try:
@@ -327,22 +332,10 @@ def _send(argv, env, cwd, stdout: int, stderr: int) -> _Keeper:
 
 
 def _spawn(argv, env, cwd, stdout: int, stderr: int) -> tuple[int | None, str]:
-    """Start the script as this process's child, in `cwd`, the logs as its stdout and stderr,
-    the default signal dispositions; (its pid, '') or (None, why it did not start). What the
-    keeper does (runner/keeper._start), in this process: posix_spawn cannot set the child's
-    folder, so the process's folder moves for the start (see run_scripts_here)."""
+    """Start the script as this process's child, as the keeper does (keeper.spawn); the
+    process's folder moves for the start, so one start at a time (see run_scripts_here)."""
     with _spawning:
-        here = os.getcwd()
-        try:
-            os.chdir(cwd)
-            return os.posix_spawn(argv[0], argv, env,
-                                  file_actions=[(os.POSIX_SPAWN_DUP2, stdout, 1),
-                                                (os.POSIX_SPAWN_DUP2, stderr, 2)],
-                                  setsigdef=keeper.DEFAULT_SIGNALS), ""
-        except OSError as error:
-            return None, error.strerror or str(error)
-        finally:
-            os.chdir(here)
+        return keeper.spawn(argv, env, cwd, stdout, stderr, os.getcwd())
 
 
 class _Here:
@@ -382,18 +375,12 @@ class _Here:
             for timer in self._timers:
                 timer.cancel()
 
-    def wait(self) -> int:
-        """The script's wait status, once it and everything it started have ended."""
-        status = None
-        while status is None:
-            try:
-                pid, code = os.waitpid(-1, 0)  # the script, or an adopted orphan that ended
-            except ChildProcessError:
-                break
-            if pid == self.pid:
-                status = code
+    def wait(self) -> tuple[int, str]:
+        """The keeper's reply for it: (its wait status, ''), once it and everything it started
+        have ended."""
+        status = keeper.wait_for(self.pid)
         keeper.end_descendants(KILL_GRACE_SECONDS)
-        return status if status is not None else 1 << 8
+        return (status if status is not None else 1 << 8), ""
 
 
 def _wait(run, timeout: float | None, should_stop=None) -> Outcome:
@@ -422,9 +409,7 @@ def _wait(run, timeout: float | None, should_stop=None) -> Outcome:
     try:
         if _interrupt.is_set():  # the signal came between the check above and now
             run.stop()
-        # Blocks; a signal's handler runs and the read (or wait) resumes.
-        reply = (run.wait(), "") if isinstance(run, _Here) else \
-            keeper.read_reply(run.keeper.channel)
+        reply = run.wait()  # blocks; a signal's handler runs and the wait resumes
     finally:
         run.end()
         if ended is not None:
