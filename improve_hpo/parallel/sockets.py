@@ -41,7 +41,7 @@ from multiprocessing.connection import Connection, answer_challenge, deliver_cha
 
 from improve_hpo.errors import UsageError
 from improve_hpo.parallel.context import current_settings, current_worker, runs_scripts
-from improve_hpo.parallel.executors import ConnectionPool, serve
+from improve_hpo.parallel.executors import ConnectionPool, serve, worker_start_failed
 from improve_hpo.parallel.trial_process import TrialProcess
 from improve_hpo.reports.progress import write_line
 
@@ -49,6 +49,7 @@ TRANSPORT_ENV = "IMPROVE_HPO_MPI_TASKS"  # "sockets" (default) or "mpi" (mpi4py.
 TRANSPORTS = ("sockets", "mpi")
 CONNECT_SECONDS = 20.0  # how long a worker tries to reach rank 0 before the run falls back
 SPARE_DESCRIPTORS = 64  # rank 0's files besides the workers' sockets (ledger, logs, reports)
+UNREACHABLE = ""  # a rank's status at the start: it could not connect (else None, or why not)
 
 
 def wanted() -> bool:
@@ -83,11 +84,11 @@ def socket_executor(comm):
         if runs_scripts():  # it starts while this rank connects; ready before it reports in
             worker = current_worker()
             trials = TrialProcess(worker.rank, worker.local_rank, current_settings())
-        connection = _connect(comm, None if trials is None else trials.wait_ready)
+        connection, fall_back = _connect(comm, trials)
         if connection is None:
             if trials is not None:
                 trials.close()
-            yield False
+            yield False if fall_back else None  # None: rank 0 stops the run
             return
         if trials is not None:
             failure = trials.serve(connection)
@@ -120,12 +121,18 @@ def _rank0(comm):
         # in this thread, before the allreduce: mpi4py holds the GIL in a collective
         _accept(listener, key, workers, accepted, time.monotonic() + CONNECT_SECONDS + 5.0)
     _quiet_barrier(comm)
-    everyone = comm.allreduce(len(accepted) == workers, op=_land())
+    statuses = comm.allgather(None if len(accepted) == workers else UNREACHABLE)
     if listener is not None:
         listener.close()
-    if not everyone:
+    failed = [status for status in statuses if status and status != UNREACHABLE]
+    if failed or UNREACHABLE in statuses:
         for connection in accepted.values():
             connection.close()
+    if failed:  # every worker rank ends its trial process and returns
+        who, what = failed[0]
+        more = f" (and {len(failed) - 1} more worker ranks)" if len(failed) > 1 else ""
+        raise worker_start_failed(who + more, what)
+    if UNREACHABLE in statuses:
         write_line("improve-hpo: the worker ranks could not all reach rank 0 over TCP: tasks go "
                    f"through mpi4py.futures instead (set {TRANSPORT_ENV}=mpi to skip trying)")
         yield False
@@ -142,12 +149,6 @@ def _quiet_barrier(comm) -> None:
     from improve_hpo.parallel.mpi import quiet_barrier
 
     quiet_barrier(comm)
-
-
-def _land():
-    from mpi4py import MPI
-
-    return MPI.LAND
 
 
 def _listen(workers: int):
@@ -206,20 +207,25 @@ def _accept(listener, key: bytes, workers: int, accepted: dict, give_up: float) 
         accepted[rank] = connection
 
 
-def _connect(comm, ready=None) -> Connection | None:
-    """A worker: connect to rank 0 (see the module doc); None on every worker when any failed.
-    `ready()`, when given, must say True before this worker reports in (its trial process)."""
+def _connect(comm, trials: TrialProcess | None = None):
+    """A worker: connect to rank 0 (see the module doc) and, with `trials`, wait until this
+    rank's trial process has started, before reporting in. Returns (the connection, True) when
+    every worker did both; (None, True) when some worker could not connect (the run falls back
+    to mpi4py.futures); (None, False) when some trial process did not start (rank 0 stops the
+    run and says which)."""
     offer = comm.bcast(None, root=0)
     connection = None if offer is None else _reach(*offer, comm.Get_rank())
-    if connection is not None and ready is not None and not ready():
-        connection.close()
-        connection = None
+    status = None if connection is not None else UNREACHABLE
+    if trials is not None and not trials.wait_ready():
+        status = (f"worker rank {comm.Get_rank()}",
+                  f"could not start its trial process: it {trials.start_failure()}")
     _quiet_barrier(comm)
-    if not comm.allreduce(connection is not None, op=_land()):
-        if connection is not None:
-            connection.close()
-        return None
-    return connection
+    statuses = comm.allgather(status)
+    if all(status is None for status in statuses):
+        return connection, True
+    if connection is not None:
+        connection.close()
+    return None, all(status in (None, UNREACHABLE) for status in statuses)
 
 
 def _reach(host: str, addresses: list[str], port: int, key: bytes, rank: int):
