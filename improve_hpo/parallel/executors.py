@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import select
 import signal
 import sys
@@ -106,7 +107,7 @@ class ConnectionPool(Executor):
     def _send(self, index: int, future: Future, task) -> None:
         self._busy.setdefault(index, deque()).append((future, task[0], time.monotonic()))
         future.set_running_or_notify_cancel()
-        self._connections[index].send(task)
+        send(self._connections[index], task)
 
     def _read_results(self) -> None:
         """The result thread: deliver each result, give the freed worker the next task. One
@@ -293,6 +294,15 @@ def _tell(connection, message: str) -> bool:
         return False
 
 
+def send(connection, message) -> None:
+    """Send a task or a result: pickled with pickle.dumps, not with Connection.send's
+    ForkingPickler, which copies the copyreg dispatch table for every message (a few
+    microseconds a trial on rank 0, the busiest process: RESULTS.md, section 3); tasks and
+    results hold no descriptors or connections, which are all it adds. The other end reads it
+    with Connection.recv as any message."""
+    connection.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+
+
 def serve(connection, alive=None) -> None:
     """A worker's loop: run each task received and send its result back, until told to stop
     (None) or the driver is gone, or, with `alive`, until alive() is False after a task. recv
@@ -310,7 +320,7 @@ def serve(connection, alive=None) -> None:
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             reply = (False, error)
         try:
-            connection.send(reply)
+            send(connection, reply)
         except OSError:
             return  # the driver is gone
 
