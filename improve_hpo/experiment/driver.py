@@ -222,6 +222,8 @@ class Driver:
 
     def _wait_for_results(self) -> None:
         done, _ = wait(list(self.running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        if self.fidelity:  # running trials' milestones, before any result (fidelity_run.py)
+            self.fidelity.take_streamed(self.algorithm, self.executor)
         for future in sorted(done, key=lambda f: self.running[f].key):
             task = self.running.pop(future)
             lost = False
@@ -400,6 +402,8 @@ class Driver:
             if record.status != INTERRUPTED:
                 self.lookahead.observe(result.end - result.start)
         if record.status == INTERRUPTED:
+            if self.fidelity:
+                self.fidelity.withdraw(self.algorithm, candidate)
             self.interrupted += 1
             self.ledger.save_trial(record)
             self.trials_report.add(record)

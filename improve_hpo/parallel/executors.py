@@ -24,6 +24,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
+import queue
 import select
 import signal
 import sys
@@ -35,6 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from improve_hpo.errors import WorkerStartFailed
 from improve_hpo.parallel.context import start_worker
+from improve_hpo.parallel.streamed import Streamed, TaskChannel
 from improve_hpo.parallel.trial_process import TrialProcess
 from improve_hpo.reports.progress import write_line
 from improve_hpo.runner.process import start_keeper
@@ -79,6 +81,8 @@ class ConnectionPool(Executor):
         self._busy: dict[int, deque] = {}  # worker -> its (future, fn, sent at), oldest first
         self._queued: deque = deque()  # (future, task) waiting for a worker
         self._broken: str | None = None
+        # what running tasks sent before their results (parallel/streamed.py), for the driver
+        self.streamed: queue.SimpleQueue = queue.SimpleQueue()
         self._results = threading.Thread(target=self._read_results, daemon=True,
                                          name="improve-hpo-pool-results")
         self._results.start()
@@ -123,12 +127,16 @@ class ConnectionPool(Executor):
                 index = alive[descriptor]
                 connection = self._connections[index]
                 try:
-                    ok, value = connection.recv()
+                    message = connection.recv()
                 except (EOFError, OSError):
                     poller.unregister(descriptor)
                     del alive[descriptor]
                     self._worker_gone(index)
                     continue
+                if isinstance(message, Streamed):  # a running task's message, not its result
+                    self.streamed.put(message.payload)
+                    continue
+                ok, value = message
                 with self._lock:
                     tasks = self._busy[index]
                     future = tasks.popleft()[0]
@@ -315,10 +323,12 @@ def serve(connection, alive=None) -> None:
         if task is None:
             return
         fn, args, kwargs = task
+        channel = TaskChannel(connection)  # what it streams before its result (streamed.py)
         try:
             reply = (True, fn(*args, **kwargs))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             reply = (False, error)
+        channel.close()
         try:
             send(connection, reply)
         except OSError:
