@@ -23,15 +23,18 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
 import select
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import Executor, Future
 from concurrent.futures.process import BrokenProcessPool
 
+from improve_hpo.errors import WorkerStartFailed
 from improve_hpo.parallel.context import start_worker
 from improve_hpo.parallel.streamed import Streamed, TaskChannel
 from improve_hpo.parallel.trial_process import TrialProcess
@@ -108,7 +111,7 @@ class ConnectionPool(Executor):
     def _send(self, index: int, future: Future, task) -> None:
         self._busy.setdefault(index, deque()).append((future, task[0], time.monotonic()))
         future.set_running_or_notify_cancel()
-        self._connections[index].send(task)
+        send(self._connections[index], task)
 
     def _read_results(self) -> None:
         """The result thread: deliver each result, give the freed worker the next task. One
@@ -186,24 +189,35 @@ class WorkerPool(ConnectionPool):
     def __init__(self, workers: int, settings, trial_processes: bool = False):
         context = multiprocessing.get_context("spawn")
         connections, self._processes = [], []
-        for index in range(workers):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_pool_worker,
-                                      args=(theirs, index, settings, trial_processes),
-                                      name=f"improve-hpo-worker-{index + 1}")
-            process.start()
-            theirs.close()
-            connections.append(mine)
-            self._processes.append(process)
-        for index, connection in enumerate(connections):
-            try:
-                connection.recv()  # "ready": the worker is started
-            except EOFError:
-                for process in self._processes:
-                    process.terminate()
-                    process.join()
-                raise RuntimeError(f"--workers: worker {index + 1} ended while starting (its "
-                                   "error is printed above)") from None
+        try:
+            for index in range(workers):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_pool_worker,
+                                          args=(theirs, index, settings, trial_processes),
+                                          name=f"improve-hpo-worker-{index + 1}")
+                try:
+                    process.start()
+                except OSError as error:  # the node's process or memory limit
+                    mine.close()
+                    raise worker_start_failed(f"--workers: worker {index + 1}", "could not be "
+                                              f"started ({error.strerror or error})") from None
+                finally:
+                    theirs.close()
+                connections.append(mine)
+                self._processes.append(process)
+            for index, connection in enumerate(connections):
+                who = f"--workers: worker {index + 1}"
+                try:
+                    reply = connection.recv()  # READY, or why its trial process did not start
+                except EOFError:
+                    self._processes[index].join()
+                    raise worker_start_failed(who, "ended while starting (exit code "
+                                                   f"{self._processes[index].exitcode})") from None
+                if reply != READY:
+                    raise worker_start_failed(who, reply)
+        except WorkerStartFailed:
+            _end_workers(connections, self._processes)
+            raise
         super().__init__(connections)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -211,6 +225,38 @@ class WorkerPool(ConnectionPool):
         if wait:
             for process in self._processes:
                 process.join()
+
+
+READY = "ready"  # a pool worker's first message: it (and its trial process) started
+# How long the workers that did start get to end by themselves when another one did not.
+END_SECONDS = 10.0
+
+
+def worker_start_failed(who: str, what: str) -> WorkerStartFailed:
+    """The error of a worker that did not start (`who` `what`): the run stops before any trial
+    (errors.WorkerStartFailed: exit code 1)."""
+    return WorkerStartFailed(
+        f"{who} {what}; its error, if it printed one, is above. No trial was started and "
+        "nothing is lost. Check that this node can start more processes (ulimit -u, free "
+        f"memory) and that {sys.executable} runs, then run the same command again")
+
+
+def _end_workers(connections: list, processes: list) -> None:
+    """End the pool's workers before any task: closing the driver's ends tells a started worker
+    (and its trial process) to stop; one that does not end in END_SECONDS gets SIGTERM (its
+    handler ends its trial process), then SIGKILL."""
+    for connection in connections:
+        connection.close()
+    give_up = time.monotonic() + END_SECONDS
+    for process in processes:
+        process.join(max(0.0, give_up - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(END_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def process_pool(workers: int, settings, trial_processes: bool = False) -> WorkerPool:
@@ -230,29 +276,39 @@ def _pool_worker(connection, index: int, settings, trial_processes: bool) -> Non
                      name="improve-hpo-parent-watch").start()
     if not trial_processes:
         start_keeper()
-        connection.send("ready")
+        connection.send(READY)
         serve(connection)
         return
     trials = TrialProcess(index + 1, index, settings)  # ready before the worker is
     if not trials.wait_ready():
-        failure = trials.close() or "ended while starting"
-    elif not _ready(connection):
+        _tell(connection, f"could not start its trial process: it {trials.start_failure()}")
+        return
+    if not _tell(connection, READY):
         trials.close()  # the driver is gone
         return
-    else:
-        failure = trials.serve(connection)
+    failure = trials.serve(connection)
     if failure is not None:
         write_line(f"improve-hpo: the trial process of worker {index + 1} {failure}: "
                    "everything it started was ended")
         os._exit(1)
 
 
-def _ready(connection) -> bool:
+def _tell(connection, message: str) -> bool:
+    """Send the driver this worker's start message; False when the driver is gone."""
     try:
-        connection.send("ready")
+        connection.send(message)
         return True
     except OSError:
-        return False  # the driver is gone
+        return False
+
+
+def send(connection, message) -> None:
+    """Send a task or a result: pickled with pickle.dumps, not with Connection.send's
+    ForkingPickler, which copies the copyreg dispatch table for every message (a few
+    microseconds a trial on rank 0, the busiest process: RESULTS.md, section 3); tasks and
+    results hold no descriptors or connections, which are all it adds. The other end reads it
+    with Connection.recv as any message."""
+    connection.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 def serve(connection, alive=None) -> None:
@@ -274,7 +330,7 @@ def serve(connection, alive=None) -> None:
             reply = (False, error)
         channel.close()
         try:
-            connection.send(reply)
+            send(connection, reply)
         except OSError:
             return  # the driver is gone
 
