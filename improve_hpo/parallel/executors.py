@@ -12,8 +12,8 @@ workers are started at once and the pool is returned when every one is ready, as
 are before the first trial.
 
 The workers use the 'spawn' start method: forking a process that holds threads (the ledger's
-snapshot and lease threads, the SQLite connection) is unsafe. Worker i gets rank i + 1 (as MPI workers are ranks
-1..N-1) and its GPU from its index.
+snapshot and lease threads, the SQLite connection) is unsafe. Worker i gets rank i + 1 (as MPI
+workers are ranks 1..N-1) and its GPU from its index.
 
 A pool worker outlives a driver killed with kill -9 (nothing tells it), and would go on training
 into a trial folder that the resumed run runs again. So each worker watches its parent and, when

@@ -5,8 +5,9 @@ still runs (docs/fidelity.md, "Streamed milestones").
 
 A message travels wrapped in `Streamed`, so that the pool (which reads the results in the
 driver's thread) tells it from a task's reply ((ok, value)) and queues its payload in
-ConnectionPool.streamed, which the driver empties at each pass of its loop. In the worker it is sent from the trial's stop-check thread
-while the main thread waits for the script: `TaskChannel` serialises the two and is closed
+ConnectionPool.streamed, which the driver empties at each pass of its loop. In the worker it is
+sent from the trial's stop-check thread while the main thread waits for the script:
+`TaskChannel` serialises the two and is closed
 before the reply is sent, so nothing of a task arrives after its result.
 """
 
