@@ -7,8 +7,8 @@ A message travels wrapped in `Streamed`, so that the pool (which reads the resul
 driver's thread) tells it from a task's reply ((ok, value)) and queues its payload in
 ConnectionPool.streamed, which the driver empties at each pass of its loop. In the worker it is
 sent from the trial's stop-check thread while the main thread waits for the script:
-`TaskChannel` serialises the two and is closed
-before the reply is sent, so nothing of a task arrives after its result.
+`TaskChannel` serialises the two and is closed before the reply is sent, so nothing of a task
+arrives after its result.
 """
 
 from __future__ import annotations
