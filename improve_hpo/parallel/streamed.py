@@ -3,11 +3,12 @@
 milestones (runner/intermediate.Milestone), which rank 0's scheduler counts while the trial
 still runs (docs/fidelity.md, "Streamed milestones").
 
-A message travels wrapped in `Streamed`, so that the pool's result thread tells it from a
-task's reply ((ok, value)) and queues its payload in ConnectionPool.streamed, which the driver
-empties at each pass of its loop. In the worker it is sent from the trial's stop-check thread
-while the main thread waits for the script: `TaskChannel` serialises the two and is closed
-before the reply is sent, so nothing of a task arrives after its result.
+A message travels wrapped in `Streamed`, so that the pool (which reads the results in the
+driver's thread) tells it from a task's reply ((ok, value)) and queues its payload in
+ConnectionPool.streamed, which the driver empties at each pass of its loop. In the worker it is
+sent from the trial's stop-check thread while the main thread waits for the script:
+`TaskChannel` serialises the two and is closed before the reply is sent, so nothing of a task
+arrives after its result.
 """
 
 from __future__ import annotations
