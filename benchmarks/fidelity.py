@@ -2,6 +2,11 @@
 
     python -m benchmarks.fidelity_curves          # once: tabulate the curves (about 15 min)
     nice -n 10 python -m benchmarks.fidelity [--seeds 20] [--budget 50] [--results DIR]
+    nice -n 10 python -m benchmarks.fidelity --workers 1 8 32   # on W simulated workers
+
+(--workers: the parallel report, benchmarks/fidelity_parallel.py, written to
+results/fidelity_parallel.md: the plain GA, the defaults with milestones told at each
+training's end and streamed as reached, and random + ASHA, on W workers in simulated time.)
 
 Each problem of benchmarks/fidelity_curves.py is a table of real learning curves (validation
 loss after each of 27 epochs, for every configuration of a grid). A method searches the grid
@@ -79,6 +84,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
+from benchmarks.fidelity_parallel import ROWS, Plain, simulate
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.runner.intermediate import falls_behind
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
@@ -273,6 +279,29 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     return curve[target - 1], None, progress
 
 
+def run_on_workers(method: str, problem: Problem, seed: int, budget: int, workers: int,
+                   stream: bool) -> Trace:
+    """A method of the parallel report (benchmarks/fidelity_parallel.py) on `workers` simulated
+    workers, its milestones told with each result or, `stream`, as they are reached."""
+    search, space = searcher(method, problem, seed)
+    return simulate(problem, Trace(problem, budget), search, space, workers, stream,
+                    prints=method not in SILENT)
+
+
+def searcher(method: str, problem: Problem, seed: int):
+    """(what asks the trainings, the space their keys are taken in) of a method of ROWS: the
+    plain GA, or the fidelity scheduler with the method's flags."""
+    if method == "ga":
+        space = search_space(problem.space(), _fidelity(problem, ("--promotion", "off")))
+        return Plain(make_algorithm(space, _settings(strategy="async"),
+                                    rng=make_rng(seed))), space
+    space = problem.space()
+    settings = _fidelity(problem, FLAGS[method])
+    algorithm = _settings("random" if method.startswith("random") else "ga", "async")
+    return make_scheduler(space, settings, lambda searched: make_algorithm(
+        searched, algorithm, rng=make_rng(seed)), "min"), space
+
+
 # -- Optuna and DEHB -----------------------------------------------------------------------------
 def run_tpe(problem: Problem, seed: int, budget: int, pruner: str) -> Trace:
     import optuna
@@ -458,6 +487,77 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
     return lines
 
 
+def parallel_summary(problem: Problem, seeds: int, budget: int, long_budget: int,
+                     workers: list[int]) -> dict:
+    """The parallel report of one problem: the target is the one-worker report's (the plain
+    GA's median final regret at `budget`, one training at a time); each row of ROWS runs at
+    each worker count with `long_budget`, so that the plain GA on many workers reaches it
+    too. {"target", "rows": {row: {workers: summarize's row}}}."""
+    target = statistics.median(run_ga(problem, seed, budget * MAX_EPOCHS).regret
+                               for seed in range(seeds))
+    rows = {}
+    for row, (method, stream) in ROWS.items():
+        for count in workers:
+            clock = time.time()
+            runs = [run_on_workers(method, problem, seed, long_budget * MAX_EPOCHS, count,
+                                   stream) for seed in range(seeds)]
+            to_target = [t.epochs_to(target) for t in runs]
+            rows.setdefault(row, {})[count] = dict(
+                epochs_to_target=statistics.median_low(to_target),
+                reached=sum(math.isfinite(e) for e in to_target) / len(runs))
+            print(f"{problem.name} {row} W={count}: {time.time() - clock:.0f} s",
+                  file=sys.stderr, flush=True)
+    return dict(target=target, rows=rows)
+
+
+def parallel_section(results: dict, seeds: int, budget: int, long_budget: int,
+                     workers: list[int], seconds: float, command: str) -> list[str]:
+    lines = ["## Multi-fidelity on W workers (issue 14)", "",
+             f"Command: `{command}` ({seconds / 60:.0f} min on the shared 2-core machine). "
+             f"{seeds} seeds; simulated workers (benchmarks/fidelity_parallel.py): a training "
+             "of e epochs occupies a worker for e time units; epochs are GPU time (finished "
+             "trainings plus the epochs the running ones did so far). Target: the plain GA's "
+             f"median final regret at {budget * MAX_EPOCHS} epochs on one worker (the "
+             "one-worker report's); every run here may spend "
+             f"{long_budget * MAX_EPOCHS} epochs. Cells: epochs to target (lower median over "
+             "the seeds; > budget: fewer than half reached it) and the share of seeds that "
+             "reached it. `ga-defaults-end`: the defaults with milestones told with each "
+             "result (the engine before, and in-process / IMPROVE_HPO_MPI_TASKS=mpi now); "
+             "`ga-defaults`: milestones streamed as they are reached (under mpiexec and "
+             "--workers now).", ""]
+    ratios = {row: {count: [] for count in workers} for row in ("ga-defaults-end",
+                                                                "ga-defaults")}
+    header = " | ".join(f"W = {count}" for count in workers)
+    for name, summary in results.items():
+        role = "tuning set" if name in TUNING else "report set"
+        lines += [f"### {name} on W workers ({role}; target regret {summary['target']:.4g})",
+                  "", f"| method | {header} |", "|---|" + "---:|" * len(workers)]
+        rows = summary["rows"]
+        for row, cells in rows.items():
+            shown = [f"{_epochs(c['epochs_to_target'], long_budget * MAX_EPOCHS)} "
+                     f"({c['reached']:.0%})" for c in cells.values()]
+            lines.append(f"| {row} | {' | '.join(shown)} |")
+        said = []
+        for row in ratios:
+            for count in workers:
+                plain = rows["ga"][count]["epochs_to_target"]
+                spent = rows[row][count]["epochs_to_target"]
+                ratio = plain / spent if 0 < spent < math.inf and plain < math.inf else 0.0
+                ratios[row][count].append(ratio)
+            said.append(f"ga / {row}: " + " / ".join(
+                f"{ratios[row][c][-1]:.1f}x" for c in workers))
+        lines += ["", f"({', '.join(f'W = {c}' for c in workers)}) " + "; ".join(said), ""]
+    lines += ["### Targets on W workers", ""]
+    for row, per_count in ratios.items():
+        for count, found in per_count.items():
+            met = sum(ratio >= 3 for ratio in found)
+            lines.append(f"- {'MET' if met == len(found) else 'MISSED'}: >= 3x fewer epochs "
+                         f"than the plain GA to the target on {count} worker(s) ({row}: "
+                         f"{met} of {len(found)} problems; "
+                         + ", ".join(f"{ratio:.1f}x" for ratio in found) + ")")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=20)
@@ -466,9 +566,28 @@ def main(argv=None) -> int:
                         help=f"default: the report set; the tuning set is {' '.join(TUNING)}")
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--workers", type=int, nargs="*", metavar="W",
+                        help="the parallel report instead (benchmarks/fidelity_parallel.py): "
+                             "the plain GA, the defaults with milestones at the end and "
+                             "streamed, random + ASHA, on each of these worker counts")
+    parser.add_argument("--parallel-budget", type=int, default=150,
+                        help="full trainings' worth of epochs per run of the parallel report")
     args = parser.parse_args(argv)
     started = time.time()
     table = load()
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m benchmarks.fidelity", *given])
+    if args.workers:
+        results = {name: parallel_summary(Problem(name, table[name]), args.seeds,
+                                          args.budget, args.parallel_budget, args.workers)
+                   for name in args.problems}
+        lines = parallel_section(results, args.seeds, args.budget, args.parallel_budget,
+                                 args.workers, time.time() - started, command)
+        args.results.mkdir(parents=True, exist_ok=True)
+        (args.results / "fidelity_parallel.md").write_text("\n".join(lines) + "\n",
+                                                           encoding="utf-8")
+        print("\n".join(lines))
+        return 0
     methods = available(args.methods)
     budget = args.budget * MAX_EPOCHS
     results = {}
@@ -481,8 +600,6 @@ def main(argv=None) -> int:
                               for seed in range(args.seeds)]
             print(f"{name} {method}: {time.time() - clock:.0f} s", file=sys.stderr, flush=True)
         results[name] = summarize(traces, budget)
-    given = sys.argv[1:] if argv is None else argv
-    command = " ".join(["python -m benchmarks.fidelity", *given])
     lines = section(results, args.seeds, args.budget, time.time() - started, command)
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / "fidelity.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -8,7 +8,8 @@ space and run the same command again), 5 damaged ledger (LedgerDamaged: the ledg
 SQLite's integrity check, or it is empty while OUT holds trials; a person must look: resubmitting
 cannot help). 130/143: stopped by SIGINT/SIGTERM. 1: a worker was lost (a worker process, or
 its trial process, ended before its trial's result: killed, or the node failed; as an MPI job
-ends when a rank dies), or a bug in this package (a traceback).
+ends when a rank dies) or could not start (WorkerStartFailed), or a bug in this package (a
+traceback).
 """
 
 from __future__ import annotations
@@ -38,6 +39,16 @@ class UsageError(Exception):
 
 class SpaceError(UsageError):
     """A hyperparameter file is invalid; `messages` lists every problem found, not just the first."""
+
+
+class WorkerStartFailed(UsageError):
+    """A worker of the engine (a --workers process, or the trial process of a worker or worker
+    rank) ended or could not be started before any trial was handed out. Not the user's input,
+    but, as for a usage error, nothing was started and nothing is lost: one message naming the
+    worker and what happened, exit code 1 (WORKER_LOST_EXIT, as for a worker lost later: a
+    job script should not resubmit blindly), every other worker ended."""
+
+    exit_code = WORKER_LOST_EXIT
 
 
 class TooManyFailures(Exception):

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks import fidelity
+from benchmarks import fidelity, fidelity_parallel
 
 NAMES = ["rate", "kind"]
 # 40 points: plain ASHA needs eta^3 = 27 results at 1 epoch before one trains all 27 (a grid
@@ -97,3 +97,43 @@ def test_optuna_with_hyperband_repeats_for_a_seed(problem):
     runs = [fidelity.run_method("tpe-hyperband", problem, seed=2, budget=6 * 27).points
             for _ in range(2)]
     assert runs[0] == runs[1] and runs[0]
+
+
+@pytest.mark.parametrize("method", ["ga", "ga-defaults", "ga-defaults-silent", "ga-promotion",
+                                    "ga-promotion-continue", "random-asha"])
+def test_one_simulated_worker_is_the_one_at_a_time_run(problem, method):
+    """The parallel mode on one worker gives the one-worker runs, training for training,
+    whether milestones stream or not (one training at a time: nothing else is judged)."""
+    budget = 10 * 27
+    alone = fidelity.run_method(method, problem, seed=2, budget=budget)
+    for stream in (False, True):
+        simulated = fidelity.run_on_workers(method, problem, 2, budget, 1, stream)
+        assert simulated.points == alone.points and simulated.spent == alone.spent
+
+
+def test_on_many_workers_streamed_milestones_stop_some_of_the_first_trainings(problem):
+    """The first 8 trainings start together (a budget of 1 epoch starts no more): with
+    milestones told at the end nothing can stop any of them, all train 27 epochs; streamed,
+    each is judged on the values the others reached, and some are stopped."""
+    def first_trainings(stream):
+        search, space = fidelity.searcher("ga-defaults", problem, seed=3)
+        trace = fidelity_parallel.simulate(problem, fidelity.Trace(problem, 1), search, space,
+                                           8, stream)
+        return search, trace
+
+    ended, end_trace = first_trainings(False)
+    streamed, stream_trace = first_trainings(True)
+    assert ended.stopped == 0 and end_trace.spent == 8 * 27 and ended.asked == 8
+    assert streamed.stopped > 0 and stream_trace.spent < 8 * 27 and streamed.asked == 8
+    assert streamed.counts()["rungs"].split("/")[-1] == str(8 - streamed.stopped)
+
+
+def test_the_parallel_report_names_met_and_missed_targets(problem):
+    summary = fidelity.parallel_summary(problem, seeds=2, budget=3, long_budget=6,
+                                        workers=[1, 4])
+    assert set(summary["rows"]) == set(fidelity_parallel.ROWS)
+    lines = fidelity.parallel_section({"toy": summary}, 2, 3, 6, [1, 4], 1.0,
+                                      "python -m benchmarks.fidelity --workers 1 4")
+    assert "| method | W = 1 | W = 4 |" in lines
+    assert sum("3x fewer" in line and "on 4 worker(s) (ga-defaults:" in line
+               for line in lines) == 1

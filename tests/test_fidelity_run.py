@@ -270,6 +270,61 @@ def test_kill_9_and_resume_lose_nothing_and_continue_the_rungs(tmp_path, mode):
         assert climbs_rung_by_rung(trials) and (trials.origin == "promotion").any()
     csv = read_csv(out / "trials.csv")
     assert sorted(csv.trial) == sorted(trials.trial)
+    if "asha" in mode:  # the interrupted trials' streamed milestones were not kept
+        assert json.loads((out / "fidelity_cutoffs.json").read_text())["counts"] \
+            == counted_once(out)
+    assert not processes_under(tmp_path)
+
+
+def counted_once(out) -> dict[str, int]:
+    """Per rung fidelity below the top: the values the finished trials' records hold there,
+    i.e. what the scheduler's rung lists hold once every trial is told, each value once."""
+    rows = ledger_rows(out, "SELECT milestones FROM trials WHERE status IN ('ok', 'stopped')")
+    counts = Counter(f for (text,) in rows for f in json.loads(text or "{}"))
+    published = json.loads((out / "fidelity_cutoffs.json").read_text())["counts"]
+    return {f: counts[f] for f in published}
+
+
+# 3 points on 3 workers, all starting at once: two good ones that print every 0.5 s, a bad one
+# (n == slow_n) every 1.2 s. Rungs 2, 4, 8, 9 (eta 2); every point may be stopped from 2 on.
+STREAM_SPACE = [*BASE_SPACE[:2],
+                {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
+                {"name": "epoch_sleep", "type": "constant", "value": 0.5},
+                {"name": "slow_n", "type": "constant", "value": 3},
+                {"name": "slow_sleep", "type": "constant", "value": 1.2}]
+STREAM_POINTS = "x,n,epochs\n0.3,0,9\n0.3,1,9\n0.9,3,9\n"
+
+
+@pytest.mark.parametrize("workers", [dict(ranks=4), dict(workers=3)], ids=["mpi", "workers"])
+def test_a_running_trials_milestone_stops_another_before_any_trial_ended(tmp_path, workers):
+    """Streamed milestones: the two good trials reach 2 epochs (0.5, 0.51) while the bad one is
+    still in its first; their values reach rank 0 while they train, so when the bad one
+    reaches 2 epochs (0.89) the cutoff at 2 (the best half of 0.5, 0.51: 0.5) exists although
+    no trial has ended, and it is stopped there. Each value counts once in the end."""
+    (tmp_path / "init.csv").write_text(STREAM_POINTS)
+    argv = command(tmp_path, "--strategy", "async", "--population", 3, "--max-evaluations", 3,
+                   "--stopping-brackets", 1, "--seed", 1, "--init-population",
+                   tmp_path / "init.csv", *(("--workers", 3) if "workers" in workers else ()),
+                   space=write_space(tmp_path, STREAM_SPACE), ranks=workers.get("ranks"))
+    result = run(argv)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    trials = read_csv(out / "trials.csv").set_index("n")
+    assert list(trials.status.sort_index()) == ["ok", "ok", "stopped"]
+    assert trials.fidelity[3] == 2 and (trials.fidelity[[0, 1]] == 9).all()
+    assert "val_loss 0.89 (its best so far) is behind the rung cutoff 0.5 at 2" \
+        in trials.reason[3]
+    ends = dict(ledger_rows(out, "SELECT number, end FROM trials"))
+    stopped = trials.trial[3]
+    assert all(ends[stopped] < ends[n] for n in trials.trial[[0, 1]])  # both still ran
+    # what the stopped model did: two epochs, printed, then nothing (killed in its third)
+    folder = tmp_path / "out" / trials.folder[3]
+    printed = (folder / "train.stdout.log").read_text().splitlines()
+    assert [line.split()[1] for line in printed] == ["epoch=1", "epoch=2"]
+    assert epochs_trained(tmp_path)[folder.name] == 2
+    published = json.loads((out / "fidelity_cutoffs.json").read_text())
+    assert published["counts"] == {"2": 3, "4": 2, "8": 2} == counted_once(out)
+    assert published["cutoffs"]["2"] == 0.5
     assert not processes_under(tmp_path)
 
 

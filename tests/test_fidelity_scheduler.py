@@ -498,3 +498,34 @@ def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorit
             assert (a.number, a.rung, a.origin) == (b.number, b.rung, b.origin)
             if strategy == "generational" or a.origin == "promotion":
                 assert a.values == b.values and a.point == b.point
+
+
+def test_a_streamed_milestone_counts_at_once_and_once():
+    """A running trial's value at a rung counts in that rung's cutoff while it runs; when it is
+    told, its record's milestones replace it (counted once); an interrupted trial's values are
+    withdrawn, and one run again replaces them; a trial told already, the top rung and a
+    fidelity that is not a rung count nothing. What the GA is told does not change."""
+    streaming, plain = (scheduler(promotion=False, early_stopping="asha") for _ in range(2))
+    first, second, third, fourth = (streaming.ask()[0] for _ in range(4))
+    for _ in range(4):
+        plain.ask()
+    assert streaming.milestone(first.number, 3, 0.5) and streaming.milestone(second.number, 3, 0.7)
+    assert streaming.cutoffs() == {} and streaming.cutoff_counts() == {1: 0, 3: 2, 9: 0}
+    assert streaming.milestone(third.number, 3, 0.9)  # eta 3: three values give a cutoff
+    assert streaming.cutoffs() == {3: 0.5} and streaming.cutoff_counts()[3] == 3
+    assert streaming.withdraw(third.number) and streaming.cutoff_counts()[3] == 2
+    assert streaming.cutoffs() == {}
+    assert streaming.milestone(fourth.number, 3, 0.8) and streaming.milestone(fourth.number, 3, 0.6)
+    assert streaming.cutoff_counts()[3] == 3  # run again: its new value replaces the old one
+    assert not streaming.milestone(first.number, 27, 0.1)  # the top rung: its result
+    assert not streaming.milestone(first.number, 5, 0.4)  # not a rung
+    assert not streaming.milestone(99, 3, 0.4)  # not running
+    results = [(first, 0.2, {1: 0.9, 3: 0.5, 9: 0.3}), (second, 0.3, {1: 1.0, 3: 0.7, 9: 0.4}),
+               (third, 0.4, {1: 1.1, 3: 0.9, 9: 0.5}), (fourth, 0.35, {1: 1.0, 3: 0.6, 9: 0.45})]
+    for candidate, metric, progress in results:
+        streaming.tell(candidate, metric, progress=progress)
+        plain.tell(plain._outstanding[candidate.number], metric, progress=progress)
+        assert not streaming.milestone(candidate.number, 9, 0.1)  # told already
+    assert streaming.cutoff_counts() == plain.cutoff_counts() == {1: 4, 3: 4, 9: 4}
+    assert streaming.cutoffs() == plain.cutoffs()
+    assert told(streaming) == told(plain)

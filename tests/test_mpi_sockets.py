@@ -87,11 +87,11 @@ def test_a_connection_without_the_key_gets_no_task(tmp_path):
     listener = sockets._listen(1)
     port, key, accepted = listener.getsockname()[1], os.urandom(32), {}
     acceptor = threading.Thread(target=sockets._accept,
-                                args=(listener, key, 1, accepted, time.monotonic() + 30))
+                                args=([listener], key, 1, accepted, time.monotonic() + 30))
     acceptor.start()
     with pytest.raises(multiprocessing.connection.AuthenticationError):
         multiprocessing.connection.Client(("127.0.0.1", port), authkey=b"not the key")
-    worker = sockets._reach(socket.gethostname(), [], port, key, rank=7)
+    worker = sockets._reach(socket.gethostname(), [], port, key, None, rank=7)
     acceptor.join(30)
     listener.close()
     assert list(accepted) == [7]
@@ -99,3 +99,27 @@ def test_a_connection_without_the_key_gets_no_task(tmp_path):
     assert worker.recv() == ("task", 1)  # the accepted connection is the worker's, blocking
     worker.close()
     accepted[7].close()
+
+
+def test_a_worker_on_rank_0s_host_connects_over_a_unix_socket(tmp_path):
+    """Rank 0 listens on TCP and on a Unix socket (abstract name); a worker on its host takes
+    the Unix socket (cheaper per message than TCP's loopback), one the TCP listener never
+    sees, and is accepted with its rank as over TCP."""
+    listener, local = sockets._listen(1), sockets._listen_locally(1)
+    key, accepted = os.urandom(32), {}
+    acceptor = threading.Thread(target=sockets._accept, args=(
+        [listener, local], key, 1, accepted, time.monotonic() + 30))
+    acceptor.start()
+    worker = sockets._reach(socket.gethostname(), [], listener.getsockname()[1], key,
+                            local.getsockname(), rank=3)
+    acceptor.join(30)
+    listener.close()
+    local.close()
+    assert list(accepted) == [3]
+    ours = socket.socket(fileno=os.dup(accepted[3].fileno()))
+    assert ours.family == socket.AF_UNIX
+    ours.close()
+    accepted[3].send("task")
+    assert worker.recv() == "task"
+    worker.close()
+    accepted[3].close()

@@ -12,9 +12,12 @@ import signal
 import sqlite3
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import Pipe
 from pathlib import Path
 
+import pytest
 from engine_models.harness import (BASE_SPACE, TIMEOUT, command, kill_job, run, runs_log,
                                    started, wait_for, write_space)
 from faults import assert_nothing_left, finished_trials
@@ -42,11 +45,12 @@ def _second_task_sent(first) -> tuple[bool, object]:
     whether the second reached the worker while the first was still running, and the pool."""
     ours, theirs = Pipe()
     pool = ConnectionPool([ours])
-    pool.submit(first, 1.0)
+    one = pool.submit(first, 1.0)
     second = pool.submit(plain, 2.0)
     assert theirs.poll(5) and theirs.recv()[0] is first
     sent = theirs.poll(0.3)
     theirs.send((True, 1.0))  # the first task ends
+    assert pool.wait([one], timeout=5)[0] == {one}  # the driver reads its result
     if not sent:
         assert theirs.poll(5), "the queued task never went out after the first one ended"
     assert theirs.recv()[0] is plain
@@ -73,9 +77,32 @@ def test_at_most_two_tasks_go_to_one_worker():
     for n in range(3):
         theirs.send((True, float(n)))
         if n == 0:
+            pool.wait(futures[:1], timeout=5)  # the driver reads the first result
             assert theirs.poll(5) and theirs.recv()[1] == (2.0,)
     assert [future.result(timeout=5) for future in futures] == [0.0, 1.0, 2.0]
     theirs.close()
+
+
+def test_the_pool_reads_the_results_in_the_thread_that_waits():
+    """No result thread (a result wakes only the driver's thread): the pool starts no thread,
+    a result arrives when someone waits (pool.wait, as the driver does, or a future's
+    result()), and a worker that ends before its result fails its task."""
+    before = threading.active_count()
+    ours, theirs = Pipe()
+    pool = ConnectionPool([ours])
+    assert threading.active_count() == before
+    first = pool.submit(records, 1.0)
+    assert theirs.poll(5) and theirs.recv()[1] == (1.0,)
+    theirs.send((True, 1.0))
+    time.sleep(0.2)
+    assert not first.done()  # nobody waited yet
+    done, waiting = pool.wait([first], timeout=5, return_when=FIRST_COMPLETED)
+    assert done == {first} and not waiting and first.result() == 1.0
+    second = pool.submit(records, 2.0)
+    assert theirs.poll(5) and theirs.recv()[1] == (2.0,)
+    theirs.close()  # the worker ends before its result
+    with pytest.raises(BrokenProcessPool):
+        second.result(timeout=5)
 
 
 def _trained(tmp: Path) -> dict[str, int]:

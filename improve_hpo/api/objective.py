@@ -19,7 +19,7 @@ import math
 import socket
 import threading
 import time
-from concurrent.futures import Executor, Future
+from concurrent.futures import ALL_COMPLETED, Executor, Future, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,6 +114,11 @@ class ObjectiveTasks(Executor):
             return self.inner.submit(objective_task, self.objective, values, folder,
                                      kwargs.get("stop_at"))
         raise TypeError(f"an in-process search does not run {getattr(fn, '__name__', fn)}")
+
+    def wait(self, futures, timeout=None, return_when=ALL_COMPLETED):
+        """The inner executor's wait when it has one (a ConnectionPool reads its results in the
+        waiting thread: the Driver calls this); this wrapper's own futures are done already."""
+        return getattr(self.inner, "wait", wait)(futures, timeout, return_when)
 
     @property
     def runs_inline(self) -> bool:

@@ -107,6 +107,9 @@ class Driver:
         self.ready: deque[Candidate] = deque()  # asked, not yet settled
         self.prepared: deque[tuple[Candidate, str]] = deque()  # preprocessed, wait for a worker
         self.running: dict = {}  # future -> _Task
+        # the executor's own wait when it has one (parallel/executors.ConnectionPool reads the
+        # results in the waiting thread), else concurrent.futures.wait
+        self._wait = getattr(executor, "wait", wait)
         self.pending: list = []  # (_Task, function, args, kwargs): submitted after the commit
         self.in_flight: dict[str, int] = {}  # key of a point on its way -> its trial number
         self.key_waiters: dict[str, list[Candidate]] = defaultdict(list)
@@ -182,7 +185,7 @@ class Driver:
         """Wait up to `timeout` seconds for the tasks still running (after a stop, workers that
         got the signal too report their trial interrupted). True when none is left."""
         if self.running:
-            wait(list(self.running), timeout=timeout)
+            self._wait(list(self.running), timeout=timeout)
         return all(future.done() for future in self.running)
 
     def _may_dispatch(self) -> bool:
@@ -221,7 +224,10 @@ class Driver:
             self.ready.extend(asked)
 
     def _wait_for_results(self) -> None:
-        done, _ = wait(list(self.running), timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+        done, _ = self._wait(list(self.running), timeout=POLL_SECONDS,
+                             return_when=FIRST_COMPLETED)
+        if self.fidelity:  # running trials' milestones, before any result (fidelity_run.py)
+            self.fidelity.take_streamed(self.algorithm, self.executor)
         for future in sorted(done, key=lambda f: self.running[f].key):
             task = self.running.pop(future)
             lost = False
@@ -400,6 +406,8 @@ class Driver:
             if record.status != INTERRUPTED:
                 self.lookahead.observe(result.end - result.start)
         if record.status == INTERRUPTED:
+            if self.fidelity:
+                self.fidelity.withdraw(self.algorithm, candidate)
             self.interrupted += 1
             self.ledger.save_trial(record)
             self.trials_report.add(record)
@@ -608,7 +616,7 @@ class Driver:
         while not future.done():
             if self.stop.requested:
                 return self._stop_now()
-            wait([future], timeout=POLL_SECONDS)
+            self._wait([future], timeout=POLL_SECONDS)
         del self.running[future]
         result = future.result()
         self.ledger.set_meta("best_infer", json.dumps(

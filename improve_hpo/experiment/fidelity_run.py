@@ -3,14 +3,20 @@ fidelity columns of a trial's record, the watch a worker gets for early stopping
 of a stopped trial, telling the scheduler, and publishing the rung cutoffs to the workers.
 
 The cutoffs live in OUT/fidelity_cutoffs.json (runner.intermediate.ThresholdsFile), rewritten
-atomically by rank 0 whenever a result changes them; workers only read it.
+atomically by rank 0 whenever a result or a running trial's streamed milestone changes them;
+workers only read it. Streamed milestones (runner.intermediate.Milestone) come from the
+executor's `streamed` queue (parallel/streamed.py: the --workers pool and the MPI ranks'
+sockets); an executor without one (in-process, mpi4py.futures) delivers a trial's milestones
+with its result only.
 """
 
 from __future__ import annotations
 
+import queue
+
 from improve_hpo.ledger import OK, STOPPED, TrialRecord
 from improve_hpo.reports.progress import write_line
-from improve_hpo.runner.intermediate import ProgressWatch, ThresholdsFile
+from improve_hpo.runner.intermediate import Milestone, ProgressWatch, ThresholdsFile
 from improve_hpo.scheduling.settings import SILENT_AFTER
 
 CUTOFFS_NAME = "fidelity_cutoffs.json"
@@ -40,7 +46,7 @@ class FidelityRun:
         self.metric = experiment.runner.metric
         self.mode = experiment.runner.mode
         self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
-        self._published: dict | None = None
+        self._published: tuple | None = None  # (cutoffs, counts) last written
         self._said_silent = False  # SILENT_SAID was printed (once per session)
 
     def record_fields(self, candidate) -> dict:
@@ -54,7 +60,30 @@ class FidelityRun:
         milestones, stoppable = self.settings.watched(candidate)
         return ProgressWatch(str(self.cutoffs_file.path), self.metric, milestones,
                              self.settings.progress_pattern, stoppable,
-                             self.settings.judged_on, self.mode)
+                             self.settings.judged_on, self.mode, trial=candidate.number)
+
+    def take_streamed(self, algorithm, executor) -> None:
+        """Count the milestones running trials streamed since the last pass (the executor's
+        `streamed` queue) and republish the cutoffs if they changed. Called before the pass
+        handles finished tasks: a task's messages are queued before its result is delivered,
+        so none is counted after its trial was told or withdrawn."""
+        inbox = getattr(executor, "streamed", None)
+        changed = False
+        while inbox is not None:
+            try:
+                message = inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(message, Milestone):
+                changed |= algorithm.milestone(message.trial, message.fidelity, message.value)
+        if changed:
+            self.publish(algorithm)
+
+    def withdraw(self, algorithm, candidate) -> None:
+        """A trial interrupted before its result: its streamed milestones count no more (it
+        runs again, and streams them again)."""
+        if algorithm.withdraw(candidate.number):
+            self.publish(algorithm)
 
     def apply_result(self, record: TrialRecord, result) -> None:
         """A stopped trial's record: measured at the fidelity it reached. Every watched
@@ -89,7 +118,7 @@ class FidelityRun:
         """Rewrite the cutoffs file when they changed (and once at the start)."""
         if self.settings.early_stopping == "off":
             return
-        cutoffs = algorithm.cutoffs()
-        if cutoffs != self._published:
-            self.cutoffs_file.write(self.mode, cutoffs)
-            self._published = cutoffs
+        published = algorithm.cutoffs(), algorithm.cutoff_counts()
+        if published != self._published:
+            self.cutoffs_file.write(self.mode, *published)
+            self._published = published

@@ -15,7 +15,7 @@ import dataclasses
 import os
 from contextlib import contextmanager
 
-from improve_hpo.errors import UsageError
+from improve_hpo.errors import UsageError, WorkerStartFailed
 from improve_hpo.experiment.deadline import DEADLINE_META, deadline_from_args
 from improve_hpo.experiment.driver import Driver, say
 from improve_hpo.experiment.dry_run import dry_run
@@ -89,7 +89,7 @@ def _run_mpi(args, comm) -> int:
     stop = StopRequest()
     if rank == 0:
         stop.install(chain_runner=False)
-    with mpi.executor(comm) as executor:
+    with _closed_if_no_workers(ledger), mpi.executor(comm) as executor:
         if executor is None:
             return 0  # a worker rank: it served until rank 0 shut the executor down
         with ledger:
@@ -100,6 +100,18 @@ def _run_mpi(args, comm) -> int:
         if not driver.wait_running(STOP_GRACE_SECONDS):
             mpi.abort(comm, code)  # workers busy with trials nobody waits for any more
         return code
+
+
+@contextmanager
+def _closed_if_no_workers(ledger):
+    """Rank 0: close the ledger when the workers did not start (errors.WorkerStartFailed, raised
+    as the executor starts, before `with ledger`): its lock is released for the next run."""
+    try:
+        yield
+    except WorkerStartFailed:
+        if ledger is not None:
+            ledger.close()
+        raise
 
 
 def _drive(experiment, ledger, executor, workers, stop, on_stop=None, deadline=None,

@@ -6,13 +6,14 @@ ProcessPoolExecutor passes each task through two threads of the driver (its mana
 then a queue's feeder thread) and each result through one more, each hop waiting for the GIL
 while the driver works, and with 'spawn' it starts a worker only when a task finds none idle,
 so the first trials waited for one worker start after another. Here each worker has its own
-pipe: submit sends the task straight to an idle worker (or queues it), and one thread reads the
-results and hands the freed worker the next queued task. All workers are started at once and
-the pool is returned when every one is ready, as the MPI ranks are before the first trial.
+pipe: submit sends the task straight to an idle worker (or queues it), and the thread that waits
+for results (the driver's) reads them and hands the freed worker the next queued task. All
+workers are started at once and the pool is returned when every one is ready, as the MPI ranks
+are before the first trial.
 
-The workers use the 'spawn' start method: forking a process that holds threads (the result
-thread, the SQLite connection) is unsafe. Worker i gets rank i + 1 (as MPI workers are ranks
-1..N-1) and its GPU from its index.
+The workers use the 'spawn' start method: forking a process that holds threads (the ledger's
+snapshot and lease threads, the SQLite connection) is unsafe. Worker i gets rank i + 1 (as MPI
+workers are ranks 1..N-1) and its GPU from its index.
 
 A pool worker outlives a driver killed with kill -9 (nothing tells it), and would go on training
 into a trial folder that the resumed run runs again. So each worker watches its parent and, when
@@ -23,15 +24,21 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import queue
 import select
 import signal
+import sys
 import threading
 import time
 from collections import deque
-from concurrent.futures import Executor, Future
+from concurrent.futures import (ALL_COMPLETED, FIRST_COMPLETED, FIRST_EXCEPTION, Executor,
+                                Future)
 from concurrent.futures.process import BrokenProcessPool
 
+from improve_hpo.errors import WorkerStartFailed
 from improve_hpo.parallel.context import start_worker
+from improve_hpo.parallel.streamed import Streamed, TaskChannel
 from improve_hpo.parallel.trial_process import TrialProcess
 from improve_hpo.reports.progress import write_line
 from improve_hpo.runner.process import start_keeper
@@ -58,6 +65,14 @@ class ConnectionPool(Executor):
     the local pool, or the sockets of MPI ranks, parallel/sockets.py); see the module doc. A
     worker runs `serve(connection)`.
 
+    No thread reads the results: whoever waits does (`wait`, concurrent.futures.wait's
+    signature, which the driver uses when its executor has one; a future's result() does the
+    same). A result then wakes one thread, the driver's, where a result thread woke first itself
+    and then the driver: on a node whose cores the trials keep busy, each wake costs the driver
+    tens of microseconds of CPU and a wait for a core, and the driver is the one process every
+    worker waits for (RESULTS.md, section 3). Futures of this pool complete only while someone
+    waits; concurrent.futures.wait alone would wait for ever.
+
     Queueing ahead (`queues_ahead`): when every worker is busy, a task is sent to a worker whose
     running task leaves its result on disk itself (a function marked with
     `leaves_result_on_disk`: parallel/tasks.trial_task writes it into the trial's folder before
@@ -70,18 +85,25 @@ class ConnectionPool(Executor):
     queues_ahead = True
 
     def __init__(self, connections: list):
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the pool's state
+        self._reading = threading.Lock()  # one reader of the connections at a time
         self._connections = connections
         self._idle = deque(range(len(connections)))
         self._busy: dict[int, deque] = {}  # worker -> its (future, fn, sent at), oldest first
         self._queued: deque = deque()  # (future, task) waiting for a worker
         self._broken: str | None = None
-        self._results = threading.Thread(target=self._read_results, daemon=True,
-                                         name="improve-hpo-pool-results")
-        self._results.start()
+        # what running tasks sent before their results (parallel/streamed.py), for the driver
+        self.streamed: queue.SimpleQueue = queue.SimpleQueue()
+        # one poll object for the pool's life (multiprocessing.connection.wait builds and
+        # registers a new selector at every call)
+        self._poller = select.poll()
+        self._alive: dict[int, int] = {}  # descriptor -> worker index
+        for index, connection in enumerate(connections):
+            self._alive[connection.fileno()] = index
+            self._poller.register(connection.fileno(), select.POLLIN)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
-        future = Future()
+        future = _PoolFuture(self)
         with self._lock:
             if self._broken:
                 raise BrokenProcessPool(self._broken)
@@ -91,6 +113,24 @@ class ConnectionPool(Executor):
             else:
                 self._queued.append((future, (fn, args, kwargs)))
         return future
+
+    def wait(self, futures, timeout: float | None = None, return_when: str = ALL_COMPLETED):
+        """concurrent.futures.wait for futures of this pool (others must be done already):
+        reads the workers' results in this thread until `return_when` holds or `timeout`
+        seconds passed."""
+        futures = set(futures)
+        give_up = None if timeout is None else time.monotonic() + timeout
+        while True:
+            done = {future for future in futures if future.done()}
+            if len(done) == len(futures) or done and (return_when == FIRST_COMPLETED or (
+                    return_when == FIRST_EXCEPTION and any(
+                        not future.cancelled() and future.exception() for future in done))):
+                break
+            left = None if give_up is None else give_up - time.monotonic()
+            if left is not None and left <= 0 or not self._alive:
+                break
+            self._read_results(left)
+        return done, futures - done
 
     def _behind(self) -> int | None:
         """The worker to queue a task behind (see the class doc): of those with one task that
@@ -104,28 +144,28 @@ class ConnectionPool(Executor):
     def _send(self, index: int, future: Future, task) -> None:
         self._busy.setdefault(index, deque()).append((future, task[0], time.monotonic()))
         future.set_running_or_notify_cancel()
-        self._connections[index].send(task)
+        send(self._connections[index], task)
 
-    def _read_results(self) -> None:
-        """The result thread: deliver each result, give the freed worker the next task. One
-        poll object for the pool's life (multiprocessing.connection.wait builds and registers a
-        new selector at every call: a tenth of this thread's time a trial)."""
-        poller = select.poll()
-        alive = {}  # descriptor -> worker index
-        for index, connection in enumerate(self._connections):
-            alive[connection.fileno()] = index
-            poller.register(connection.fileno(), select.POLLIN)
-        while alive:
-            for descriptor, _ in poller.poll():
-                index = alive[descriptor]
-                connection = self._connections[index]
+    def _read_results(self, timeout: float | None) -> None:
+        """Wait up to `timeout` seconds (None: as long as it takes) for a worker's result, then
+        deliver every result there is and give each freed worker the next queued task."""
+        if not self._reading.acquire(timeout=-1 if timeout is None else timeout):
+            return  # another thread read meanwhile: the caller looks at its futures again
+        try:
+            ready = self._poller.poll(None if timeout is None else 1000 * timeout)
+            for descriptor, _ in ready:
+                index = self._alive[descriptor]
                 try:
-                    ok, value = connection.recv()
+                    message = self._connections[index].recv()
                 except (EOFError, OSError):
-                    poller.unregister(descriptor)
-                    del alive[descriptor]
+                    self._poller.unregister(descriptor)
+                    del self._alive[descriptor]
                     self._worker_gone(index)
                     continue
+                if isinstance(message, Streamed):  # a running task's message, not its result
+                    self.streamed.put(message.payload)
+                    continue
+                ok, value = message
                 with self._lock:
                     tasks = self._busy[index]
                     future = tasks.popleft()[0]
@@ -135,6 +175,8 @@ class ConnectionPool(Executor):
                         del self._busy[index]
                         self._idle.append(index)
                 future.set_result(value) if ok else future.set_exception(value)
+        finally:
+            self._reading.release()
 
     @staticmethod
     def _behind_ok(tasks: deque) -> bool:
@@ -157,7 +199,8 @@ class ConnectionPool(Executor):
                                                    "before it returned a result"))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Tell every worker to stop after its task; with wait, wait until each has."""
+        """Tell every worker to stop after its task; with wait, read the results of the tasks
+        still running until every worker has ended."""
         with self._lock:
             self._broken = self._broken or "the pool was shut down"
             for future, _ in self._queued:
@@ -165,11 +208,28 @@ class ConnectionPool(Executor):
             self._queued.clear()
         for connection in self._connections:
             try:
-                connection.send(None)
+                send(connection, None)
             except OSError:
                 pass  # that worker is gone already
-        if wait:
-            self._results.join()
+        while wait and self._alive:
+            self._read_results(None)
+
+
+class _PoolFuture(Future):
+    """A ConnectionPool's future: asked for its result (or exception) before it has one, it
+    reads the workers' results itself (the pool has no thread that would)."""
+
+    def __init__(self, pool: ConnectionPool):
+        super().__init__()
+        self._pool = pool
+
+    def result(self, timeout: float | None = None):
+        self._pool.wait([self], timeout)
+        return super().result(timeout=0)
+
+    def exception(self, timeout: float | None = None):
+        self._pool.wait([self], timeout)
+        return super().exception(timeout=0)
 
 
 class WorkerPool(ConnectionPool):
@@ -178,24 +238,35 @@ class WorkerPool(ConnectionPool):
     def __init__(self, workers: int, settings, trial_processes: bool = False):
         context = multiprocessing.get_context("spawn")
         connections, self._processes = [], []
-        for index in range(workers):
-            mine, theirs = context.Pipe()
-            process = context.Process(target=_pool_worker,
-                                      args=(theirs, index, settings, trial_processes),
-                                      name=f"improve-hpo-worker-{index + 1}")
-            process.start()
-            theirs.close()
-            connections.append(mine)
-            self._processes.append(process)
-        for index, connection in enumerate(connections):
-            try:
-                connection.recv()  # "ready": the worker is started
-            except EOFError:
-                for process in self._processes:
-                    process.terminate()
-                    process.join()
-                raise RuntimeError(f"--workers: worker {index + 1} ended while starting (its "
-                                   "error is printed above)") from None
+        try:
+            for index in range(workers):
+                mine, theirs = context.Pipe()
+                process = context.Process(target=_pool_worker,
+                                          args=(theirs, index, settings, trial_processes),
+                                          name=f"improve-hpo-worker-{index + 1}")
+                try:
+                    process.start()
+                except OSError as error:  # the node's process or memory limit
+                    mine.close()
+                    raise worker_start_failed(f"--workers: worker {index + 1}", "could not be "
+                                              f"started ({error.strerror or error})") from None
+                finally:
+                    theirs.close()
+                connections.append(mine)
+                self._processes.append(process)
+            for index, connection in enumerate(connections):
+                who = f"--workers: worker {index + 1}"
+                try:
+                    reply = connection.recv()  # READY, or why its trial process did not start
+                except EOFError:
+                    self._processes[index].join()
+                    raise worker_start_failed(who, "ended while starting (exit code "
+                                                   f"{self._processes[index].exitcode})") from None
+                if reply != READY:
+                    raise worker_start_failed(who, reply)
+        except WorkerStartFailed:
+            _end_workers(connections, self._processes)
+            raise
         super().__init__(connections)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -203,6 +274,38 @@ class WorkerPool(ConnectionPool):
         if wait:
             for process in self._processes:
                 process.join()
+
+
+READY = "ready"  # a pool worker's first message: it (and its trial process) started
+# How long the workers that did start get to end by themselves when another one did not.
+END_SECONDS = 10.0
+
+
+def worker_start_failed(who: str, what: str) -> WorkerStartFailed:
+    """The error of a worker that did not start (`who` `what`): the run stops before any trial
+    (errors.WorkerStartFailed: exit code 1)."""
+    return WorkerStartFailed(
+        f"{who} {what}; its error, if it printed one, is above. No trial was started and "
+        "nothing is lost. Check that this node can start more processes (ulimit -u, free "
+        f"memory) and that {sys.executable} runs, then run the same command again")
+
+
+def _end_workers(connections: list, processes: list) -> None:
+    """End the pool's workers before any task: closing the driver's ends tells a started worker
+    (and its trial process) to stop; one that does not end in END_SECONDS gets SIGTERM (its
+    handler ends its trial process), then SIGKILL."""
+    for connection in connections:
+        connection.close()
+    give_up = time.monotonic() + END_SECONDS
+    for process in processes:
+        process.join(max(0.0, give_up - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(END_SECONDS)
+        if process.is_alive():
+            process.kill()
+            process.join()
 
 
 def process_pool(workers: int, settings, trial_processes: bool = False) -> WorkerPool:
@@ -222,29 +325,39 @@ def _pool_worker(connection, index: int, settings, trial_processes: bool) -> Non
                      name="improve-hpo-parent-watch").start()
     if not trial_processes:
         start_keeper()
-        connection.send("ready")
+        connection.send(READY)
         serve(connection)
         return
     trials = TrialProcess(index + 1, index, settings)  # ready before the worker is
     if not trials.wait_ready():
-        failure = trials.close() or "ended while starting"
-    elif not _ready(connection):
+        _tell(connection, f"could not start its trial process: it {trials.start_failure()}")
+        return
+    if not _tell(connection, READY):
         trials.close()  # the driver is gone
         return
-    else:
-        failure = trials.serve(connection)
+    failure = trials.serve(connection)
     if failure is not None:
         write_line(f"improve-hpo: the trial process of worker {index + 1} {failure}: "
                    "everything it started was ended")
         os._exit(1)
 
 
-def _ready(connection) -> bool:
+def _tell(connection, message: str) -> bool:
+    """Send the driver this worker's start message; False when the driver is gone."""
     try:
-        connection.send("ready")
+        connection.send(message)
         return True
     except OSError:
-        return False  # the driver is gone
+        return False
+
+
+def send(connection, message) -> None:
+    """Send a task or a result: pickled with pickle.dumps, not with Connection.send's
+    ForkingPickler, which copies the copyreg dispatch table for every message (a few
+    microseconds a trial on rank 0, the busiest process: RESULTS.md, section 3); tasks and
+    results hold no descriptors or connections, which are all it adds. The other end reads it
+    with Connection.recv as any message."""
+    connection.send_bytes(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
 
 
 def serve(connection, alive=None) -> None:
@@ -259,12 +372,14 @@ def serve(connection, alive=None) -> None:
         if task is None:
             return
         fn, args, kwargs = task
+        channel = TaskChannel(connection)  # what it streams before its result (streamed.py)
         try:
             reply = (True, fn(*args, **kwargs))
         except BaseException as error:  # noqa: BLE001 - delivered through the future
             reply = (False, error)
+        channel.close()
         try:
-            connection.send(reply)
+            send(connection, reply)
         except OSError:
             return  # the driver is gone
 

@@ -59,6 +59,8 @@ class TrialProcess:
 
         contain_worker()  # what a killed trial process leaves comes to this rank
         self.pid = None
+        self._start_error = ""  # why posix_spawn refused (a process or memory limit)
+        self._ended: str | None = None  # close()'s answer, once closed
         self._forwarded: list[int] = []
         for signum in FORWARDED:
             signal.signal(signum, self._forward)
@@ -70,11 +72,15 @@ class TrialProcess:
             self.pid = os.posix_spawn(sys.executable, argv, os.environ, setsid=True,
                                       file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull,
                                                      os.O_RDONLY, 0)])
+        except OSError as error:
+            self._start_error = error.strerror or str(error)  # wait_ready says False
         finally:
             theirs.close()
         self._control = ours
         for signum in self._forwarded:  # came before it existed
             self._forward(signum, None)
+        if self.pid is None:
+            return
         try:
             with ours.makefile("wb") as setup:
                 pickle.dump(list(sys.path), setup)
@@ -92,11 +98,22 @@ class TrialProcess:
 
     def wait_ready(self) -> bool:
         """Block until it has started (its runner imported, its signal handlers in place);
-        False when it ended instead."""
+        False when it ended instead, or could not be started (then `start_failure()`)."""
+        if self.pid is None:
+            return False
         try:
             return self._control.recv(1) == READY
         except OSError:
             return False
+
+    def start_failure(self) -> str:
+        """After wait_ready() said False: end it (close) and say what happened, as in
+        "exited with code 1 while starting" or "could not be started (Resource temporarily
+        unavailable)"."""
+        failure = self.close()
+        if self.pid is None:
+            return failure
+        return f"{failure} while starting" if failure else "ended while starting"
 
     def serve(self, connection) -> str | None:
         """Hand it this rank's connection to rank 0 (closed here), wait for its end, then end
@@ -113,11 +130,19 @@ class TrialProcess:
 
     def close(self) -> str | None:
         """Close the control channel (an idle trial process then exits), wait for it and end
-        what is left below this rank; see serve."""
+        what is left below this rank; see serve. Again later: the same answer."""
+        if self._control.fileno() == -1:
+            return self._ended  # closed before
+        self._control.close()
+        self._ended = self._end()
+        return self._ended
+
+    def _end(self) -> str | None:
+        if self.pid is None:
+            return f"could not be started ({self._start_error})"
         from improve_hpo.runner import keeper
         from improve_hpo.runner.process import KILL_GRACE_SECONDS
 
-        self._control.close()
         status = keeper.wait_for(self.pid)
         keeper.end_descendants(KILL_GRACE_SECONDS)  # what a killed trial process left here
         if status is None or os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:

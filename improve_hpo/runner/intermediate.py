@@ -23,6 +23,14 @@ cutoff is stopped: the runner ends its process tree exactly like a timeout (proc
 and the trial's result is status `stopped`, the fidelity reached, and that value. The value
 judged (--stopping-value) is by default the best the trial printed up to the rung, not the one
 printed there: a learning curve is bumpy, and a trial is worth what it reached.
+
+The other way, worker to rank 0: the value a trial reaches at a rung (a `Milestone`) is also
+streamed to rank 0 the moment it is read, where a worker serves its tasks over a live
+connection (under mpiexec and --workers: parallel/executors.serve installs the sink with
+`stream_milestones_to`); rank 0's scheduler counts it in that rung's cutoff at once, so the
+trials still running are judged on it (scheduling/successive_halving.py). Without such a
+connection (in-process, IMPROVE_HPO_MPI_TASKS=mpi) the milestones reach rank 0 with the
+trial's result only.
 """
 
 from __future__ import annotations
@@ -35,6 +43,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PROGRESS_WORD = "IMPROVE_PROGRESS"
+# Where this process sends a running trial's milestones (stream_milestones_to); None: nowhere.
+_milestone_sink = None
 _PAIR = re.compile(r"(?P<name>[^\s=]+)=(?P<value>\S+)")
 READ_CHUNK = 1 << 16
 
@@ -57,6 +67,24 @@ class ProgressWatch:
     stoppable: tuple[int, ...] | None = None
     judged_on: str = "last"
     mode: str = "min"
+    trial: int | None = None  # the trial's number: its streamed milestones name it
+
+
+@dataclass(frozen=True)
+class Milestone:
+    """A running trial's value at a rung's fidelity below its target (what it is judged on
+    there), streamed to rank 0 as soon as the trial reached it."""
+
+    trial: int
+    fidelity: int
+    value: float
+
+
+def stream_milestones_to(sink) -> None:
+    """Send each Milestone this process reads from now on to `sink(milestone)` (None: stop).
+    The sink is called from the trial's stop-check thread and must not raise."""
+    global _milestone_sink
+    _milestone_sink = sink
 
 
 def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
@@ -125,12 +153,16 @@ class ThresholdsFile:
     def __init__(self, path):
         self.path = Path(path)
 
-    def write(self, mode: str, cutoffs: dict[int, float]) -> None:
-        """Replace the file atomically: a reader sees the old or the new cutoffs, never half."""
+    def write(self, mode: str, cutoffs: dict[int, float],
+              counts: dict[int, int] | None = None) -> None:
+        """Replace the file atomically: a reader sees the old or the new cutoffs, never half.
+        `counts`: how many values each rung's cutoff comes from (for people and tests; workers
+        read only the cutoffs)."""
         partial = self.path.with_name(self.path.name + ".partial")
-        partial.write_text(json.dumps(dict(mode=mode, cutoffs={str(k): v for k, v
-                                                                in sorted(cutoffs.items())})),
-                           encoding="utf-8")
+        data = dict(mode=mode, cutoffs={str(k): v for k, v in sorted(cutoffs.items())})
+        if counts is not None:
+            data["counts"] = {str(k): v for k, v in sorted(counts.items())}
+        partial.write_text(json.dumps(data), encoding="utf-8")
         os.replace(partial, self.path)
 
     def read(self) -> tuple[str, dict[int, float]]:
@@ -190,6 +222,7 @@ class EarlyStop:
         for epoch, printed in reports:
             for fidelity in self._passed(epoch, printed):
                 value = self.milestones[fidelity]
+                self._stream(fidelity, value)
                 stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
                 limit = cutoffs.get(fidelity) if stoppable else None
                 if limit is not None and falls_behind(value, limit, mode):
@@ -200,6 +233,13 @@ class EarlyStop:
                                    f"{fidelity}")
                     return True
         return False
+
+    def _stream(self, fidelity: int, value: float) -> None:
+        """Send a milestone to rank 0 now, where a sink is installed (rank 0 ignores the one at
+        the trial's target: that value is its result and arrives with it)."""
+        sink = _milestone_sink
+        if sink is not None and self.watch.trial is not None:
+            sink(Milestone(self.watch.trial, fidelity, value))
 
     def finish(self) -> None:
         """Read the last lines after the trial ended (its milestones, without stopping it)."""

@@ -203,10 +203,15 @@ def _has_children(pid: int) -> bool:
     """Whether `pid` (this single-threaded process) has a child, from /proc/PID/task/PID/children
     (one small read, not a scan of /proc); True when the kernel does not offer that file."""
     try:
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as children:
-            return bool(children.read().strip())
+        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return True
+    try:
+        return bool(os.read(fd, 64).strip())
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
 
 
 def _zombie(pid: int) -> bool:

@@ -55,6 +55,8 @@ class ResultLine:
 
 def parse_result_line(line: str) -> ResultLine | None:
     """The result a line prints, or None when it is not a result line (see the module doc)."""
+    if MARKER not in line:  # most lines of a log: no regular expression for them
+        return None
     found = _MARKER.search(line)
     if found is None:
         return None
@@ -104,6 +106,8 @@ def read_metric(output_folder, stdout_log, metric: str) -> MetricReading:
 
 
 def _from_scores_file(path, metric: str):
+    if not os.access(path, os.F_OK):  # the usual case, asked without raising (every trial)
+        return None
     try:
         with open(path, encoding="utf-8") as scores_file:
             scores = json.loads(scores_file.read())

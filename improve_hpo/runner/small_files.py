@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from json.encoder import encode_basestring_ascii
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
 
@@ -28,12 +29,32 @@ def write_text(path, text: str, append: bool = False) -> None:
         os.close(fd)
 
 
+def _scalar(value) -> str:
+    """json.dumps(value) for a str, int, float, bool or None, without json.dumps' own call
+    overhead (its defaults: ASCII escapes, NaN and Infinity allowed); other values through it."""
+    kind = type(value)
+    if kind is str:
+        return encode_basestring_ascii(value)
+    if kind is float:
+        return repr(value) if value == value and value not in _INFINITIES else json.dumps(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return json.dumps(value)
+
+
+_INFINITIES = (float("inf"), float("-inf"))
+
+
 def indented_json(document: dict) -> str:
     """json.dumps(document, indent=2) + newline, the same text, for a dict of flat dicts of
     JSON scalars (params.json: {stage: {name: value}}); other shapes go through json.dumps.
     json.dumps with indent runs its pure-Python encoder; this encodes each key and value with
     the C encoder instead."""
-    encode = json.dumps
+    encode = _scalar
     lines = []
     for key, values in document.items():
         if not isinstance(key, str) or not isinstance(values, dict) or any(

@@ -93,7 +93,7 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
                                **_record(status, early.reason, start, worker, folder))
     value = None
     if reason is None:
-        reading = metric.read_metric(folder, os.path.join(folder, "train.stdout.log"),
+        reading = metric.read_metric(folder, f"{folder}/train.stdout.log",
                                      settings.metric)
         value, reason = reading.value, reading.reason
         status = "ok" if reason is None else "failed"
@@ -225,8 +225,10 @@ def _prepare(folder) -> tuple[str, bool]:
 
 
 def _record_params(folder: str, stage: str, values: Values, fresh: bool) -> None:
-    """params.json: {stage: values} for every stage run in this folder."""
-    path = os.path.join(folder, PARAMS_FILE)
+    """params.json: {stage: values} for every stage run in this folder (a real path, as every
+    stage folder here: its files are named by f-strings, not os.path.join, a few microseconds a
+    trial)."""
+    path = f"{folder}/{PARAMS_FILE}"
     recorded = {}
     if not fresh and os.path.exists(path):
         try:
@@ -255,7 +257,7 @@ def _run_stage(command: Command, stage: str, folder: str, timeout: float | None,
         if recorded:
             return
         recorded.append(True)
-        write_text(os.path.join(folder, COMMAND_FILE), command.pasteable() + "\n",
+        write_text(f"{folder}/{COMMAND_FILE}", command.pasteable() + "\n",
                    append=not fresh_command_file)
         _record_params(folder, stage, params, fresh=stage != "infer")
         if on_start is not None:
@@ -266,9 +268,9 @@ def _run_stage(command: Command, stage: str, folder: str, timeout: float | None,
         record()
         return (f"{script} not started: the bind source {missing[0]} no longer exists "
                 "(the runtime would run without it)"), "failed"
-    stderr_log = os.path.join(folder, f"{stage}.stderr.log")
+    stderr_log = f"{folder}/{stage}.stderr.log"
     outcome = process.run_logged(command.argv, process.environment_with(command.env),
-                                 command.cwd, os.path.join(folder, f"{stage}.stdout.log"),
+                                 command.cwd, f"{folder}/{stage}.stdout.log",
                                  stderr_log, timeout, should_stop, while_running=record)
     record()
     notices = (separate_runtime_notices(Path(stderr_log), Path(folder, f"{stage}.runtime.log"))

@@ -49,6 +49,17 @@ below the top, the worst metric a running trial may have when it reaches that fi
 stop a trial that falls behind: that trial is a result measured at the rung it reached
 (status stopped), never a failure.
 
+Streamed milestones (as ASHA records a trial at a rung the moment it gets there): a running
+trial's value at a rung arrives while it trains (`milestone()`, from the worker over its
+connection: experiment/fidelity_run.py) and joins that rung's list at once, so the trials still
+running are judged on it; on many workers the first trainings are then cut by each other,
+instead of all running fully before any cutoff exists. Such a value is provisional: when the
+trial is told, its record's milestones replace it (counted once), and a trial interrupted
+before its result (`withdraw()`) leaves none, so the rungs always hold the told results'
+values plus the running trials' latest ones; the ledger's finish order rebuilds the former
+exactly. Streamed values feed only the cutoffs: what the algorithm is told (shares, the switch
+from plain metrics) depends on told results alone, so a resumed run replays it exactly.
+
 The best result (`best`) is the best metric of the highest rung that has a result: the model
 to use is one trained at full fidelity once any is.
 
@@ -108,7 +119,11 @@ class FidelityScheduler:
         # they are (promotion looks at the best of them)
         self._ladder: list[list[tuple[float, int]]] = [[] for _ in self.rungs]
         # per rung below the top: the losses measured at its fidelity, results and milestones
+        # (those of running trials too: _streamed), sorted
         self._milestones: list[list[float]] = [[] for _ in self.rungs]
+        # running trials' streamed milestones, {trial number: {fidelity: loss}}, counted in
+        # _milestones until the trial is told or withdrawn
+        self._streamed: dict[int, dict[int, float]] = {}
         # per rung: every loss measured at its fidelity, sorted (results and milestones): the
         # population a result's share is its quantile in
         self._measured: list[list[float]] = [[] for _ in self.rungs]
@@ -162,6 +177,7 @@ class FidelityScheduler:
         training of the same values (it trained nothing: no epochs spent, no milestones)."""
         if self._outstanding.pop(candidate.number, None) is None:
             raise ValueError(f"trial {candidate.number} was not asked or was told already")
+        self._forget_streamed(candidate.number)  # its record's milestones count instead
         point = self._points[candidate.point]
         plain = self.plain
         self.printing = self.printing or bool(progress) and not reused
@@ -263,6 +279,41 @@ class FidelityScheduler:
             if loss is not None:
                 found[fidelity] = loss if self.mode == "min" else -loss
         return found
+
+    def milestone(self, number: int, fidelity: int, value: float) -> bool:
+        """A running trial's value at a rung's fidelity below its target, streamed while it
+        trains: it counts in that rung's cutoff until the trial is told (its record's
+        milestones replace it) or withdrawn. A trial not running (told already), a fidelity
+        that is not a rung below its target, or a value it streamed before (a trial run again
+        after an interruption) count once. True when the rung's values changed."""
+        candidate = self._outstanding.get(number)
+        if candidate is None or fidelity not in self.rungs[:-1] \
+                or fidelity >= candidate.fidelity:
+            return False
+        rung = self.rungs.index(fidelity)
+        streamed = self._streamed.setdefault(number, {})
+        if fidelity in streamed:
+            _remove_sorted(self._milestones[rung], streamed[fidelity])
+        streamed[fidelity] = evaluate(candidate, value, self.mode).loss
+        bisect.insort(self._milestones[rung], streamed[fidelity])
+        return True
+
+    def withdraw(self, number: int) -> bool:
+        """A trial interrupted before its result (it runs again, now or in a resumed run): its
+        streamed milestones count no more. True when a rung's values changed."""
+        return self._forget_streamed(number)
+
+    def _forget_streamed(self, number: int) -> bool:
+        streamed = self._streamed.pop(number, None)
+        for fidelity, loss in (streamed or {}).items():
+            _remove_sorted(self._milestones[self.rungs.index(fidelity)], loss)
+        return bool(streamed)
+
+    def cutoff_counts(self) -> dict[int, int]:
+        """{fidelity: how many values its cutoff is computed from} for the rungs below the top
+        (told results and milestones, and the running trials' streamed ones)."""
+        return {fidelity: len(self._milestones[rung])
+                for rung, fidelity in enumerate(self.rungs[:-1])}
 
     def counts(self) -> dict:
         """The generations.csv columns of the fidelity (cumulative)."""
@@ -377,7 +428,7 @@ class FidelityScheduler:
             rung = self.rungs.index(fidelity)
             bisect.insort(self._measured[rung], loss)
             if rung < len(self.rungs) - 1:
-                self._milestones[rung].append(loss)
+                bisect.insort(self._milestones[rung], loss)
 
     def _share(self, result: Evaluated) -> float | None:
         """The metric the algorithm is told for `result` under --fidelity-ranking share: its
@@ -406,3 +457,9 @@ class FidelityScheduler:
     def _highest(self, point: _Point) -> Evaluated:
         results = [self._results[n] for n in point.trials if n in self._results]
         return max(results, key=lambda r: (r.standing, -r.candidate.number))
+
+
+
+def _remove_sorted(values: list[float], value: float) -> None:
+    """Remove one `value` from the sorted list `values` (losses: never NaN, a failure is inf)."""
+    del values[bisect.bisect_left(values, value)]

@@ -19,7 +19,8 @@ Hyperparameters it understands (any other flag is accepted and ignored):
                   "IMPROVE_PROGRESS epoch=E val_loss=V" after each (or, with own_words true,
                   "Epoch E/N - val_loss: V"); the metric is then that of the last epoch,
                   (x - 0.3) ** 2 + 0.01 * n + 1 / E. With can_continue true it starts after the
-                  epochs recorded in OUT/checkpoint.json and records each epoch there.
+                  epochs recorded in OUT/checkpoint.json and records each epoch there. When
+                  n == slow_n, each epoch sleeps slow_sleep seconds instead.
   record_ledger   when true, train first writes ledger_seen.json in its output folder: the
                   numbers of the trials the ledger (OUT/ledger.sqlite) holds as finished
 Every start and end of a stage is appended to IMPROVE_DATA_DIR/runs.log as
@@ -91,8 +92,11 @@ def train_epochs(data_dir, out, options):
         with open(checkpoint) as handle:
             done = json.load(handle)["epochs"]
     metric = None
+    pause = float(options.get("epoch_sleep", 0))
+    if "slow_n" in options and int(options["slow_n"]) == int(options.get("n", 0)):
+        pause = float(options.get("slow_sleep", 5))
     for epoch in range(done + 1, epochs + 1):
-        time.sleep(float(options.get("epoch_sleep", 0)))
+        time.sleep(pause)
         metric = base + 1.0 / epoch
         log(data_dir, f"train epoch {out}")
         with open(checkpoint, "w") as handle:
