@@ -2,6 +2,11 @@
 
     python -m benchmarks.fidelity_curves          # once: tabulate the curves (about 15 min)
     nice -n 10 python -m benchmarks.fidelity [--seeds 20] [--budget 50] [--results DIR]
+    nice -n 10 python -m benchmarks.fidelity --workers 1 8 32   # on W simulated workers
+
+(--workers: the parallel report, benchmarks/fidelity_parallel.py, written to
+results/fidelity_parallel.md: the plain GA, the defaults with milestones told at each
+training's end and streamed as reached, and random + ASHA, on W workers in simulated time.)
 
 Each problem of benchmarks/fidelity_curves.py is a table of real learning curves (validation
 loss after each of 27 epochs, for every configuration of a grid). A method searches the grid

@@ -79,7 +79,10 @@ def test_a_search_that_repeats_itself_ends_stalled_and_keeps_its_figures(problem
     assert all(t.stalled and t.spent < 200 * 27 for t in runs)  # 40 points: it runs out
     summary = fidelity.summarize({"ga": runs}, 200 * 27)
     assert summary["rows"]["ga"]["stalled"] == 1.0
-    assert summary["rows"]["ga"]["reached"] == 1.0  # its own median final regret, reached
+    # a stalled run's regret at its end counts: each run whose final regret is within the
+    # target (the runs' median final regret) reached it, at least half of them
+    reached = sum(t.regret <= summary["target"] for t in runs) / len(runs)
+    assert summary["rows"]["ga"]["reached"] == reached >= 0.5
 
 
 def test_a_method_is_the_engine_with_its_flags(problem):

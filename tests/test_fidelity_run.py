@@ -285,13 +285,14 @@ def counted_once(out) -> dict[str, int]:
     return {f: counts[f] for f in published}
 
 
-# 3 points on 3 workers, all starting at once: two good ones that print every 0.5 s, a bad one
-# (n == slow_n) every 1.2 s. Rungs 2, 4, 8, 9 (eta 2); every point may be stopped from 2 on.
+# 3 points on 3 workers, all starting at once: two good ones that print every 0.5 s (4.5 s in
+# all), a bad one (n == slow_n) every 1.5 s: it reaches 2 epochs at 3 s, 2 s after the good ones
+# did and 1.5 s before they end. Rungs 2, 4, 8, 9 (eta 2); every point may be stopped from 2 on.
 STREAM_SPACE = [*BASE_SPACE[:2],
                 {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True},
                 {"name": "epoch_sleep", "type": "constant", "value": 0.5},
                 {"name": "slow_n", "type": "constant", "value": 3},
-                {"name": "slow_sleep", "type": "constant", "value": 1.2}]
+                {"name": "slow_sleep", "type": "constant", "value": 1.5}]
 STREAM_POINTS = "x,n,epochs\n0.3,0,9\n0.3,1,9\n0.9,3,9\n"
 
 

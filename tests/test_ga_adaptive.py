@@ -476,3 +476,26 @@ def test_a_result_revised_at_a_higher_rung_replaces_its_value_in_the_async_ga_s_
         losses = algorithm.breeder.history.arrays()[2]  # rows in trial-number order
         assert bool(losses[worst.number] == -100.0) is revised
         assert bool(algorithm.breeder.model().score([worst.values])[0] > before) is revised
+
+
+def test_the_async_ga_s_result_competes_with_its_nearest_member():
+    """Crowding (adaptive.CROWDING): in the asynchronous GA a result replaces the population
+    member nearest to it if it stands higher, so a member holding another categorical value
+    (another basin) keeps its place while the search refines the best one; with the classic
+    operators it replaces the worst member, as before."""
+    base = dict(SPACE.sample(make_rng(0)), x=0.0, opt="a")
+    population = [member(0, base, 1.0),  # the best
+                  member(1, dict(base, x=4.0, opt="b"), 5.0),
+                  member(2, dict(base, x=-4.0, opt="c"), 9.0)]  # the worst
+    near_best = member(3, dict(base, x=0.5), 3.0)  # nearest to 0, worse than it
+    near_b = member(4, dict(base, x=3.5, opt="b"), 4.0)  # nearest to 1, better than it
+    # adaptive: near_best loses to member 0, near_b takes member 1's place, the worst stays;
+    # classic: near_best replaces the worst (2), then near_b the worst left (1)
+    for operators, survivors in (("adaptive", [0, 4, 2]), ("classic", [0, 4, 3])):
+        algorithm = make_algorithm(SPACE, settings(strategy="async", population=3,
+                                                   operators=operators))
+        algorithm._population = list(population)
+        algorithm._insert(near_best)
+        algorithm._insert(near_b)
+        assert [m.evaluated.candidate.number for m in algorithm._population] == survivors
+    assert adaptive.CROWDING

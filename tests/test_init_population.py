@@ -3,10 +3,13 @@ successful trials, each point once), or a CSV with more rows than the population
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from csv_exact import read_csv
-from engine_models.harness import FAKE_MODEL, command, run, write_space
+from engine_models.harness import FAKE_MODEL, command, run, runs_log, write_space
 
 from improve_hpo.cli import main
 from improve_hpo.errors import UsageError
@@ -99,3 +102,26 @@ def test_a_folder_without_trials_csv_is_refused(tmp_path):
         read_init_population(str(tmp_path), space, keep=2)
     assert f"--init-population {tmp_path}: is a folder without trials.csv" in \
         caught.value.messages[0]
+
+
+def test_with_a_fidelity_the_file_needs_no_column_for_it(tmp_path):
+    """The scheduler sets the fidelity (epochs) per rung, so points without it (a run without a
+    fidelity, a hand-written list) start as given, and each trains the epochs of its rung."""
+    space = write_space(tmp_path, [{"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+                                   {"name": "n", "type": "int", "lower": 0, "upper": 3},
+                                   {"name": "epochs", "type": "int", "lower": 1, "upper": 9,
+                                    "fidelity": True}])
+    init = tmp_path / "init.csv"
+    init.write_text("x,n\n0.3,1\n0.6,2\n")
+    result = run(command(tmp_path, "--strategy", "async", "--population", 3,
+                         "--max-evaluations", 3, "--eta", 3, "--init-population", init,
+                         space=space))
+    assert result.returncode == 0, result.stderr
+    trials = read_csv(tmp_path / "out/trials.csv").sort_values("trial")
+    given = trials[trials["origin"] == "init-population"]
+    assert sorted((row.x, row.n) for row in given.itertuples()) == [(0.3, 1), (0.6, 2)]
+    assert (trials["epochs"] == trials["fidelity"]).all()
+    trained = Counter(folder for stage, event, folder in runs_log(tmp_path)
+                      if stage == "train" and event == "epoch")
+    assert {Path(folder).name: epochs for folder, epochs in zip(trials.folder, trials.epochs)
+            } == dict(trained)

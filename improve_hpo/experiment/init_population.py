@@ -10,7 +10,9 @@ failed and interrupted ones are left out, and a point that ran twice counts once
 values no longer fit the space (a warm start with a changed space) are left out with a note.
 Only the first N points are kept: N is --init-count, else --population; a file with more rows is
 fine (a note says how many were left out). Columns that are not parameters (the report's own
-columns, or anything else) are ignored with one note.
+columns, or anything else) are ignored with one note. With a fidelity (`epochs` marked as one)
+the file needs no column for it: the scheduler sets it per rung, so a point from a run without a
+fidelity, or a hand-written list of the other parameters, starts the same way.
 
 Errors name the file, the row (counting the header as row 1, as a spreadsheet shows it) and the
 column.
@@ -32,9 +34,12 @@ TRIALS_CSV = "trials.csv"
 REPORT_MARKERS = {"trial", "status", "metric"}  # columns that make a CSV an experiment's report
 
 
-def read_init_population(path: str, space, keep: int, mode: str = "min"
-                         ) -> tuple[list[dict], list[str]]:
-    """(the points to start from, at most `keep` of them; notes for the user)."""
+def read_init_population(path: str, space, keep: int, mode: str = "min",
+                         set_by_run: dict | None = None) -> tuple[list[dict], list[str]]:
+    """(the points to start from, at most `keep` of them; notes for the user). `set_by_run`:
+    parameter -> value for a parameter the run sets itself (the fidelity), used where the file
+    has no column for it."""
+    set_by_run = set_by_run or {}
     file = _csv_of(path)
     rows = _rows(file, path)
     header = [name.strip() for name in rows[0]]
@@ -43,7 +48,8 @@ def read_init_population(path: str, space, keep: int, mode: str = "min"
         raise UsageError(f'{FLAG} {path}: column "{duplicated[0]}" appears more than once')
     report = REPORT_MARKERS <= set(header)
     columns = _parameter_columns(header, space, report)
-    missing = [p.name for p in space.parameters if p.name not in columns and p.type != "constant"]
+    missing = [p.name for p in space.parameters if p.name not in columns and p.type != "constant"
+               and p.name not in set_by_run]
     if missing:
         raise UsageError(f"{FLAG} {path}: has no column for the parameter(s) "
                          f"{', '.join(missing)} of {space.source}; every parameter but a "
@@ -54,10 +60,11 @@ def read_init_population(path: str, space, keep: int, mode: str = "min"
     if ignored:
         notes.append(f"{FLAG} {path}: ignored the column(s) that are not parameters of "
                      f"{space.source}: {', '.join(ignored)}")
+    preset = {name: value for name, value in set_by_run.items() if name not in columns}
     if report:
-        points = _best_trials(path, header, rows[1:], columns, space, mode, notes)
+        points = _best_trials(path, header, rows[1:], columns, space, mode, notes, preset)
     else:
-        points = _plain_rows(path, header, rows[1:], columns, space)
+        points = _plain_rows(path, header, rows[1:], columns, space, preset)
     if len(points) > keep:
         notes.append(f"{FLAG} {path}: {len(points)} points; using the first {keep}"
                      + (" (the best)" if report else "") + " (--init-count, else --population)")
@@ -100,11 +107,12 @@ def _parameter_columns(header: list[str], space, report: bool) -> dict[str, str]
     return {name: column for name, column in named.items() if column in header}
 
 
-def _point(row: dict, columns: dict[str, str], space, where: str) -> dict:
-    return space.coerce({name: row[column] for name, column in columns.items()}, where)
+def _point(row: dict, columns: dict[str, str], space, where: str, preset: dict) -> dict:
+    return space.coerce({**preset, **{name: row[column] for name, column in columns.items()}},
+                        where)
 
 
-def _plain_rows(path, header, rows, columns, space) -> list[dict]:
+def _plain_rows(path, header, rows, columns, space, preset) -> list[dict]:
     points, problems = [], []
     for number, row in enumerate(rows, start=2):
         where = f"{FLAG} {path} row {number}"
@@ -112,7 +120,7 @@ def _plain_rows(path, header, rows, columns, space) -> list[dict]:
             problems.append(f"{where}: has {len(row)} cells but the header has {len(header)}")
             continue
         try:
-            points.append(_point(dict(zip(header, row)), columns, space, where))
+            points.append(_point(dict(zip(header, row)), columns, space, where, preset))
         except UsageError as error:
             problems.extend(error.messages)
     if problems:
@@ -120,7 +128,8 @@ def _plain_rows(path, header, rows, columns, space) -> list[dict]:
     return points
 
 
-def _best_trials(path, header, rows, columns, space, mode: str, notes: list) -> list[dict]:
+def _best_trials(path, header, rows, columns, space, mode: str, notes: list, preset
+                 ) -> list[dict]:
     """The successful trials of an experiment's trials.csv, best first, each point once."""
     ranked, misfits = [], []
     for number, row in enumerate(rows, start=2):
@@ -135,7 +144,7 @@ def _best_trials(path, header, rows, columns, space, mode: str, notes: list) -> 
             continue
         where = f"{FLAG} {path} row {number} (trial {cells['trial']})"
         try:
-            point = _point(cells, columns, space, where)
+            point = _point(cells, columns, space, where, preset)
         except UsageError as error:
             misfits.append(error.messages[0])
             continue
@@ -155,15 +164,18 @@ def _best_trials(path, header, rows, columns, space, mode: str, notes: list) -> 
     return points
 
 
-def initial_points(args, space, search) -> list[dict]:
-    """--init-population and --init-count of `improve-hpo run`: the points, notes printed."""
+def initial_points(args, space, search, fidelity=None) -> list[dict]:
+    """--init-population and --init-count of `improve-hpo run`: the points, notes printed.
+    With a fidelity (scheduling.FidelitySettings) its parameter needs no column: a point
+    without one gets the full fidelity, which the scheduler replaces by its rung's anyway."""
     count = getattr(args, "init_count", None)
     if count is not None and not 1 <= count <= search.population:
         raise UsageError(f"--init-count: must be between 1 and --population "
                          f"({search.population}), got {count}")
+    set_by_run = {} if fidelity is None else {fidelity.parameter: fidelity.max_fidelity}
     points, notes = read_init_population(args.init_population, space,
                                          search.population if count is None else count,
-                                         search.mode)
+                                         search.mode, set_by_run)
     for note in notes:
         print(f"improve-hpo: note: {note}", file=sys.stderr, flush=True)
     return points

@@ -83,7 +83,7 @@ def experiment_from_args(args) -> Experiment:
         if search.algorithm == "grid":
             raise UsageError("--init-population: grid search evaluates the grid only; use it "
                              "with --algorithm ga or random")
-        initial = tuple(initial_points(args, space, search))
+        initial = tuple(initial_points(args, space, search, fidelity))
     out = Path(args.output).expanduser().absolute()
     _check_output_usable(out, args.output)
     given = getattr(args, "default_config", None)

@@ -6,7 +6,8 @@ After that, each ask breeds one child: two parents by tournament (with the adapt
 a larger one after 3 x mu results: ga/adaptive.py), then vary_or (crossover,
 mutation or reproduction), bred again while it repeats a point already asked or adopted
 (Algorithm._novel). Each result is inserted as it arrives ((mu + 1) selection: it replaces
-the worst member if it is strictly better). For the reports, generation 0 ends with the mu-th
+the worst member if it is strictly better; with the adaptive operators, the member nearest to it:
+crowding, ga/adaptive.py). For the reports, generation 0 ends with the mu-th
 result and each later generation with every lambda further results; a candidate's generation is
 set when its result arrives. The run depends on the order results arrive in, so it is not
 reproducible from the seed alone (resume restores the population from the ledger instead).
@@ -85,9 +86,11 @@ class AsyncGA(GeneticAlgorithm):
         if len(self._population) < self.mu:
             self._population.append(member)
             return
-        worst = min(range(len(self._population)), key=lambda i: _order(self._population[i]))
-        if member.evaluated.standing > self._population[worst].evaluated.standing:
-            self._population[worst] = member
+        rival = self.breeder.rival(member, self._population) if self.breeder else None
+        if rival is None:  # the classic rule: the worst member
+            rival = min(range(len(self._population)), key=lambda i: _order(self._population[i]))
+        if member.evaluated.standing > self._population[rival].evaluated.standing:
+            self._population[rival] = member
 
 
 def _order(member) -> tuple:
