@@ -499,3 +499,14 @@ def test_the_async_ga_s_result_competes_with_its_nearest_member():
         algorithm._insert(near_b)
         assert [m.evaluated.candidate.number for m in algorithm._population] == survivors
     assert adaptive.CROWDING
+
+
+def test_with_crowding_a_success_takes_a_failed_member_s_place_first():
+    """A failed member holds no basin: while the population has one, a new success competes
+    with the worst member (the failure), wherever it lies."""
+    base = dict(SPACE.sample(make_rng(0)), x=0.0, opt="a")
+    population = [member(0, base, 1.0), member(1, dict(base, x=-4.0, opt="c"), None)]
+    algorithm = make_algorithm(SPACE, settings(strategy="async", population=2))
+    algorithm._population = list(population)
+    algorithm._insert(member(2, dict(base, x=0.5), 3.0))  # nearest to 0, worse than it
+    assert [m.evaluated.candidate.number for m in algorithm._population] == [0, 2]

@@ -255,8 +255,11 @@ class AdaptiveBreeder:
         the member nearest to it (on the model's axes: numbers and ordered values on [0, 1],
         squared differences, and 1 for each categorical or logical value that differs; among
         equally near members the lowest-standing, then the latest); else None (the GA's rule:
-        the worst member)."""
+        the worst member). A failed member (no metric) holds no basin: while the population has
+        one, the worst member is the rival, so a success always takes a failure's place."""
         if not (self.asynchronous and CROWDING) or not population:
+            return None
+        if any(member.evaluated.failed for member in population):
             return None
         encode = self.history.encoder.encode
         numeric, categorical = (np.asarray(part, dtype=float)
