@@ -155,13 +155,31 @@ class TrialProcess:
 
 
 # -- in the trial process ----------------------------------------------------------------------
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor but stdin, stdout, stderr and `keep` (the control channel):
+    posix_spawn passed on every inheritable descriptor of the rank (MPI's PMI socket among
+    them), and the scripts must not get them. The open ones are listed in /proc/self/fd, as
+    subprocess does: closing every number up to the descriptor limit is one call where the
+    kernel has close_range (Linux 5.9), but a loop of close() calls on older cluster kernels,
+    where the limit may be in the millions."""
+    try:
+        open_fds = [int(name) for name in os.listdir("/proc/self/fd")]
+    except OSError:  # no /proc: every number up to the limit
+        os.closerange(3, keep)
+        os.closerange(keep + 1, os.sysconf("SC_OPEN_MAX"))
+        return
+    for fd in open_fds:
+        if fd > 2 and fd != keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own descriptor, closed already
+
+
 def main(argv: list[str]) -> None:
     parent, control_fd = int(argv[1]), int(argv[2])
     _die_with(parent)
-    # posix_spawn passed on every inheritable descriptor of the rank (MPI's PMI socket among
-    # them): the scripts must not get them. Only stdin, stdout, stderr and the control channel.
-    os.closerange(3, control_fd)
-    os.closerange(control_fd + 1, os.sysconf("SC_OPEN_MAX"))
+    _close_inherited(keep=control_fd)
     control = socket.socket(fileno=control_fd)
     with control.makefile("rb") as setup:
         sys.path[:] = pickle.load(setup)  # as the worker rank's, before anything is imported
