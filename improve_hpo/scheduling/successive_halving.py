@@ -459,7 +459,6 @@ class FidelityScheduler:
         return max(results, key=lambda r: (r.standing, -r.candidate.number))
 
 
-
 def _remove_sorted(values: list[float], value: float) -> None:
     """Remove one `value` from the sorted list `values` (losses: never NaN, a failure is inf)."""
     del values[bisect.bisect_left(values, value)]
