@@ -221,3 +221,33 @@ def test_trial_lines_wait_for_the_pass_and_keep_their_order(monkeypatch):
     assert lines[-1].endswith("| 4/10 done, ~0:00:00 left") or "4/10 done" in lines[-1]
     progress_module.write_line("improve-hpo: after the run")  # no Progress any more
     assert log.getvalue().endswith("improve-hpo: after the run\n")
+
+
+def test_in_process_a_trials_line_is_out_before_the_next_trial_ends(tmp_path):
+    """In-process the next trial runs inside the pass that commits the one before: its line
+    (held until the pass's flush) must be written before that trial starts, not after it."""
+    import threading
+
+    space = tmp_path / "hp.json"
+    space.write_text(json.dumps([
+        {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+        {"name": "n", "type": "ordered", "element_type": "int", "values": [0, 1]},
+        {"name": "slow_n", "type": "constant", "value": 1},
+        {"name": "slow_sleep", "type": "constant", "value": 60}]))
+    init = tmp_path / "init.csv"
+    init.write_text("x,n\n0.3,0\n0.5,1\n")
+    argv = command(tmp_path, "--population", 2, "--generations", 0, "--strategy",
+                   "generational", "--init-population", init, space=space)
+    lines: list[str] = []
+    with started(argv, tmp_path) as process:
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+        reader.start()
+        wait_for(lambda: (tmp_path / "out/trials/trial_000001/worker.json").is_file(),
+                 process=process)
+        wait_for(lambda: any(line.startswith("improve-hpo: trial 0 ok") for line in lines),
+                 process=process)
+        assert process.poll() is None  # trial 1 still sleeps
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+    assert process.returncode == 143, "".join(lines)

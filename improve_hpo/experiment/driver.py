@@ -375,13 +375,14 @@ class Driver:
         the pending tasks to the executor: nothing a worker may start or finish next is
         unknown to the ledger on disk, and no result is uncommitted when its worker gets new
         work (a task queued ahead may start before the next commit: parallel/lookahead).
-        Then the pass's trials.csv rows and progress lines go out, one write each."""
+        The pass's trials.csv rows and progress lines go out with the commit, one write each
+        (before the submits: in-process, submit runs the next trial)."""
         self.ledger.commit()
+        self.trials_report.flush()
+        self.progress.flush()
         pending, self.pending = self.pending, []
         for task, function, args, kwargs in pending:
             self.running[self.executor.submit(function, *args, **kwargs)] = task
-        self.trials_report.flush()
-        self.progress.flush()
 
     def _stop_at(self) -> float | None:
         return None if self.deadline is None else self.deadline.stop_at
