@@ -44,7 +44,7 @@ _AS_IS = frozenset((str, int, float, type(None)))  # written by the csv module a
 def iso_time(epoch: float | None) -> str:
     """Local wall-clock time with its UTC offset, to the second; empty for None. The text of
     `datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")`, built from
-    time.localtime (rank 0 writes two a trial into trials.csv: a third of the time)."""
+    time.localtime: a third of the cost (rank 0 writes two a trial into trials.csv)."""
     if epoch is None:
         return ""
     if epoch < 0:  # before 1970: never a trial's time
