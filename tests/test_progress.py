@@ -185,3 +185,69 @@ def test_on_a_terminal_every_line_of_the_run_is_printed_above_the_bar(tmp_path):
     assert any(line.startswith("improve-hpo: inferred with the best trial ")
                for line in messages), shown
     assert messages[-1].startswith("improve-hpo: done: 5 trials trained"), shown
+
+
+def test_trial_lines_wait_for_the_pass_and_keep_their_order(monkeypatch):
+    """The driver's trial lines are written once a pass ends (flush, after the ledger's
+    commit), all with one write; a line said meanwhile (a generation, a warning through
+    write_line) comes after the trial lines before it; close writes what is held."""
+    from improve_hpo.reports import progress as progress_module
+
+    writes = []
+
+    class Log(io.StringIO):
+        def write(self, text):
+            writes.append(text)
+            return super().write(text)
+
+    log = Log()
+    monkeypatch.setattr(sys, "stderr", log)
+    progress = Progress("val_loss", planned=10, stream=sys.stderr)
+    records = [TrialRecord(n, 0, "k", {"x": 0.5}, "initial", status="ok", metric=0.25 - n / 100,
+                           start=10.0, end=11.0, rank=1) for n in range(4)]
+    progress.trial_done(records[0], records[0])
+    progress.trial_done(records[1], records[1])
+    assert log.getvalue() == ""  # held
+    progress.flush()
+    assert len(writes) == 1 and log.getvalue().count("\n") == 2
+    progress.trial_done(records[2], records[2])
+    progress_module.write_line("improve-hpo: warning: something")
+    progress.trial_done(records[3], records[3])
+    progress.close()
+    lines = log.getvalue().splitlines()
+    assert [line.split(" | ")[0].split()[2] for line in lines if " | " in line] == \
+        ["0", "1", "2", "3"]
+    assert lines.index("improve-hpo: warning: something") == 3
+    assert lines[-1].endswith("| 4/10 done, ~0:00:00 left") or "4/10 done" in lines[-1]
+    progress_module.write_line("improve-hpo: after the run")  # no Progress any more
+    assert log.getvalue().endswith("improve-hpo: after the run\n")
+
+
+def test_in_process_a_trials_line_is_out_before_the_next_trial_ends(tmp_path):
+    """In-process the next trial runs inside the pass that commits the one before: its line
+    (held until the pass's flush) must be written before that trial starts, not after it."""
+    import threading
+
+    space = tmp_path / "hp.json"
+    space.write_text(json.dumps([
+        {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
+        {"name": "n", "type": "ordered", "element_type": "int", "values": [0, 1]},
+        {"name": "slow_n", "type": "constant", "value": 1},
+        {"name": "slow_sleep", "type": "constant", "value": 60}]))
+    init = tmp_path / "init.csv"
+    init.write_text("x,n\n0.3,0\n0.5,1\n")
+    argv = command(tmp_path, "--population", 2, "--generations", 0, "--strategy",
+                   "generational", "--init-population", init, space=space)
+    lines: list[str] = []
+    with started(argv, tmp_path) as process:
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+        reader.start()
+        wait_for(lambda: (tmp_path / "out/trials/trial_000001/worker.json").is_file(),
+                 process=process)
+        wait_for(lambda: any(line.startswith("improve-hpo: trial 0 ok") for line in lines),
+                 process=process)
+        assert process.poll() is None  # trial 1 still sleeps
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        reader.join(timeout=10)
+    assert process.returncode == 143, "".join(lines)

@@ -100,3 +100,51 @@ def test_progress_line_is_one_line_with_an_estimate():
     assert line == ("improve-hpo: generation 2/10: 10 evaluations (2 reused, 1 failed), "
                     "best 0.123457, mean 0.5, elapsed 1:02:05, left ~0:13:20")
     assert "\n" not in line
+
+
+def test_trials_csv_rows_go_out_at_flush_in_one_write(tmp_path):
+    """The driver adds a pass's rows, then flushes them together after its commit."""
+    report = TrialsReport(tmp_path, SPACE.names, fresh=True)
+    header = (tmp_path / "trials.csv").read_text()
+    report.add(record(0, metric=0.25))
+    report.add(record(1, metric=0.5))
+    assert (tmp_path / "trials.csv").read_text() == header  # held until the pass ends
+    report.flush()
+    assert read_csv(tmp_path / "trials.csv").trial.tolist() == [0, 1]
+    report.add(record(2, metric=0.75))
+    report.close()  # close writes what is held
+    assert read_csv(tmp_path / "trials.csv").trial.tolist() == [0, 1, 2]
+
+
+def test_iso_time_is_datetimes_isoformat_in_every_zone(monkeypatch):
+    """iso_time builds the text from time.localtime; it must be what datetime writes, DST
+    changes, offsets of half hours and 45 minutes, and microsecond rounding included."""
+    import random
+    import time
+    from datetime import datetime
+
+    from improve_hpo.reports.csv_files import iso_time
+
+    rng = random.Random(7)
+    stamps = [rng.uniform(0, 2e9) for _ in range(2000)]
+    stamps += [base + fraction for base in (0, 100000, 1699164000, 1710054000, 1.7e9)
+               for fraction in (0, 0.4999995, 0.9999994, 0.9999995, 0.9999996, 3599.9999996)]
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham",
+                 "Australia/Lord_Howe"):
+        monkeypatch.setenv("TZ", zone)
+        time.tzset()
+        for stamp in stamps:
+            assert iso_time(stamp) == datetime.fromtimestamp(stamp).astimezone().isoformat(
+                timespec="seconds"), (zone, stamp)
+    monkeypatch.delenv("TZ")
+    time.tzset()
+    assert iso_time(None) == ""
+
+
+def test_clock_is_a_timedeltas_text():
+    from datetime import timedelta
+
+    from improve_hpo.reports.progress import clock
+
+    for seconds in (0, 0.4, 0.5, 1.5, 59.5, 3599.5, 3600, 86399.4, 86399.5, 90061, 1e6, -3.0):
+        assert clock(seconds) == str(timedelta(seconds=round(max(seconds, 0.0))))

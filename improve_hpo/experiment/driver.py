@@ -62,8 +62,17 @@ def preprocess_key_of(space, values: dict) -> tuple[str, dict]:
     """(the key of a point's preprocess-stage values, those values): trials with the same key
     share one preprocessing, in OUT/preprocess/<key>/."""
     stage = space.stage_values(values, "preprocess")
+    if not stage:  # no preprocess parameter: one key for every point (asked once a trial)
+        return _NO_PREPROCESS_VALUES_KEY, stage
+    return _preprocess_key(stage), stage
+
+
+def _preprocess_key(stage: dict) -> str:
     text = json.dumps(stage, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], stage
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+_NO_PREPROCESS_VALUES_KEY = _preprocess_key({})
 
 
 def preprocess_folder_of(key: str) -> str:
@@ -200,10 +209,14 @@ class Driver:
         """Ask for more only while candidates on their way (running, or waiting for their
         preprocessing or a worker) leave a worker idle: the asynchronous GA breeds each child
         from the results known when a worker is really free."""
+        if not self._may_dispatch():
+            return False
+        limit = self.workers + self.lookahead.extra() - self.parked - len(self.prepared)
+        if len(self.running) + len(self.pending) < limit:
+            return True  # fewer tasks of any kind (no need to count the trials among them)
         committed = sum(task.kind == "trial" for task in self.running.values()) \
             + sum(task.kind == "trial" for task, *_ in self.pending)
-        return self._may_dispatch() and committed + self.parked + len(self.prepared) \
-            < self.workers + self.lookahead.extra()
+        return committed < limit
 
     def _too_many_failures(self) -> bool:
         limit = self.search.max_failures
@@ -361,8 +374,12 @@ class Driver:
         """Commit (the results recorded since the last commit, the new tasks' rows), then hand
         the pending tasks to the executor: nothing a worker may start or finish next is
         unknown to the ledger on disk, and no result is uncommitted when its worker gets new
-        work (a task queued ahead may start before the next commit: parallel/lookahead)."""
+        work (a task queued ahead may start before the next commit: parallel/lookahead).
+        The pass's trials.csv rows and progress lines go out with the commit, one write each
+        (before the submits: in-process, submit runs the next trial)."""
         self.ledger.commit()
+        self.trials_report.flush()
+        self.progress.flush()
         pending, self.pending = self.pending, []
         for task, function, args, kwargs in pending:
             self.running[self.executor.submit(function, *args, **kwargs)] = task

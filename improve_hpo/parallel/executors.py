@@ -120,8 +120,8 @@ class ConnectionPool(Executor):
         seconds passed."""
         futures = set(futures)
         give_up = None if timeout is None else time.monotonic() + timeout
+        done = {future for future in futures if future.done()}
         while True:
-            done = {future for future in futures if future.done()}
             if len(done) == len(futures) or done and (return_when == FIRST_COMPLETED or (
                     return_when == FIRST_EXCEPTION and any(
                         not future.cancelled() and future.exception() for future in done))):
@@ -129,7 +129,11 @@ class ConnectionPool(Executor):
             left = None if give_up is None else give_up - time.monotonic()
             if left is not None and left <= 0 or not self._alive:
                 break
-            self._read_results(left)
+            completed = self._read_results(left)
+            if completed is None:  # another thread read: look at every future again
+                done = {future for future in futures if future.done()}
+            else:  # only these changed (a done() per future and pass cost rank 0 more)
+                done.update(future for future in completed if future in futures)
         return done, futures - done
 
     def _behind(self) -> int | None:
@@ -137,7 +141,8 @@ class ConnectionPool(Executor):
         leaves its result on disk, the one that got it first; None when there is none."""
         chosen, oldest = None, None
         for index, tasks in self._busy.items():
-            if self._behind_ok(tasks) and (oldest is None or tasks[-1][2] < oldest):
+            if len(tasks) < QUEUE_DEPTH and (oldest is None or tasks[-1][2] < oldest) \
+                    and getattr(tasks[-1][1], "leaves_result_on_disk", False):
                 chosen, oldest = index, tasks[-1][2]
         return chosen
 
@@ -146,11 +151,13 @@ class ConnectionPool(Executor):
         future.set_running_or_notify_cancel()
         send(self._connections[index], task)
 
-    def _read_results(self, timeout: float | None) -> None:
+    def _read_results(self, timeout: float | None) -> list | None:
         """Wait up to `timeout` seconds (None: as long as it takes) for a worker's result, then
-        deliver every result there is and give each freed worker the next queued task."""
+        deliver every result there is and give each freed worker the next queued task; the
+        futures completed here, or None when another thread was reading meanwhile."""
         if not self._reading.acquire(timeout=-1 if timeout is None else timeout):
-            return  # another thread read meanwhile: the caller looks at its futures again
+            return None  # another thread read meanwhile: the caller looks at its futures again
+        completed = []
         try:
             ready = self._poller.poll(None if timeout is None else 1000 * timeout)
             for descriptor, _ in ready:
@@ -160,7 +167,7 @@ class ConnectionPool(Executor):
                 except (EOFError, OSError):
                     self._poller.unregister(descriptor)
                     del self._alive[descriptor]
-                    self._worker_gone(index)
+                    completed += self._worker_gone(index)
                     continue
                 if isinstance(message, Streamed):  # a running task's message, not its result
                     self.streamed.put(message.payload)
@@ -175,17 +182,19 @@ class ConnectionPool(Executor):
                         del self._busy[index]
                         self._idle.append(index)
                 future.set_result(value) if ok else future.set_exception(value)
+                completed.append(future)
         finally:
             self._reading.release()
+        return completed
 
     @staticmethod
     def _behind_ok(tasks: deque) -> bool:
         """Whether a task may wait behind these (a worker's, oldest first)."""
         return len(tasks) < QUEUE_DEPTH and getattr(tasks[-1][1], "leaves_result_on_disk", False)
 
-    def _worker_gone(self, index: int) -> None:
+    def _worker_gone(self, index: int) -> list:
         """A worker ended (shutdown, or it died): its tasks and, when none is left, the queued
-        ones fail; the pool takes no more tasks."""
+        ones fail (returned); the pool takes no more tasks."""
         with self._lock:
             self._broken = self._broken or f"worker {index + 1} of the pool ended"
             failed = [future for future, _, _ in self._busy.pop(index, ())]
@@ -197,6 +206,7 @@ class ConnectionPool(Executor):
         for future in failed:
             future.set_exception(BrokenProcessPool(f"worker {index + 1} of the pool ended "
                                                    "before it returned a result"))
+        return failed
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Tell every worker to stop after its task; with wait, read the results of the tasks
@@ -224,11 +234,13 @@ class _PoolFuture(Future):
         self._pool = pool
 
     def result(self, timeout: float | None = None):
-        self._pool.wait([self], timeout)
+        if not self.done():  # the driver asks once it is (once a trial)
+            self._pool.wait([self], timeout)
         return super().result(timeout=0)
 
     def exception(self, timeout: float | None = None):
-        self._pool.wait([self], timeout)
+        if not self.done():
+            self._pool.wait([self], timeout)
         return super().exception(timeout=0)
 
 

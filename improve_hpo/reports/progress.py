@@ -7,7 +7,11 @@
       4/30 done, ~0:01:40 left
     improve-hpo: generation 0/4: 10 evaluations (0 reused, 1 failed), best 0.4012, ...
 (each on one line). Every line is whole and flushed, so ranks' output and a scheduler's log do
-not cut it. When stderr is a terminal, a tqdm progress bar (trials done of planned, best so far)
+not cut it. The trial lines are held until the driver's pass ends (`flush`, right after the
+ledger's commit): a pass that concludes several trials prints their lines with one write (under
+mpiexec each write wakes the process manager twice to forward it: RESULTS.md, section 3), and
+a line never announces a trial the ledger has not committed yet. Any other line (`say`,
+`write_line`) writes the held ones first, so the order is kept. When stderr is a terminal, a tqdm progress bar (trials done of planned, best so far)
 stays at the bottom and the lines scroll above it; in a log there is no bar, only the lines.
 Every other line the engine prints in this process during a run (the driver's messages, the
 ledger lease's warnings, a storage fault's message) goes through `write_line`, so none of them
@@ -21,16 +25,18 @@ a trial has run in this session.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from datetime import timedelta
 
 PREFIX = "improve-hpo: "
 
-_shown: "Progress | None" = None  # the run's Progress while its bar is on the terminal
+_shown: "Progress | None" = None  # the run's Progress on stderr, until closed
 
 
 def write_line(line: str) -> None:
-    """Print one whole line on stderr, flushed: above the progress bar while one is shown."""
+    """Print one whole line on stderr, flushed: after the trial lines the run's Progress holds,
+    above its bar while one is shown."""
     progress = _shown
     if progress is not None:
         progress.say(line)
@@ -40,7 +46,13 @@ def write_line(line: str) -> None:
 
 
 def clock(seconds: float) -> str:
-    return str(timedelta(seconds=round(max(seconds, 0.0))))
+    """h:mm:ss (str of a timedelta of whole seconds; a trial line has one)."""
+    whole = round(max(seconds, 0.0))
+    if whole >= 86400:
+        return str(timedelta(seconds=whole))  # "1 day, 2:03:04"
+    minutes, second = divmod(whole, 60)
+    hour, minute = divmod(minutes, 60)
+    return f"{hour}:{minute:02d}:{second:02d}"
 
 
 def duration(seconds: float) -> str:
@@ -108,10 +120,14 @@ class Progress:
         self.stream = sys.stderr if stream is None else stream
         self.session_start = time.time()
         self.session_runs = 0
+        self._held: list[str] = []  # trial lines not written yet (flush)
+        # say() may come from another thread (the ledger lease's warning); re-entrant for a
+        # line written from a signal handler while the main thread writes
+        self._writing = threading.RLock()
         self._bar = self._make_bar(finished) if self._is_terminal() else None
-        if self._bar is not None and self.stream is sys.stderr:
+        if self.stream is sys.stderr:
             global _shown
-            _shown = self  # the engine's other lines go above the bar
+            _shown = self  # the engine's other lines come after the held ones, above the bar
 
     def _is_terminal(self) -> bool:
         isatty = getattr(self.stream, "isatty", None)
@@ -124,12 +140,24 @@ class Progress:
                     dynamic_ncols=True, leave=False, desc="improve-hpo")
 
     def say(self, line: str) -> None:
-        """A whole line above the bar (or alone, without one)."""
+        """A whole line above the bar (or alone, without one), after the held trial lines."""
+        with self._writing:
+            held, self._held = self._held, []
+            self._write("\n".join((*held, line)))
+
+    def flush(self) -> None:
+        """Write the trial lines held since the last flush, with one write."""
+        with self._writing:
+            if self._held:
+                held, self._held = self._held, []
+                self._write("\n".join(held))
+
+    def _write(self, text: str) -> None:
         bar = self._bar
         if bar is not None:
-            bar.write(line, file=self.stream)
+            bar.write(text, file=self.stream)
         else:
-            self.stream.write(line + "\n")
+            self.stream.write(text + "\n")
             self.stream.flush()
 
     def banner(self, lines: list[str]) -> None:
@@ -137,11 +165,13 @@ class Progress:
             self.say(PREFIX + line)
 
     def trial_done(self, record, best) -> None:
-        """A trial finished (ran, failed or reused). `best`: the best TrialRecord so far."""
+        """A trial finished (ran, failed or reused). `best`: the best TrialRecord so far. Its
+        line is held until the next flush (or line)."""
         self.done += 1
         self.session_runs += record.reused_from is None
-        self.say(trial_line(record, self.metric_name, best, self.done, self.planned,
-                            self._left()))
+        line = trial_line(record, self.metric_name, best, self.done, self.planned, self._left())
+        with self._writing:
+            self._held.append(line)
         if self._bar is not None:
             self._bar.update(1)
             if best is not None:
@@ -156,6 +186,7 @@ class Progress:
 
     def close(self) -> None:
         global _shown
+        self.flush()
         if _shown is self:
             _shown = None
         if self._bar is not None:

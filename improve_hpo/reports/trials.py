@@ -1,4 +1,6 @@
-"""OUT/trials.csv: one row per finished, failed, reused or interrupted trial, appended as it ends.
+"""OUT/trials.csv: one row per finished, failed, reused or interrupted trial, appended as it ends
+(written out at `flush`, which the driver calls once per pass, after the ledger's commit: one
+write for the pass's rows; `close` flushes too).
 
 Columns: trial, generation, one column per hyperparameter (file order), metric, status (ok,
 failed, interrupted), reason, origin, reused_from, start, end (ISO times), duration_s, rank,
@@ -42,7 +44,11 @@ class TrialsReport:
             record.number, record.generation, *(values.get(name) for name in self._parameters),
             record.metric, *((record.fidelity, record.rung) if self._fidelity else ()),
             record.status, record.reason, record.origin, record.reused_from, start, end,
-            duration, record.rank, record.host, record.gpu, record.folder])
+            duration, record.rank, record.host, record.gpu, record.folder], flush=False)
+
+    def flush(self) -> None:
+        """Write out the rows added since the last flush."""
+        self._csv.flush()
 
     def close(self) -> None:
         self._csv.close()

@@ -16,8 +16,6 @@ worker's per-trial cost); a reader that catches one half-written sees no mark.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import json
 import os
 import time
@@ -38,7 +36,7 @@ def mark_finished(folder, number: int, result) -> None:
     """Rewrite the mark with trial `number`'s result (a runner TrialResult); the mark's own
     fields come from the result (no read). Never raises: the result still goes to the driver,
     which commits it."""
-    fields = {name: getattr(result, name) for name in _field_names(type(result))}
+    fields = dict(result.__dict__)  # a record dataclass: its fields, in order (no getattr loop)
     if fields.get("milestones") is not None:  # {fidelity: value}: JSON keys are strings
         fields["milestones"] = sorted(fields["milestones"].items())
     _write_mark(folder, dict(rank=result.rank, host=result.host, gpu=result.gpu,
@@ -46,15 +44,10 @@ def mark_finished(folder, number: int, result) -> None:
                              result=dict(trial=number, **fields)))
 
 
-@functools.lru_cache(maxsize=8)
-def _field_names(record_class) -> tuple[str, ...]:
-    return tuple(field.name for field in dataclasses.fields(record_class))
-
-
 def _write_mark(folder, mark: dict) -> None:
     """Write worker.json in place, with one write (a reader that catches it half-written sees
     no mark: read_mark); the folder is made when missing."""
-    path = os.path.join(folder, MARK_NAME)
+    path = f"{os.fspath(folder)}/{MARK_NAME}"  # not os.path.join: two marks a trial
     try:
         text = json.dumps(mark) + "\n"
         try:

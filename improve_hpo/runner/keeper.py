@@ -164,28 +164,27 @@ def signal_all(pids, signum: int) -> None:
             pass  # gone already, or not ours to signal (a setuid helper)
 
 
-def _reap() -> None:
-    """Collect every child that has ended (adopted orphans included), without blocking."""
+def _reap() -> bool:
+    """Collect every child that has ended (adopted orphans included), without blocking; False
+    when this process has no child left at all (waitpid says so: no /proc read needed)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return
+            return False
         if pid == 0:
-            return
+            return True
 
 
 def end_descendants(grace: float) -> None:
     """SIGTERM (and SIGCONT) every descendant, SIGKILL what is left after `grace` seconds;
     returns when none is left."""
-    me = os.getpid()
     deadline = time.monotonic() + grace
     warned: set[int] = set()
     while True:
-        _reap()
-        if not _has_children(me):  # a subreaper without children has no descendants at all
+        if not _reap():  # a subreaper without children has no descendants at all
             return
-        left = [pid for pid in descendants(me) if not _zombie(pid)]
+        left = [pid for pid in descendants(os.getpid()) if not _zombie(pid)]
         if not left:
             return
         late = time.monotonic() >= deadline
@@ -197,21 +196,6 @@ def end_descendants(grace: float) -> None:
             signal_all(fresh, signal.SIGCONT)
             warned.update(fresh)
         time.sleep(_REAP_PAUSE)
-
-
-def _has_children(pid: int) -> bool:
-    """Whether `pid` (this single-threaded process) has a child, from /proc/PID/task/PID/children
-    (one small read, not a scan of /proc); True when the kernel does not offer that file."""
-    try:
-        fd = os.open(f"/proc/{pid}/task/{pid}/children", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return True
-    try:
-        return bool(os.read(fd, 64).strip())
-    except OSError:
-        return True
-    finally:
-        os.close(fd)
 
 
 def _zombie(pid: int) -> bool:

@@ -19,9 +19,11 @@ def read_tail(path: Path, limit: int = TAIL_BYTES) -> str | None:
     except OSError:
         return None
     try:
-        size = os.fstat(fd).st_size
-        os.lseek(fd, max(0, size - limit), os.SEEK_SET)
-        data = os.read(fd, min(size, limit))
+        data = os.read(fd, limit)  # a log shorter than the limit: whole, without fstat and lseek
+        if len(data) == limit:
+            size = os.fstat(fd).st_size
+            os.lseek(fd, max(0, size - limit), os.SEEK_SET)
+            data = os.read(fd, min(size, limit))
         while more := os.read(fd, 1 << 20):  # it grew meanwhile: read to its end, as before
             data += more
         return data.decode("utf-8", errors="replace")

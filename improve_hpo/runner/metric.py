@@ -87,7 +87,7 @@ def printed_results(stdout_log: Path) -> list[ResultLine]:
 
 def read_metric(output_folder, stdout_log, metric: str) -> MetricReading:
     """The finite value of `metric`, or a reason: missing, not a number, NaN or infinite."""
-    raw = _from_scores_file(os.path.join(output_folder, SCORES_FILE), metric)
+    raw = _from_scores_file(f"{os.fspath(output_folder)}/{SCORES_FILE}", metric)
     where = SCORES_FILE
     if raw is None:
         raw = _from_result_lines(printed_results(stdout_log), metric)
