@@ -70,15 +70,21 @@ def test_a_stop_at_max_evaluations_in_generation_0_leaves_best_and_counts_what_r
     assert not (tmp_path / "out/generations.csv").read_text().strip().count("\n")
 
 
-def test_sigterm_in_generation_0_leaves_best_and_names_every_interrupted_trial(tmp_path):
-    """Two workers: one trial finishes at once, the slow ones are stopped. best.json is there,
-    the message counts the rows trials.csv marks interrupted, and each says where it ran."""
+def _slow_when_n_is_1(tmp_path):
+    """A space for the fake model whose points with n = 1 train for a minute."""
     space = tmp_path / "hp.json"
     space.write_text(json.dumps([
         {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
         {"name": "n", "type": "ordered", "element_type": "int", "values": [0, 1]},
         {"name": "slow_n", "type": "constant", "value": 1},
         {"name": "slow_sleep", "type": "constant", "value": 60}]))
+    return space
+
+
+def test_sigterm_in_generation_0_leaves_best_and_names_every_interrupted_trial(tmp_path):
+    """Two workers: one trial finishes at once, the slow ones are stopped. best.json is there,
+    the message counts the rows trials.csv marks interrupted, and each says where it ran."""
+    space = _slow_when_n_is_1(tmp_path)
     init = tmp_path / "init.csv"
     init.write_text("x,n\n0.3,0\n0.5,1\n0.6,1\n0.7,1\n")
     argv = command(tmp_path, "--workers", 2, "--population", 4, "--generations", 1,
@@ -228,12 +234,7 @@ def test_in_process_a_trials_line_is_out_before_the_next_trial_ends(tmp_path):
     (held until the pass's flush) must be written before that trial starts, not after it."""
     import threading
 
-    space = tmp_path / "hp.json"
-    space.write_text(json.dumps([
-        {"name": "x", "type": "float", "lower": 0.0, "upper": 1.0},
-        {"name": "n", "type": "ordered", "element_type": "int", "values": [0, 1]},
-        {"name": "slow_n", "type": "constant", "value": 1},
-        {"name": "slow_sleep", "type": "constant", "value": 60}]))
+    space = _slow_when_n_is_1(tmp_path)
     init = tmp_path / "init.csv"
     init.write_text("x,n\n0.3,0\n0.5,1\n")
     argv = command(tmp_path, "--population", 2, "--generations", 0, "--strategy",

@@ -11,8 +11,9 @@ not cut it. The trial lines are held until the driver's pass ends (`flush`, righ
 ledger's commit): a pass that concludes several trials prints their lines with one write (under
 mpiexec each write wakes the process manager twice to forward it: RESULTS.md, section 3), and
 a line never announces a trial the ledger has not committed yet. Any other line (`say`,
-`write_line`) writes the held ones first, so the order is kept. When stderr is a terminal, a tqdm progress bar (trials done of planned, best so far)
-stays at the bottom and the lines scroll above it; in a log there is no bar, only the lines.
+`write_line`) writes the held ones first, so the order is kept. When stderr is a terminal, a
+tqdm progress bar (trials done of planned, best so far) stays at the bottom and the lines
+scroll above it; in a log there is no bar, only the lines.
 Every other line the engine prints in this process during a run (the driver's messages, the
 ledger lease's warnings, a storage fault's message) goes through `write_line`, so none of them
 is written into the bar: tqdm.write prints it above the bar.

@@ -41,7 +41,7 @@ class TrialsReport:
             if record.start is not None and record.end is not None:
                 duration = round(record.end - record.start, 3)
         self._csv.write_cells([
-            record.number, record.generation, *(values.get(name) for name in self._parameters),
+            record.number, record.generation, *map(values.get, self._parameters),
             record.metric, *((record.fidelity, record.rung) if self._fidelity else ()),
             record.status, record.reason, record.origin, record.reused_from, start, end,
             duration, record.rank, record.host, record.gpu, record.folder], flush=False)
