@@ -72,7 +72,6 @@ mlp-wine sgd-wine mlp-cancer`), never on the report set.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
 import math
 import statistics
@@ -86,6 +85,7 @@ import numpy as np
 
 from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
 from benchmarks.fidelity_parallel import ROWS, Plain, simulate
+from benchmarks.optuna_ties import stable_ties
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
 from improve_hpo.runner.intermediate import falls_behind
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
@@ -320,38 +320,6 @@ def run_tpe(problem: Problem, seed: int, budget: int, pruner: str) -> Trace:
                                 sampler=optuna.samplers.TPESampler(seed=seed))
     with stable_ties():
         return _tpe_trials(study, problem, Trace(problem, budget))
-
-
-@contextlib.contextmanager
-def stable_ties():
-    """Optuna's TPE sorts the values observed of a parameter with numpy's default argsort, whose
-    order among equal values is unspecified and differs between numpy builds (1.26 against
-    2.x, which dispatches to SIMD sorts by CPU): a kernel's width then goes to another of the
-    equal observations, and on these grids (an int index per parameter) equal ones are the rule.
-    So the same seed gave another run in another environment (tpe-hyperband on sgd-diabetes:
-    537 epochs with numpy 1.26, 840 with 2.4). Inside this block TPE's sort is stable (equal
-    values in trial order), the same on every numpy and CPU."""
-    from optuna.samplers._tpe import parzen_estimator
-
-    numpy = parzen_estimator.np
-    parzen_estimator.np = _StableArgsort(numpy)
-    try:
-        yield
-    finally:
-        parzen_estimator.np = numpy
-
-
-class _StableArgsort:
-    """numpy, but argsort always stable."""
-
-    def __init__(self, numpy):
-        self._numpy = numpy
-
-    def __getattr__(self, name):
-        return getattr(self._numpy, name)
-
-    def argsort(self, a, axis=-1, kind=None, order=None):
-        return self._numpy.argsort(a, axis=axis, kind="stable", order=order)
 
 
 def _tpe_trials(study, problem: Problem, trace: Trace) -> Trace:

@@ -33,6 +33,7 @@ from dataclasses import replace
 import numpy as np
 
 from benchmarks.legacy_ga import legacy_search
+from benchmarks.optuna_ties import stable_ties
 from benchmarks.problems import problem
 from improve_hpo.ga import SearchSettings, defaults, make_algorithm
 
@@ -142,6 +143,13 @@ def _optuna_curve(target, name: str, budget: int, seed: int) -> list[float]:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = optuna.create_study(direction="minimize", sampler=_optuna_sampler(name, seed))
+    with stable_ties():  # the same run on every numpy build (benchmarks/optuna_ties.py)
+        return _optuna_trials(study, target, budget)
+
+
+def _optuna_trials(study, target, budget: int) -> list[float]:
+    import optuna
+
     space = target.space
     curve, best = [], math.inf
     for _ in range(budget):

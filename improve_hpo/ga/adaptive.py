@@ -171,6 +171,12 @@ REVISE_HISTORY = 1
 # population has one, a success competes with the worst member (on mixed-failures, 40 seeds:
 # 50 / 54 / 57% of the pairs against crowding without that rule).
 CROWDING = 1
+# Ninth round, tried on the tuning set and not kept (fresh seeds 700-719, 800-839;
+# docs/benchmarks.md): no heavy-tailed steps (41% of the pairs at 300), or from 20 x mu (45%);
+# MIN_STEP 0.01; late refinement around the best member; crowding that keeps the last member of
+# each categorical value; branch slots (mutants of the best result of another categorical value);
+# categorical mutation mixed with uniform draws; the model's GAMMA 0.1 (level at 40 and 300,
+# 52-53% at 100) and 0.25.
 
 
 class AdaptiveBreeder:
