@@ -7,13 +7,13 @@ import importlib.util
 import math
 import random
 
-import numpy as np
 import pytest
 
 from benchmarks import halloffame, overhead, quality, report, utilization
 from benchmarks.legacy_ga import LegacyParameter
 from benchmarks.methods import parse_method, search
 from benchmarks.problems import mixed_objective, problem
+from numpy_ties import reverse_ties_in_default_argsort
 
 HAS_OPTUNA = importlib.util.find_spec("optuna") is not None
 HAS_CMAES = importlib.util.find_spec("cmaes") is not None
@@ -43,15 +43,7 @@ def test_tpe_runs_the_same_whatever_order_numpy_sorts_equal_values_in(monkeypatc
     columns for the same seeds). Here numpy's default sort puts equal values in the reverse
     order, as another build may: the run stays the same (benchmarks/optuna_ties.py)."""
     usual = search("tpe", "sk-sgd-cancer", 40, seed=0)  # ordered, int and categorical levels
-    real_argsort = np.argsort
-
-    def other_build(a, axis=-1, kind=None, order=None):
-        if kind in (None, "quicksort") and np.ndim(a) == 1 and order is None:
-            values = np.asarray(a)
-            return np.lexsort((-np.arange(len(values)), values))  # equal ones: last first
-        return real_argsort(a, axis=axis, kind=kind, order=order)
-
-    monkeypatch.setattr(np, "argsort", other_build)
+    reverse_ties_in_default_argsort(monkeypatch)
     assert search("tpe", "sk-sgd-cancer", 40, seed=0) == usual
 
 

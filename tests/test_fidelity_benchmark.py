@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks import fidelity, fidelity_parallel
+from numpy_ties import reverse_ties_in_default_argsort
 
 NAMES = ["rate", "kind"]
 # 40 points: plain ASHA needs eta^3 = 27 results at 1 epoch before one trains all 27 (a grid
@@ -112,15 +113,7 @@ def test_optuna_runs_the_same_whatever_order_numpy_sorts_equal_values_in(problem
     pytest.importorskip("optuna")
     budget = 20 * 27  # past TPE's 10 random startup trials, so its kernels matter
     usual = fidelity.run_method(method, problem, seed=0, budget=budget).points
-    real_argsort = np.argsort
-
-    def other_build(a, axis=-1, kind=None, order=None):
-        if kind in (None, "quicksort") and np.ndim(a) == 1 and order is None:
-            values = np.asarray(a)
-            return np.lexsort((-np.arange(len(values)), values))  # equal ones: last first
-        return real_argsort(a, axis=axis, kind=kind, order=order)
-
-    monkeypatch.setattr(np, "argsort", other_build)
+    reverse_ties_in_default_argsort(monkeypatch)
     assert fidelity.run_method(method, problem, seed=0, budget=budget).points == usual
 
 
