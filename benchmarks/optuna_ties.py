@@ -18,6 +18,7 @@ import contextlib
 
 @contextlib.contextmanager
 def stable_ties():
+    """Within this block Optuna's TPE sorts with a stable argsort (the module doc says why)."""
     from optuna.samplers._tpe import parzen_estimator
 
     numpy = parzen_estimator.np

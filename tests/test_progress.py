@@ -224,7 +224,7 @@ def test_trial_lines_wait_for_the_pass_and_keep_their_order(monkeypatch):
     assert [line.split(" | ")[0].split()[2] for line in lines if " | " in line] == \
         ["0", "1", "2", "3"]
     assert lines.index("improve-hpo: warning: something") == 3
-    assert lines[-1].endswith("| 4/10 done, ~0:00:00 left") or "4/10 done" in lines[-1]
+    assert "4/10 done" in lines[-1]
     progress_module.write_line("improve-hpo: after the run")  # no Progress any more
     assert log.getvalue().endswith("improve-hpo: after the run\n")
 

@@ -141,8 +141,7 @@ class ConnectionPool(Executor):
         leaves its result on disk, the one that got it first; None when there is none."""
         chosen, oldest = None, None
         for index, tasks in self._busy.items():
-            if len(tasks) < QUEUE_DEPTH and (oldest is None or tasks[-1][2] < oldest) \
-                    and getattr(tasks[-1][1], "leaves_result_on_disk", False):
+            if (oldest is None or tasks[-1][2] < oldest) and self._behind_ok(tasks):
                 chosen, oldest = index, tasks[-1][2]
         return chosen
 

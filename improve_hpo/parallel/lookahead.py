@@ -27,6 +27,7 @@ asynchronous GA would breed it from older results).
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 
 QUEUE_BELOW_SECONDS = 1.0  # queue ahead while the recent trials' median is shorter than this
@@ -45,17 +46,10 @@ class Lookahead:
         """A trial that ran ended after `seconds`."""
         if not self.enabled:
             return
-        recent = self._recent
-        recent.append(seconds)
-        # the median (statistics.median, without its checks: once a trial on rank 0)
-        short = len(recent) == recent.maxlen and _median(recent) < QUEUE_BELOW_SECONDS
+        self._recent.append(seconds)
+        short = len(self._recent) == self._recent.maxlen and \
+            statistics.median(self._recent) < QUEUE_BELOW_SECONDS
         self._extra = self.workers if short else 0
 
     def extra(self) -> int:
         return self._extra
-
-
-def _median(values) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
