@@ -14,6 +14,11 @@ handful of results, and costs O(results x candidates x parameters) per generatio
 training step: about a millisecond per ask at 5,000 results (benchmarks/quality.py measures
 it). A random forest (scikit-learn) would add a runtime dependency and refit per generation;
 a GP's cost grows with the cube of the results and needs a kernel for categories.
+Measured since (tenth round, docs/benchmarks.md): with 16 children per slot a forest
+(ga/forest.py, refitted every 4% of results) beat this ratio on the tuning set at 40, 100 and
+300 trainings for about 10 ms per ask at 5,000 trials, so the asynchronous GA rates with it;
+this ratio still rates the generational GA's children and the asynchronous GA's until the
+forest can be fitted, and gives the categorical mutation its shares.
 
 Everything is deterministic: results are used in trial-number order, ties go to the lower
 trial number, and nothing draws random numbers.
