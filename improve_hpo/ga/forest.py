@@ -105,6 +105,7 @@ class ForestRater:
 
     @staticmethod
     def _target(losses: np.ndarray, finite: np.ndarray) -> np.ndarray:
+        """The forest's target: each loss's rank on [0, 1] (a failure, when kept, the worst)."""
         worst = losses[finite].max()
         values = np.where(finite, losses, worst)
         from scipy.stats import rankdata
@@ -112,12 +113,8 @@ class ForestRater:
         return (rankdata(values) - 1.0) / max(1, len(values) - 1)  # ties: their mean rank
 
     def score(self, points: list[dict]) -> np.ndarray:
-        encoded = [self.encoder.encode(values) for values in points]
-        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
-            len(points), len(self.encoder.numeric))
-        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
-            len(points), len(self.encoder.categorical))
-        x = self._matrix(numeric, categorical)
+        """The expected improvement of each point over the best result (ranks)."""
+        x = self._matrix(*self.encoder.rows(points))
         predictions = np.stack([tree.predict(x, check_input=False) for tree in self._trees])
         mean, spread = predictions.mean(axis=0), predictions.std(axis=0)
         gain = self._best - mean

@@ -75,6 +75,15 @@ class Encoder:
         return ([to_unit(values[name]) for name, to_unit, _ in self.numeric],
                 [index(values[name]) for name, index, _ in self.categorical])
 
+    def rows(self, points: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """(numeric rows, categorical rows) of `points`, as arrays."""
+        encoded = [self.encode(values) for values in points]
+        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
+            len(points), len(self.numeric))
+        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
+            len(points), len(self.categorical))
+        return numeric, categorical
+
 
 class History:
     """The encoded results told so far (tells may arrive in any order; `arrays` gives them in
@@ -216,10 +225,6 @@ class DensityRatio:
 
     def score(self, points: list[dict]) -> np.ndarray:
         """log l(x) - log g(x) of each point: higher looks more like the good results."""
-        encoded = [self.encoder.encode(values) for values in points]
-        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
-            len(points), len(self.encoder.numeric))
-        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
-            len(points), len(self.encoder.categorical))
+        numeric, categorical = self.encoder.rows(points)
         return (self.good.log_density(numeric, categorical)
                 - self.bad.log_density(numeric, categorical))
