@@ -43,12 +43,12 @@ _DEFAULTS: dict = {}  # (module, constant) -> the value it had at import, in thi
 def _apply(overrides: dict) -> None:
     """Set the variant's constants, after restoring every constant an earlier job of this pool
     process changed (a pool process runs jobs of several variants)."""
-    from improve_hpo.ga import adaptive, forest, surrogate
+    from improve_hpo.ga import adaptive, surrogate
 
     for (module, key), value in _DEFAULTS.items():
         setattr(module, key, value)
     for key, value in overrides.items():
-        module = next((m for m in (adaptive, forest) if hasattr(m, key)), surrogate)
+        module = adaptive if hasattr(adaptive, key) else surrogate
         if not hasattr(module, key):
             raise KeyError(f"unknown constant {key}")
         _DEFAULTS.setdefault((module, key), getattr(module, key))

@@ -31,8 +31,7 @@ members, and its population keeps members of other basins by crowding.
    results, or nothing to model) the first child is sent: plain breeding. The asynchronous
    GA's model leaves failed trials out, as TPE does (IGNORE_FAILURES), and sees a point's
    latest value when the fidelity scheduler measures it again at a higher rung
-   (REVISE_HISTORY; GeneticAlgorithm.revise). The asynchronous GA rates with a random forest
-   instead once it can be fitted, 16 children per slot (ga/forest.py; --candidates 1: off).
+   (REVISE_HISTORY; GeneticAlgorithm.revise).
 4. Restarts when the search stagnates: after RESTART_AFTER x mu results in a row that did not
    improve the best result (by more than IMPROVEMENT of its magnitude), the GA keeps its best
    member, makes the next mu - 1 children random points and starts the steps again
@@ -68,7 +67,6 @@ import math
 
 import numpy as np
 
-from improve_hpo.ga import forest
 from improve_hpo.ga.initial_design import latin_hypercube
 from improve_hpo.ga.surrogate import DensityRatio, Encoder, History
 
@@ -205,7 +203,6 @@ class AdaptiveBreeder:
         self._restarted_at = 0  # the history size at the last restart
         self.restarts = 0
         self._mutable = np.array([not p.fixed for p in space.parameters])
-        self._forest = forest.ForestRater(self.history.encoder, bool(IGNORE_FAILURES))
 
     def first_population(self, count: int, rng) -> list[dict] | None:
         """The random points of the first population as one design (LATIN_HYPERCUBE), or None
@@ -228,7 +225,6 @@ class AdaptiveBreeder:
         """A result measured again at a higher fidelity rung: the model sees its new loss."""
         if self.asynchronous and REVISE_HISTORY and self.history.revise(number, loss):
             self._model_size = -1  # refit
-            self._forest.stale()
 
     def model(self) -> DensityRatio | None:
         """The model of every result told so far (refitted only when results were added)."""
@@ -313,9 +309,7 @@ class AdaptiveBreeder:
         """
         self._count_successes()
         model = self.model()
-        rater = self._rater(model)
-        wanted = (1 if model is None else self.candidates if rater is model
-                  else forest.CANDIDATES)
+        wanted = self.candidates if model is not None else 1
         weights = model.category_weights if model is not None else None
         found, keys = [], set()
         bred = None
@@ -339,16 +333,8 @@ class AdaptiveBreeder:
             return bred
         if len(found) == 1:
             return found[0]
-        scores = rater.score([values for values, _, _ in found])
+        scores = model.score([values for values, _, _ in found])
         return found[int(np.argmax(scores))]
-
-    def _rater(self, model):
-        """What rates a slot's children: in the asynchronous GA the random forest
-        (ga/forest.py) while it can be fitted, unless --candidates is 1; else `model`."""
-        if (not (self.asynchronous and forest.RATER) or model is None
-                or self.candidates == 1):
-            return model
-        return self._forest if self._forest.update(self.history) else model
 
     def _vary(self, population: list, rng, weights) -> tuple[dict, str, tuple | None]:
         """varOr's choice for one child: crossover (Space.crossover's first child), mutation

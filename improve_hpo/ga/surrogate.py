@@ -14,11 +14,6 @@ handful of results, and costs O(results x candidates x parameters) per generatio
 training step: about a millisecond per ask at 5,000 results (benchmarks/quality.py measures
 it). A random forest (scikit-learn) would add a runtime dependency and refit per generation;
 a GP's cost grows with the cube of the results and needs a kernel for categories.
-Measured since (tenth round, docs/benchmarks.md): with 16 children per slot a forest
-(ga/forest.py, refitted every 4% of results) beat this ratio on the tuning set at 40, 100 and
-300 trainings for about 10 ms per ask at 5,000 trials, so the asynchronous GA rates with it;
-this ratio still rates the generational GA's children and the asynchronous GA's until the
-forest can be fitted, and gives the categorical mutation its shares.
 
 Everything is deterministic: results are used in trial-number order, ties go to the lower
 trial number, and nothing draws random numbers.
@@ -74,15 +69,6 @@ class Encoder:
     def encode(self, values: dict) -> tuple[list[float], list[int]]:
         return ([to_unit(values[name]) for name, to_unit, _ in self.numeric],
                 [index(values[name]) for name, index, _ in self.categorical])
-
-    def rows(self, points: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-        """(numeric rows, categorical rows) of `points`, as arrays."""
-        encoded = [self.encode(values) for values in points]
-        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
-            len(points), len(self.numeric))
-        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
-            len(points), len(self.categorical))
-        return numeric, categorical
 
 
 class History:
@@ -225,6 +211,10 @@ class DensityRatio:
 
     def score(self, points: list[dict]) -> np.ndarray:
         """log l(x) - log g(x) of each point: higher looks more like the good results."""
-        numeric, categorical = self.encoder.rows(points)
+        encoded = [self.encoder.encode(values) for values in points]
+        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
+            len(points), len(self.encoder.numeric))
+        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
+            len(points), len(self.encoder.categorical))
         return (self.good.log_density(numeric, categorical)
                 - self.bad.log_density(numeric, categorical))
