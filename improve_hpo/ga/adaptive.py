@@ -67,7 +67,7 @@ import math
 
 import numpy as np
 
-from improve_hpo.ga.correlated import Correlations, unit_width
+from improve_hpo.ga.correlated import DifferentialMoves
 from improve_hpo.ga.initial_design import latin_hypercube
 from improve_hpo.ga.surrogate import DensityRatio, Encoder, History
 
@@ -197,7 +197,7 @@ class AdaptiveBreeder:
         self.steps = {p.name: INITIAL_STEP for p in space.parameters
                       if p.type in ("int", "float", "ordered") and not p.fixed}
         self.history = History(Encoder(space))
-        self.correlations = Correlations(space, self.history)  # ga/correlated.py
+        self.differences = DifferentialMoves(space, self.history)  # ga/correlated.py
         self._lineage: dict[int, tuple[float, tuple[str, ...]]] = {}  # mutants not yet told
         self._told: dict[int, float] = {}  # told mutants whose success is not counted yet
         self._model: DensityRatio | None = None
@@ -357,7 +357,8 @@ class AdaptiveBreeder:
 
     def _mutate(self, parent, rng, weights) -> tuple[dict, str, tuple]:
         values, genes, heavy = {}, [], self.heavy_tails()
-        together = self.correlations.kind(rng)  # None: independent steps (ga/correlated.py)
+        # A DE move (ga/correlated.py), asynchronous GA: its numbers move together, below
+        together = self.asynchronous and self.differences.drawn(rng)
         draws = rng.random(len(self.space.parameters))  # one per gene, as Space.mutate draws
         if CHANGED_CHILDREN and self.indpb > 0 and self._mutable.any():
             while not (draws < self.indpb)[self._mutable].any():
@@ -369,19 +370,14 @@ class AdaptiveBreeder:
                 if CATEGORY_KEEP and learned is not None and p.type == "categorical":
                     share = np.asarray(learned, dtype=float)
                     value = p.values[int(rng.choice(len(share), p=share / share.sum()))]
-                elif together is None or p.name not in self.steps:
+                elif not together or p.name not in self.steps:
                     value = p.mutate(value, rng, self._step(p.name, rng, heavy), learned)
                 if p.name in self.steps:
                     genes.append(p.name)
             values[p.name] = value
-        if together == "de":  # a DE move: its size is the good results' spread, not a step
-            values.update(self.correlations.de_values(parent, rng))
+        if together:  # its size is the good results' spread: no learned step to count
+            values.update(self.differences.moved(parent, rng))
             genes = []
-        elif together == "correlated" and genes:
-            factor = abs(float(rng.standard_cauchy())) if heavy else 1.0
-            widths = {p.name: unit_width(p, min(MAX_STEP, self.steps[p.name] * factor))
-                      for p in self.correlations.parameters if p.name in genes}
-            values.update(self.correlations.correlated_values(parent, genes, widths, rng))
         return values, "mutation", (parent.evaluated.loss, tuple(genes))
 
     def heavy_tails(self) -> bool:
