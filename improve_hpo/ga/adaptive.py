@@ -4,7 +4,8 @@ Still a GA: the population, tournament selection of parents and the crossover / 
 copy choice of varOr are the classic ones (ga/operators.py); the first population is
 space-filling, three things learn from the results told so far, a fourth restarts a search
 that stopped improving, late in a run the asynchronous GA breeds mostly from its best
-members, and its population keeps members of other basins by crowding.
+members, its population keeps members of other basins by crowding, and a share of its
+mutants follow the good results' correlations (DE moves).
 
 0. The first population's random points are a Latin hypercube (ga/initial_design.py): every
    number's range and every value of a discrete parameter evenly covered, where mu uniform
@@ -53,6 +54,10 @@ members, and its population keeps members of other basins by crowding.
    the search refines the best one, and the late phase's tournaments still breed mostly from
    the best (De Jong's crowding; the nearest of the whole population, as in restricted
    tournament selection, Harik 1995).
+7. DE moves (ga/correlated.py, DE_SHARE), asynchronous GA: a share of the mutants move all
+   their numbers and ordered values at once by F times the difference of two good results
+   (differential evolution's step), along the ridges the good results lie on, where the
+   independent steps move one axis at a time.
 
 All draws come from the GA's one numpy Generator; the model is a pure function of the results
 and the step rule counts them in trial-number order (the generational GA applies a whole
