@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
-from improve_hpo.ga import adaptive, correlated
+from improve_hpo.ga import adaptive
 from improve_hpo.ga.adaptive import AdaptiveBreeder
 from improve_hpo.ga.candidate import Candidate
 from improve_hpo.ga.fitness import evaluate, individual
@@ -384,13 +384,11 @@ def test_the_async_ga_picks_parents_by_a_larger_tournament_late(monkeypatch):
     assert classic.breeder is None  # the classic operators keep --tournament-size throughout
 
 
-def test_the_async_ga_mutates_with_heavy_tailed_steps_late(monkeypatch):
+def test_the_async_ga_mutates_with_heavy_tailed_steps_late():
     """From HEAVY_TAILS_AFTER x mu results on, the asynchronous GA's mutation steps are the
     learned step times |a standard Cauchy draw| (at most MAX_STEP): half of them below the
     learned step, one in six beyond four times it, so a mutant now and then moves far. Before,
-    and in the generational GA at any time, a gene moves with its learned step. (DE moves, whose
-    size is not a step, are off here: tests/test_ga_correlated.py.)"""
-    monkeypatch.setattr(correlated, "DE_SHARE", 0.0)
+    and in the generational GA at any time, a gene moves with its learned step."""
     mu = 10
     late = int(adaptive.HEAVY_TAILS_AFTER * mu)
 

@@ -4,8 +4,7 @@ Still a GA: the population, tournament selection of parents and the crossover / 
 copy choice of varOr are the classic ones (ga/operators.py); the first population is
 space-filling, three things learn from the results told so far, a fourth restarts a search
 that stopped improving, late in a run the asynchronous GA breeds mostly from its best
-members, its population keeps members of other basins by crowding, and a share of its
-mutants follow the good results' correlations (DE moves).
+members, and its population keeps members of other basins by crowding.
 
 0. The first population's random points are a Latin hypercube (ga/initial_design.py): every
    number's range and every value of a discrete parameter evenly covered, where mu uniform
@@ -54,10 +53,6 @@ mutants follow the good results' correlations (DE moves).
    the search refines the best one, and the late phase's tournaments still breed mostly from
    the best (De Jong's crowding; the nearest of the whole population, as in restricted
    tournament selection, Harik 1995).
-7. DE moves (ga/correlated.py, DE_SHARE), asynchronous GA: a share of the mutants move all
-   their numbers and ordered values at once by F times the difference of two good results
-   (differential evolution's step), along the ridges the good results lie on, where the
-   independent steps move one axis at a time.
 
 All draws come from the GA's one numpy Generator; the model is a pure function of the results
 and the step rule counts them in trial-number order (the generational GA applies a whole
@@ -72,7 +67,6 @@ import math
 
 import numpy as np
 
-from improve_hpo.ga.correlated import DifferentialMoves
 from improve_hpo.ga.initial_design import latin_hypercube
 from improve_hpo.ga.surrogate import DensityRatio, Encoder, History
 
@@ -202,7 +196,6 @@ class AdaptiveBreeder:
         self.steps = {p.name: INITIAL_STEP for p in space.parameters
                       if p.type in ("int", "float", "ordered") and not p.fixed}
         self.history = History(Encoder(space))
-        self.differences = DifferentialMoves(space, self.history)  # ga/correlated.py
         self._lineage: dict[int, tuple[float, tuple[str, ...]]] = {}  # mutants not yet told
         self._told: dict[int, float] = {}  # told mutants whose success is not counted yet
         self._model: DensityRatio | None = None
@@ -362,8 +355,6 @@ class AdaptiveBreeder:
 
     def _mutate(self, parent, rng, weights) -> tuple[dict, str, tuple]:
         values, genes, heavy = {}, [], self.heavy_tails()
-        # A DE move (ga/correlated.py), asynchronous GA: its numbers move together, below
-        together = self.asynchronous and self.differences.drawn(rng)
         draws = rng.random(len(self.space.parameters))  # one per gene, as Space.mutate draws
         if CHANGED_CHILDREN and self.indpb > 0 and self._mutable.any():
             while not (draws < self.indpb)[self._mutable].any():
@@ -375,14 +366,11 @@ class AdaptiveBreeder:
                 if CATEGORY_KEEP and learned is not None and p.type == "categorical":
                     share = np.asarray(learned, dtype=float)
                     value = p.values[int(rng.choice(len(share), p=share / share.sum()))]
-                elif not together or p.name not in self.steps:
+                else:
                     value = p.mutate(value, rng, self._step(p.name, rng, heavy), learned)
                 if p.name in self.steps:
                     genes.append(p.name)
             values[p.name] = value
-        if together:  # its size is the good results' spread: no learned step to count
-            values.update(self.differences.moved(parent, rng))
-            genes = []
         return values, "mutation", (parent.evaluated.loss, tuple(genes))
 
     def heavy_tails(self) -> bool:
