@@ -177,9 +177,10 @@ CROWDING = 1
 # each categorical value; branch slots (mutants of the best result of another categorical value);
 # categorical mutation mixed with uniform draws; the model's GAMMA 0.1 (level at 40 and 300,
 # 52-53% at 100) and 0.25.
-# Tenth round, won on the tuning set and lost on the report set, not kept (docs/benchmarks.md):
-# DE moves (3 in 10 mutants moved by half the difference of two good results), correlated
-# Gaussian steps, and a random-forest rater of a slot's children in place of the density ratio.
+# Tenth round, not kept (docs/benchmarks.md): DE moves (3 in 10 mutants moved by half the
+# difference of two good results) and a random-forest rater of a slot's children in place of
+# the density ratio won on the tuning set and lost on the report set; correlated Gaussian steps
+# lost on the tuning set.
 
 
 class AdaptiveBreeder:
