@@ -13,6 +13,9 @@
   (tuning set): tables of real
   scikit-learn trainings over mixed spaces (benchmarks/sklearn_tables.py); the optimum is the
   table's best.
+- sk-sgdreg-diabetes, sk-logreg-wine, sk-hgb-cancer, sk-mlp-cancer (tuning set, eleventh
+  round): more such tables, with conditional parameters and failed trainings
+  (benchmarks/tuning_tables.py).
 - mixed-steps: `mixed` on a coarse grid (piecewise constant, like a table of real trainings;
   benchmarks/mixed_problems.py); tuning set.
 - mixed-failures: `mixed` where trainings fail as real ones do (divergence at too large a
@@ -229,8 +232,8 @@ def problem(name: str) -> Problem:
         return _example()
     if name.startswith("surrogate-") and name[len("surrogate-"):] in halloffame.run_names():
         return _surrogate(name[len("surrogate-"):])
-    if name in sklearn_tables.TABLES:
-        table = sklearn_tables.TABLES[name]
+    if name in sklearn_tables.all_tables():
+        table = sklearn_tables.all_tables()[name]
         return Problem(name, table.space_json, sklearn_tables.objective(name),
                        sklearn_tables.best_known(name), real=True)
     if name == "switch":
@@ -242,6 +245,7 @@ def problem(name: str) -> Problem:
 
 TUNING = ("branin", "hartmann6", "mixed", "mixed-steps", "mixed-failures",
           *(f"surrogate-{run}" for run in SURROGATE_RUNS), "sk-rf-wine", "sk-mlp-digits",
-          "sk-svc-digits")
+          "sk-svc-digits",
+          "sk-sgdreg-diabetes", "sk-logreg-wine", "sk-hgb-cancer", "sk-mlp-cancer")
 REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
 PROBLEMS = (*TUNING, *REPORT, "example")

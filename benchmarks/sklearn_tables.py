@@ -34,6 +34,10 @@ Precompute (once; the tables are committed; sk-gbr-diabetes takes longest):
   kernel categorical (rbf, poly, sigmoid), degree an int and coef0 ordered (they matter only
   for some kernels: conditional parameters), standardize logical, tol constant; the sigmoid
   kernel leaves a wide plateau of bad results. 1,350 trainings.
+
+Four more tuning-set tables (conditional parameters, failed trainings) are built in
+benchmarks/tuning_tables.py on this module's helpers; `all_tables`, the lookup and the
+precompute command above serve them too.
 """
 
 from __future__ import annotations
@@ -317,6 +321,14 @@ TABLES = {
 }
 
 
+def all_tables() -> dict:
+    """Every table by name: this module's and benchmarks/tuning_tables.py's (which builds on
+    this module's helpers, hence imported here and not at the top)."""
+    from benchmarks import tuning_tables
+
+    return {**TABLES, **tuning_tables.TABLES}
+
+
 # -- the cached results and the lookup ---------------------------------------------------------
 def precompute(table: Table, say=print) -> None:
     """Train every point of the grid and write the table (gzip CSV, one row per training)."""
@@ -339,7 +351,7 @@ def precompute(table: Table, say=print) -> None:
 @lru_cache(maxsize=None)
 def results(name: str) -> dict:
     """{tuple of levels in `levels` order: validation loss (NaN: diverged)} of a table."""
-    table = TABLES[name]
+    table = all_tables()[name]
     if not table.path.exists():
         raise FileNotFoundError(f"{table.path} is missing: run "
                                 f"`python -m benchmarks.sklearn_tables {name}` once")
@@ -381,7 +393,7 @@ def _snap(parameter: dict, levels: list, value):
 
 
 def objective(name: str) -> Callable[[dict], float]:
-    table = TABLES[name]
+    table = all_tables()[name]
     kinds = {p["name"]: p for p in table.space_json}
 
     def lookup(values: dict) -> float:
@@ -396,13 +408,14 @@ def best_known(name: str) -> float:
 
 
 def main(argv=None) -> int:
-    names = (sys.argv[1:] if argv is None else argv) or list(TABLES)
-    unknown = [n for n in names if n not in TABLES]
+    tables = all_tables()
+    names = (sys.argv[1:] if argv is None else argv) or list(tables)
+    unknown = [n for n in names if n not in tables]
     if unknown:
-        print(f"unknown table {unknown[0]!r}; known: {', '.join(TABLES)}", file=sys.stderr)
+        print(f"unknown table {unknown[0]!r}; known: {', '.join(tables)}", file=sys.stderr)
         return 2
     for name in names:
-        precompute(TABLES[name], say=lambda line: print(line, file=sys.stderr, flush=True))
+        precompute(tables[name], say=lambda line: print(line, file=sys.stderr, flush=True))
     return 0
 
 
