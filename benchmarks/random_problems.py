@@ -11,7 +11,10 @@ or copies them; the ranges below are set by the kinds' descriptions, not by thei
 - switch_instance(seed): a categorical "family" (3-5 values) switches the whole landscape. Each
   family has its own floor, its own curvature and its own best point in the other parameters (a
   float, a log-scale float, a log-scale int, an ordered int and a logical), and one or two
-  conditional parameters matter only for some families. Wider basins have worse floors: the
+  conditional parameters matter only for some families. The curvature multiplies the mean
+  weighted squared distance (in units of each range) over the parameters that matter, so a
+  family's basin is as wide whatever their number (a sum over them made the best family all but
+  impossible to find in 300 trainings: docs/benchmarks.md, eleventh round). Wider basins have worse floors: the
   families sorted by floor have decreasing curvature, so the family easiest to find is the worst
   and the best one (floor 0) is the narrowest basin.
 - mixed_instance(seed): D = 8-12 parameters of every type (float, log-scale float, int,
