@@ -23,6 +23,9 @@
   tuning set.
 - switch, mixed10: synthetic mixed problems (benchmarks/mixed_problems.py): a categorical that
   switches the landscape, and ten parameters of every type with interactions.
+- switch-r<seed>, mixedD-r<seed>: random instances of those two kinds, drawn by seeded
+  generators (benchmarks/random_problems.py); switch-r1..r3 and mixedD-r1..r3 are in the tuning
+  set, so that defaults are chosen on problems like switch and mixed10 but not on them. Optimum 0.
 
 TUNING and REPORT split them: the GA's defaults are chosen on TUNING only (benchmarks/tuning.py);
 REPORT is never used to choose anything. `real` problems (real runs and real trainings) are
@@ -40,7 +43,7 @@ from typing import Callable
 
 import numpy as np
 
-from benchmarks import halloffame, mixed_problems, sklearn_tables
+from benchmarks import halloffame, mixed_problems, random_problems, sklearn_tables
 from improve_hpo.space import Space, load_space_data
 
 EXAMPLE_DIR = Path(__file__).resolve().parent.parent / "containers" / "example"
@@ -240,12 +243,32 @@ def problem(name: str) -> Problem:
         return Problem(name, mixed_problems.SWITCH_SPACE, mixed_problems.switch_objective, 0.0)
     if name == "mixed10":
         return Problem(name, mixed_problems.MIXED10_SPACE, mixed_problems.mixed10_objective, 0.0)
+    generated = _generated(name)
+    if generated is not None:
+        return generated
     raise KeyError(f"unknown problem {name!r}; known: {', '.join(PROBLEMS)}")
+
+
+_GENERATORS = {"switch-r": random_problems.switch_instance,
+               "mixedD-r": random_problems.mixed_instance}
+
+
+@lru_cache(maxsize=None)
+def _generated(name: str) -> Problem | None:
+    """switch-r<seed> or mixedD-r<seed>: the generated instance of that seed (None for another
+    name)."""
+    for prefix, generate in _GENERATORS.items():
+        seed = name[len(prefix):]
+        if name.startswith(prefix) and seed.isdigit() and seed == str(int(seed)):
+            instance = generate(int(seed))
+            return Problem(name, instance.space_json, instance.objective, instance.optimum)
+    return None
 
 
 TUNING = ("branin", "hartmann6", "mixed", "mixed-steps", "mixed-failures",
           *(f"surrogate-{run}" for run in SURROGATE_RUNS), "sk-rf-wine", "sk-mlp-digits",
           "sk-svc-digits",
           "sk-sgdreg-diabetes", "sk-logreg-wine", "sk-hgb-cancer", "sk-mlp-cancer")
+TUNING += tuple(f"{kind}-r{seed}" for kind in ("switch", "mixedD") for seed in (1, 2, 3))
 REPORT = ("sk-gbr-diabetes", "sk-sgd-cancer", "switch", "mixed10")
 PROBLEMS = (*TUNING, *REPORT, "example")
