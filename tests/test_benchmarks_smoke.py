@@ -340,6 +340,12 @@ def test_tuning_counts_wins_against_the_reference_and_against_a_variant(capsys, 
     against_a = out[out.index("wins vs a in seed pairs"):]
     assert any(line.startswith("a ") and "50% " in line and "mixed:  50%" in line
                for line in against_a.splitlines())  # a variant against itself: half
+    rule = against_a[against_a.index("problems where the median is at most a's"):]
+    assert any(line.startswith("a ") and line.endswith(" 2 of 2")
+               for line in rule.splitlines())  # against itself: level, so the rule is met
+    rule_vs_random = out[out.index("problems where the median is at most random's"):]
+    assert any(line.startswith("REF ") and line.endswith(" 2 of 2")
+               for line in rule_vs_random.splitlines())
     curves = pickle.loads(saved.read_bytes())["curves"]
     assert len(curves[("b", "mixed")][0]) == 40 and set(curves[("a", "branin")]) == {0, 1}
     with pytest.raises(SystemExit) as stopped:
