@@ -57,8 +57,9 @@ CANDIDATES = 3  # re-tuned on the asynchronous GA (the default strategy; benchma
 # candidates made the search too greedy: more than half of the runs on the real-run
 # surrogates stayed in a wrong batch size (regret 3e-5 at 300 trainings without restarts).
 # Checked again on the 20-problem tuning set of the eleventh round (docs/benchmarks.md): 2, 4
-# and 5 candidates, population 16 and 20, indpb 0.5 all within 3 points of 50% of the seed
-# pairs against these values at 40 / 100 / 300 trainings on fresh seeds; kept.
+# and 5 candidates and population 16 within 3 points of 50% of the seed pairs against these
+# values at 40 / 100 / 300 trainings on fresh seeds, population 20 (45% at 40) and indpb 0.5
+# (46 / 42% at 100 / 300) behind; kept.
 
 
 def offspring_for(population: int) -> int:
