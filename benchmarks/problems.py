@@ -235,8 +235,8 @@ def problem(name: str) -> Problem:
         return _example()
     if name.startswith("surrogate-") and name[len("surrogate-"):] in halloffame.run_names():
         return _surrogate(name[len("surrogate-"):])
-    if name in sklearn_tables.all_tables():
-        table = sklearn_tables.all_tables()[name]
+    table = sklearn_tables.all_tables().get(name)
+    if table is not None:
         return Problem(name, table.space_json, sklearn_tables.objective(name),
                        sklearn_tables.best_known(name), real=True)
     if name == "switch":

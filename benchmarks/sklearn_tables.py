@@ -295,8 +295,14 @@ SVC_LEVELS = {"C": _log_levels(0.01, 100.0, 5), "gamma": _log_levels(1e-4, 1.0, 
 
 @lru_cache(maxsize=None)
 def _digits_standardized():
-    x_train, y_train, x_val, y_val = _digits()
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + 1e-9
+    return _standardized(_digits(), tiny=1e-9)  # a pixel may be 0 in every training image
+
+
+def _standardized(split: tuple, tiny: float = 0.0) -> tuple:
+    """A (training, validation) split with every feature standardized by the training rows'
+    mean and spread (plus `tiny` where a feature can be constant)."""
+    x_train, y_train, x_val, y_val = split
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0) + tiny
     return (x_train - mean) / std, y_train, (x_val - mean) / std, y_val
 
 

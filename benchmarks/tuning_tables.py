@@ -48,18 +48,20 @@ from functools import lru_cache, wraps
 import numpy as np
 
 from benchmarks.sklearn_tables import (
-    Table, _breast_cancer, _diabetes, _fit_log_loss, _log_levels, _wine)
+    Table, _breast_cancer, _diabetes, _fit_log_loss, _log_levels, _standardized, _wine)
 
 
-def _ignoring(effective):
-    """Decorate a training: `effective(values)` gives the values the model uses (those it
-    ignores dropped); points with the same ones share one training."""
+def _ignoring(used_when: dict):
+    """Decorate a training: `used_when` maps each conditional parameter to when the model uses
+    it (a test of the values); points that differ only in parameters outside their condition
+    share one training."""
     def decorate(train):
         done: dict = {}
 
         @wraps(train)  # train.__wrapped__: the training itself, never shared
         def shared(values: dict) -> float:
-            key = tuple(sorted(effective(values).items()))
+            key = tuple(sorted((name, value) for name, value in values.items()
+                               if name not in used_when or used_when[name](values)))
             if key not in done:
                 done[key] = train(values)
             return done[key]
@@ -112,23 +114,12 @@ _SGDREG_DIVERGED = 1e6
 
 @lru_cache(maxsize=None)
 def _diabetes_standardized():
-    x_train, y_train, x_val, y_val = _diabetes()
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    return (x_train - mean) / std, y_train, (x_val - mean) / std, y_val
+    return _standardized(_diabetes())
 
 
-def _sgdreg_effective(values: dict) -> dict:
-    used = dict(values)
-    if values["loss"] == "squared_error":
-        del used["epsilon"]
-    if values["penalty"] != "elasticnet":
-        del used["l1_ratio"]
-    if values["learning_rate"] == "optimal":
-        del used["eta0"]
-    return used
-
-
-@_ignoring(_sgdreg_effective)
+@_ignoring({"epsilon": lambda values: values["loss"] != "squared_error",
+            "l1_ratio": lambda values: values["penalty"] == "elasticnet",
+            "eta0": lambda values: values["learning_rate"] != "optimal"})
 def train_sgdreg(values: dict) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import SGDRegressor
@@ -174,21 +165,11 @@ LOGREG_LEVELS = {"C": _log_levels(1e-3, 100.0, 6),
 
 @lru_cache(maxsize=None)
 def _wine_standardized():
-    x_train, y_train, x_val, y_val = _wine()
-    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-    return (x_train - mean) / std, y_train, (x_val - mean) / std, y_val
+    return _standardized(_wine())
 
 
-def _logreg_effective(values: dict) -> dict:
-    used = dict(values)
-    if values["penalty"] != "elasticnet":
-        del used["l1_ratio"]
-    if values["penalty"] == "none":
-        del used["C"]
-    return used
-
-
-@_ignoring(_logreg_effective)
+@_ignoring({"l1_ratio": lambda values: values["penalty"] == "elasticnet",
+            "C": lambda values: values["penalty"] != "none"})
 def train_logreg(values: dict) -> float:
     from sklearn.linear_model import LogisticRegression
 
@@ -225,14 +206,7 @@ HGB_LEVELS = {"learning_rate": _log_levels(0.01, 1.0, 4), "max_iter": [10, 30, 1
               "early_stopping": [False, True], "scoring": ["loss", "accuracy"]}
 
 
-def _hgb_effective(values: dict) -> dict:
-    used = dict(values)
-    if not values["early_stopping"]:
-        del used["scoring"]
-    return used
-
-
-@_ignoring(_hgb_effective)
+@_ignoring({"scoring": lambda values: values["early_stopping"]})
 def train_hgb(values: dict) -> float:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
@@ -271,17 +245,13 @@ MLPC_LEVELS = {"solver": ["adam", "sgd", "lbfgs"],
                "batch_size": [16, 64, 256], "early_stopping": [False, True]}
 
 
-def _mlpc_effective(values: dict) -> dict:
-    used = dict(values)
-    if values["solver"] != "sgd":
-        del used["momentum"]
-    if values["solver"] == "lbfgs":
-        for name in ("learning_rate_init", "batch_size", "early_stopping"):
-            del used[name]
-    return used
+def _not_lbfgs(values: dict) -> bool:
+    return values["solver"] != "lbfgs"
 
 
-@_ignoring(_mlpc_effective)
+@_ignoring({"momentum": lambda values: values["solver"] == "sgd",
+            "learning_rate_init": _not_lbfgs, "batch_size": _not_lbfgs,
+            "early_stopping": _not_lbfgs})
 def train_mlpc(values: dict) -> float:
     from sklearn.neural_network import MLPClassifier
 
