@@ -230,8 +230,8 @@ def learning_targets(table: dict, won: dict, report_set, ga: str = "ga", old: st
     best_at_300 = []
     for name in report_set:
         cells = table.get(name, {}).get(300, {})
-        if ga in cells:
-            rivals = {m: c.median for m, c in cells.items() if m != ga}
+        rivals = {m: c.median for m, c in cells.items() if m != ga}
+        if ga in cells and rivals:  # the GA alone (--methods ga) is no race
             best_at_300.append((name, cells[ga].median <= min(rivals.values()),
                                 f"{cells[ga].median:.3g} vs best other "
                                 f"{min(rivals, key=rivals.get)} {min(rivals.values()):.3g}"))

@@ -6,8 +6,9 @@ share of seed pairs won against a reference method.
         --variant base=ga --variant tau03=ga:TAU=0.3 --variant k1=ga[candidates=1]
 
 A variant is NAME=METHOD[:CONSTANT=VALUE,...]: a method of benchmarks/methods.py, and
-optionally constants of improve_hpo/ga/adaptive.py or improve_hpo/ga/surrogate.py set in the
-worker process (how the defaults there were tried before being written down).
+optionally constants of improve_hpo/ga/adaptive.py, improve_hpo/ga/gp.py or
+improve_hpo/ga/surrogate.py set in the worker process (how the defaults there were tried
+before being written down).
 """
 
 from __future__ import annotations
@@ -43,12 +44,12 @@ _DEFAULTS: dict = {}  # (module, constant) -> the value it had at import, in thi
 def _apply(overrides: dict) -> None:
     """Set the variant's constants, after restoring every constant an earlier job of this pool
     process changed (a pool process runs jobs of several variants)."""
-    from improve_hpo.ga import adaptive, surrogate
+    from improve_hpo.ga import adaptive, gp, surrogate
 
     for (module, key), value in _DEFAULTS.items():
         setattr(module, key, value)
     for key, value in overrides.items():
-        module = adaptive if hasattr(adaptive, key) else surrogate
+        module = next((m for m in (adaptive, gp) if hasattr(m, key)), surrogate)
         if not hasattr(module, key):
             raise KeyError(f"unknown constant {key}")
         _DEFAULTS.setdefault((module, key), getattr(module, key))

@@ -113,6 +113,17 @@ def test_quality_pipeline_produces_a_table_and_targets(tmp_path):
     assert "### mixed (tuning set)" in lines and any("Within 1%" in line for line in lines)
 
 
+def test_issue_13_targets_of_the_ga_alone_have_no_race_at_300():
+    """A report run of the GA alone (`--methods ga`, e.g. to check that a change repeats its
+    curves) has nothing to rank it against at 300: no such line, and no crash."""
+    cell = quality.Cell(median=0.1, q25=0.05, q75=0.2, seeds=20)
+    table = {"switch": {300: {"ga": cell}}}
+    assert quality.learning_targets(table, {"switch": {300: {}}}, ["switch"]) == []
+    with_rival = {"switch": {300: {"ga": cell, "tpe": quality.Cell(0.2, 0.1, 0.3, 20)}}}
+    [(text, met, detail)] = quality.learning_targets(with_rival, {}, ["switch"])
+    assert text.startswith("at 300: best median") and met and "tpe 0.2" in detail
+
+
 def test_seed_pairs_count_every_run_against_every_run_with_ties_half():
     import numpy as np
 
@@ -352,3 +363,20 @@ def test_tuning_counts_wins_against_the_reference_and_against_a_variant(capsys, 
         tuning.main([*args, "--versus", "c"])
     assert stopped.value.code == 2 and "--versus c: not a variant of this run" in \
         capsys.readouterr().err
+
+
+def test_tuning_variants_set_the_constants_of_the_ga_s_modules_and_restore_them():
+    """A variant's CONSTANT=VALUE reaches adaptive.py's, gp.py's and surrogate.py's constants
+    (typed like the constant), and the next job of the same pool process starts from the
+    defaults again; a name no module has is refused."""
+    from benchmarks import tuning
+    from improve_hpo.ga import adaptive, gp, surrogate
+
+    before = (adaptive.CROWDING, gp.RATER, gp.UNTIL, surrogate.GAMMA)
+    tuning._apply({"CROWDING": 0.0, "RATER": 0.0, "UNTIL": 10.0, "GAMMA": 0.1})
+    assert (adaptive.CROWDING, gp.RATER, gp.UNTIL, surrogate.GAMMA) == (0, 0, 10.0, 0.1)
+    assert isinstance(gp.RATER, int)
+    tuning._apply({})
+    assert (adaptive.CROWDING, gp.RATER, gp.UNTIL, surrogate.GAMMA) == before
+    with pytest.raises(KeyError, match="unknown constant NO_SUCH"):
+        tuning._apply({"NO_SUCH": 1.0})

@@ -31,7 +31,9 @@ members, and its population keeps members of other basins by crowding.
    results, or nothing to model) the first child is sent: plain breeding. The asynchronous
    GA's model leaves failed trials out, as TPE does (IGNORE_FAILURES), and sees a point's
    latest value when the fidelity scheduler measures it again at a higher rung
-   (REVISE_HISTORY; GeneticAlgorithm.revise).
+   (REVISE_HISTORY; GeneticAlgorithm.revise). Early in a run (until 5 x mu results), the
+   asynchronous GA breeds 16 children per slot and a Gaussian process of the results rates
+   them instead, by expected improvement (ga/gp.py); `--candidates 1` turns both off.
 4. Restarts when the search stagnates: after RESTART_AFTER x mu results in a row that did not
    improve the best result (by more than IMPROVEMENT of its magnitude), the GA keeps its best
    member, makes the next mu - 1 children random points and starts the steps again
@@ -67,6 +69,7 @@ import math
 
 import numpy as np
 
+from improve_hpo.ga import gp
 from improve_hpo.ga.initial_design import latin_hypercube
 from improve_hpo.ga.surrogate import DensityRatio, Encoder, History
 
@@ -181,6 +184,8 @@ CROWDING = 1
 # difference of two good results) and a random-forest rater of a slot's children in place of
 # the density ratio won on the tuning set and lost on the report set; correlated Gaussian steps
 # lost on the tuning set.
+# Twelfth round: a Gaussian process rates the asynchronous GA's children until 5 x mu results
+# (ga/gp.py has the constants and the figures).
 
 
 class AdaptiveBreeder:
@@ -207,6 +212,7 @@ class AdaptiveBreeder:
         self._restarted_at = 0  # the history size at the last restart
         self.restarts = 0
         self._mutable = np.array([not p.fixed for p in space.parameters])
+        self._gp = gp.GaussianProcessRater(self.history.encoder, bool(IGNORE_FAILURES))
 
     def first_population(self, count: int, rng) -> list[dict] | None:
         """The random points of the first population as one design (LATIN_HYPERCUBE), or None
@@ -229,6 +235,7 @@ class AdaptiveBreeder:
         """A result measured again at a higher fidelity rung: the model sees its new loss."""
         if self.asynchronous and REVISE_HISTORY and self.history.revise(number, loss):
             self._model_size = -1  # refit
+            self._gp.stale()
 
     def model(self) -> DensityRatio | None:
         """The model of every result told so far (refitted only when results were added)."""
@@ -313,7 +320,9 @@ class AdaptiveBreeder:
         """
         self._count_successes()
         model = self.model()
-        wanted = self.candidates if model is not None else 1
+        rater = self._rater(model)
+        wanted = (1 if model is None else self.candidates if rater is model
+                  else gp.CANDIDATES)
         weights = model.category_weights if model is not None else None
         found, keys = [], set()
         bred = None
@@ -337,8 +346,17 @@ class AdaptiveBreeder:
             return bred
         if len(found) == 1:
             return found[0]
-        scores = model.score([values for values, _, _ in found])
+        scores = rater.score([values for values, _, _ in found])
         return found[int(np.argmax(scores))]
+
+    def _rater(self, model):
+        """What rates a slot's children: in the asynchronous GA, until gp.UNTIL x mu results,
+        the Gaussian process (ga/gp.py) while it can be fitted, unless --candidates is 1;
+        else `model` (the density ratio)."""
+        if (not (self.asynchronous and gp.RATER) or model is None or self.candidates == 1
+                or (gp.UNTIL and len(self.history) >= gp.UNTIL * self.population)):
+            return model
+        return self._gp if self._gp.update(self.history) else model
 
     def _vary(self, population: list, rng, weights) -> tuple[dict, str, tuple | None]:
         """varOr's choice for one child: crossover (Space.crossover's first child), mutation

@@ -60,6 +60,8 @@ CANDIDATES = 3  # re-tuned on the asynchronous GA (the default strategy; benchma
 # and 5 candidates and population 16 within 3 points of 50% of the seed pairs against these
 # values at 40 / 100 / 300 trainings on fresh seeds, population 20 (45% at 40) and indpb 0.5
 # (46 / 42% at 100 / 300) behind; kept.
+# Twelfth round: until 5 x mu results the asynchronous GA breeds 16 children per slot for a
+# Gaussian process to rate instead (improve_hpo/ga/gp.py); these values apply from then on.
 
 
 def offspring_for(population: int) -> int:

@@ -13,7 +13,8 @@ scaled axis of numbers and ordered values, a smoothing kernel on categories), fi
 handful of results, and costs O(results x candidates x parameters) per generation with no
 training step: about a millisecond per ask at 5,000 results (benchmarks/quality.py measures
 it). A random forest (scikit-learn) would add a runtime dependency and refit per generation;
-a GP's cost grows with the cube of the results and needs a kernel for categories.
+a Gaussian process's cost grows with the cube of the results, so the asynchronous GA uses one
+only for its first 5 x mu results, where it rates better than this model (ga/gp.py).
 
 Everything is deterministic: results are used in trial-number order, ties go to the lower
 trial number, and nothing draws random numbers.
@@ -69,6 +70,15 @@ class Encoder:
     def encode(self, values: dict) -> tuple[list[float], list[int]]:
         return ([to_unit(values[name]) for name, to_unit, _ in self.numeric],
                 [index(values[name]) for name, index, _ in self.categorical])
+
+    def rows(self, points: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+        """(numeric rows, categorical rows) of `points`, as arrays."""
+        encoded = [self.encode(values) for values in points]
+        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
+            len(points), len(self.numeric))
+        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
+            len(points), len(self.categorical))
+        return numeric, categorical
 
 
 class History:
@@ -211,10 +221,6 @@ class DensityRatio:
 
     def score(self, points: list[dict]) -> np.ndarray:
         """log l(x) - log g(x) of each point: higher looks more like the good results."""
-        encoded = [self.encoder.encode(values) for values in points]
-        numeric = np.array([e[0] for e in encoded], dtype=float).reshape(
-            len(points), len(self.encoder.numeric))
-        categorical = np.array([e[1] for e in encoded], dtype=int).reshape(
-            len(points), len(self.encoder.categorical))
+        numeric, categorical = self.encoder.rows(points)
         return (self.good.log_density(numeric, categorical)
                 - self.bad.log_density(numeric, categorical))
