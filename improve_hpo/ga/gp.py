@@ -31,8 +31,10 @@ and its cubic cost does not matter while the results are few. On the tuning set
 won 61 / 58% of the seed pairs against the density ratio at 40 / 100 trainings but lost at 300
 (45%, 43%: its expected improvement keeps trying unsure children where the search should refine
 the best); handing over to the density ratio at 5 x mu results met issue 13's rule against
-Optuna's TPE on 18 and 16 of the 20 problems at 40 and 100 trainings (the density ratio alone: 12
-and 13; 40 seeds, 4000-4039). Why written here and not taken from scikit-learn: a runtime
+Optuna's TPE on 18 and 16 of the 20 problems at 40 and 100 trainings on the seeds it was chosen
+on (the density ratio alone: 12 and 13; 4000-4039), and on 15 and 17 on 40 fresh seeds (12 and
+16; 4040-4079), where it won 59 / 57 / 52% of the seed pairs against the density ratio alone at
+40 / 100 / 300 trainings. Why written here and not taken from scikit-learn: a runtime
 dependency for some 150 lines, and a factorization without BLAS rates alike on every machine.
 
 Deterministic: no random draws; inputs in trial-number order; equal ratings go to the first
@@ -160,9 +162,7 @@ class GaussianProcessRater:
     def __init__(self, encoder, ignore_failures: bool):
         self.encoder = encoder
         self.ignore_failures = ignore_failures
-        sizes = [size for _, _, size in encoder.categorical]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
-        self.levels = int(sum(sizes))
+        sizes = encoder.sizes
         numeric = len(encoder.numeric)
         # The parameter each input column belongs to (its length's index).
         self.group = np.concatenate([np.arange(numeric), np.repeat(
@@ -175,11 +175,9 @@ class GaussianProcessRater:
         self._choice = None  # (lengths per parameter, noise)
 
     def _inputs(self, numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
-        one_hot = np.zeros((len(numeric), self.levels))
-        if self.levels:
-            one_hot[np.arange(len(categorical))[:, None], categorical + self.offsets] = \
-                math.sqrt(0.5)
-        return np.hstack([numeric, one_hot])
+        """The process's input rows: numbers as encoded, then the categorical values one-hot at
+        sqrt(1/2), so that two different values of one parameter are at distance 1."""
+        return np.hstack([numeric, self.encoder.one_hot(categorical, math.sqrt(0.5))])
 
     def stale(self) -> None:
         """A told result changed (a higher fidelity rung): refit at the next update."""

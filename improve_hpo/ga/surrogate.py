@@ -64,6 +64,21 @@ class Encoder:
                 self.categorical.append((p.name, p.index, len(p.values)))
 
     @property
+    def sizes(self) -> list[int]:
+        """The number of values of each categorical and logical parameter."""
+        return [size for _, _, size in self.categorical]
+
+    def one_hot(self, categorical: np.ndarray, hot: float = 1.0) -> np.ndarray:
+        """Categorical rows (value indices) as one column per value of each parameter: `hot`
+        in the column of the row's value, 0 elsewhere."""
+        sizes = self.sizes
+        offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        rows = np.zeros((len(categorical), int(sum(sizes))))
+        if sizes:
+            rows[np.arange(len(categorical))[:, None], categorical + offsets] = hot
+        return rows
+
+    @property
     def empty(self) -> bool:
         return not (self.numeric or self.categorical)
 
@@ -133,6 +148,7 @@ class _Parzen:
     one-hot rows."""
 
     def __init__(self, encoder: Encoder, numeric: np.ndarray, categorical: np.ndarray):
+        self.encoder = encoder
         count = len(numeric)
         self.count = count
         resolution = np.array([r for _, _, r in encoder.numeric], dtype=float)
@@ -147,21 +163,14 @@ class _Parzen:
         self.log_norm = np.log(self.bandwidth * math.sqrt(2 * math.pi)).sum()
         # A category kernel keeps 1 - epsilon on the value seen and spreads epsilon over all:
         # log k = log(floor) + same * log((1 - epsilon + floor) / floor).
-        sizes = np.array([size for _, _, size in encoder.categorical], dtype=int)
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int)
+        sizes = np.array(encoder.sizes, dtype=int)
         self.levels = int(sizes.sum())
         epsilon = 1.0 / (1.0 + math.sqrt(count))
         floor = epsilon / sizes
         self.log_floor = np.log(floor).sum()
         self.log_same = np.repeat(np.log((1.0 - epsilon + floor) / floor), sizes)
-        self.one_hot = self._one_hot(categorical)
+        self.one_hot = encoder.one_hot(categorical)
         self.log_prior = -np.log(sizes).sum() if len(sizes) else 0.0
-
-    def _one_hot(self, categorical: np.ndarray) -> np.ndarray:
-        rows = np.zeros((len(categorical), self.levels))
-        if self.levels:
-            rows[np.arange(len(categorical))[:, None], categorical + self.offsets] = 1.0
-        return rows
 
     def log_density(self, numeric: np.ndarray, categorical: np.ndarray) -> np.ndarray:
         """log p(x) for each candidate row."""
@@ -171,7 +180,7 @@ class _Parzen:
                     - 2.0 * np.einsum("kd,nd->kn", scaled, self.scaled))
         log_kernel = -0.5 * np.maximum(distance, 0.0) - self.log_norm + self.log_floor
         if self.levels:
-            log_kernel += np.einsum("kl,nl->kn", self._one_hot(categorical) * self.log_same,
+            log_kernel += np.einsum("kl,nl->kn", self.encoder.one_hot(categorical) * self.log_same,
                                     self.one_hot)
         stacked = np.concatenate([log_kernel, np.full((candidates, 1), self.log_prior)], axis=1)
         top = stacked.max(axis=1, keepdims=True)
