@@ -186,6 +186,12 @@ CROWDING = 1
 # lost on the tuning set.
 # Twelfth round: a Gaussian process rates the asynchronous GA's children until 5 x mu results
 # (ga/gp.py has the constants and the figures).
+# Thirteenth round, not kept (docs/benchmarks.md): 30 or 64 children while the process rates
+# (52-53% of the seed pairs at 40 trainings, level at 100); the first population's later points
+# chosen by the process (level); 4 random points among a slot's children (43% at 300); the
+# process's expected improvement rating 3 children after 5 x mu results (44% at 300); its
+# posterior mean rating them (52-54% at 300 on the tuning set, but on the report set the guard
+# against the old default went from 12 to 11 of 12 cells: vetoed).
 
 
 class AdaptiveBreeder:
