@@ -54,13 +54,16 @@ class GenerationalGA(GeneticAlgorithm):
             return None
         members = [self._results[number] for number in sorted(self._results)]
         self._results = {}
-        offspring = [individual(result) for result in members]
-        if self._generation == 0:
-            self._population = offspring
-        else:
-            self._population = select_tournament(self._population + offspring, self.mu,
-                                                 self.tournament_size, self.rng)
+        self._population = self._next_population([individual(result) for result in members])
         record = Generation(self._generation, members,
                             [member.evaluated for member in self._population])
         self._generation += 1
         return record
+
+    def _next_population(self, offspring: list) -> list:
+        """The population after a generation's results: mu + lambda tournament selection
+        (generation 0: the initial points themselves)."""
+        if self._generation == 0:
+            return offspring
+        return select_tournament(self._population + offspring, self.mu, self.tournament_size,
+                                 self.rng)

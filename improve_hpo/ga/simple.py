@@ -13,8 +13,7 @@ does not apply). Deterministic for a seed, like GenerationalGA.
 
 from __future__ import annotations
 
-from improve_hpo.ga.candidate import Candidate, Generation
-from improve_hpo.ga.fitness import individual
+from improve_hpo.ga.candidate import Candidate
 from improve_hpo.ga.generational import GenerationalGA
 from improve_hpo.ga.operators import select_tournament
 
@@ -53,18 +52,7 @@ class SimpleGA(GenerationalGA):
                     else "crossover+mutation"
         return list(zip(children, origins))
 
-    def tell(self, candidate: Candidate, metric: float | None) -> Generation | None:
-        if self._generation == 0:
-            return super().tell(candidate, metric)
-        if self._outstanding.pop(candidate.number, None) is None:
-            raise ValueError(f"trial {candidate.number} was not asked or was told already")
-        self._results[candidate.number] = self._record(candidate, metric)
-        if self._outstanding:
-            return None
-        members = [self._results[number] for number in sorted(self._results)]
-        self._results = {}
-        self._population = [individual(result) for result in members]
-        record = Generation(self._generation, members,
-                            [member.evaluated for member in self._population])
-        self._generation += 1
-        return record
+    def _next_population(self, offspring: list) -> list:
+        """eaSimple: the children replace the population whole (generation 0: the initial
+        points)."""
+        return offspring

@@ -368,28 +368,21 @@ def add_fidelity_arguments(parser: argparse.ArgumentParser) -> None:
 def fidelity_from_args(args, space) -> FidelitySettings | None:
     """The fidelity settings of a run, or None without a fidelity; UsageError names the flag."""
     name = args.fidelity or space.fidelity
-    extras = [flag for flag, given in (("--min-fidelity", args.min_fidelity),
-                                       ("--max-fidelity", args.max_fidelity),
-                                       ("--grace-period", args.grace_period),
-                                       ("--progress-pattern", args.progress_pattern))
-              if given is not None]
-    if args.early_stopping not in (None, "off"):
-        extras.append("--early-stopping")
-    if args.stopping_brackets is not None:
-        extras.append("--stopping-brackets")
-    stopping_value = args.stopping_value
-    if stopping_value is not None:
-        extras.append("--stopping-value")
-    if args.fidelity_continue:
-        extras.append("--fidelity-continue")
-    silent_model = args.silent_model
-    if silent_model is not None:
-        extras.append("--silent-model")
-    if args.brackets is not None:
-        extras.append("--brackets")
-    ranking = args.fidelity_ranking
-    if ranking is not None:
-        extras.append("--fidelity-ranking")
+    # Every fidelity flag given, in the order the error names the first: they need a fidelity.
+    given = (("--min-fidelity", args.min_fidelity is not None),
+             ("--max-fidelity", args.max_fidelity is not None),
+             ("--grace-period", args.grace_period is not None),
+             ("--progress-pattern", args.progress_pattern is not None),
+             ("--early-stopping", args.early_stopping not in (None, "off")),
+             ("--stopping-brackets", args.stopping_brackets is not None),
+             ("--stopping-value", args.stopping_value is not None),
+             ("--fidelity-continue", args.fidelity_continue),
+             ("--silent-model", args.silent_model is not None),
+             ("--brackets", args.brackets is not None),
+             ("--fidelity-ranking", args.fidelity_ranking is not None))
+    extras = [flag for flag, present in given if present]
+    stopping_value, silent_model, ranking = (args.stopping_value, args.silent_model,
+                                             args.fidelity_ranking)
     if name is None:
         if extras:
             raise UsageError(f"{extras[0]}: needs a fidelity; name it with --fidelity NAME or "

@@ -225,6 +225,11 @@ class _Range(Parameter):
             raise ValueError(f"{format_value(value)} is outside {bounds}")
         return value
 
+    def _noise(self, rng, scale):
+        """A mutation's move on the parameter's scale: N(0, sigma x scale), 0 for a zero step."""
+        sigma = self.sigma * scale
+        return float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
+
     def _spaced_levels(self, points, to_value):
         """`points` evenly spaced levels (log-spaced on a log scale), both bounds included."""
         if points == 1:
@@ -286,8 +291,7 @@ class Int(_Range):
         lo, hi = self.lower, self.upper
         if lo == hi:
             return lo
-        sigma = self.sigma * scale
-        noise = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
+        noise = self._noise(rng, scale)
         if self.use_log_scale:
             y = min(self._hi, max(self._lo, math.log10(value) + noise))
             step = int(round(10.0**y)) - value
@@ -352,8 +356,7 @@ class Float(_Range):
         lo, hi = self.lower, self.upper
         if lo == hi:
             return lo
-        sigma = self.sigma * scale
-        noise = float(rng.normal(0.0, sigma)) if sigma > 0 else 0.0
+        noise = self._noise(rng, scale)
         if self.use_log_scale:
             x = 10.0 ** min(self._hi, max(self._lo, math.log10(value) + noise))
         else:
