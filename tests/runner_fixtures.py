@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from improve_hpo.errors import UsageError
 from improve_hpo.runner import WorkerContext, add_runner_arguments, settings_from_args
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,6 +60,14 @@ def settings_for(*argv: str):
     parser = argparse.ArgumentParser()
     add_runner_arguments(parser)
     return settings_from_args(parser.parse_args(list(argv)))
+
+
+def usage_error(*argv: str) -> str:
+    """The message of the usage error (exit 2) that these runner options raise."""
+    with pytest.raises(UsageError) as caught:
+        settings_for(*argv)
+    assert caught.value.exit_code == 2
+    return str(caught.value)
 
 
 def recorded_call(folder: Path, script: str) -> dict:

@@ -6,17 +6,10 @@ from __future__ import annotations
 
 import pytest
 from container_images import RUNTIME, needs_runtime
-from runner_fixtures import CPU_WORKER, make_model, recorded_call, settings_for
+from runner_fixtures import (CPU_WORKER, make_model, recorded_call, settings_for,
+                             usage_error)
 
-from improve_hpo.errors import UsageError
 from improve_hpo.runner import run_trial
-
-
-def usage_error(*argv: str) -> str:
-    with pytest.raises(UsageError) as caught:
-        settings_for(*argv)
-    assert caught.value.exit_code == 2
-    return str(caught.value)
 
 
 @pytest.fixture

@@ -9,18 +9,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
-from runner_fixtures import EXAMPLE_DATA, EXAMPLE_DIR, STANDIN_DIR, make_model, settings_for
+from runner_fixtures import (EXAMPLE_DATA, EXAMPLE_DIR, STANDIN_DIR, make_model, settings_for,
+                             usage_error)
 
-from improve_hpo.errors import UsageError
 
 PYTHON_DIR = Path(sys.executable).parent  # the stand-in runs on python3
-
-
-def usage_error(*argv: str) -> str:
-    with pytest.raises(UsageError) as caught:
-        settings_for(*argv)
-    assert caught.value.exit_code == 2
-    return str(caught.value)
 
 
 @pytest.fixture
