@@ -56,6 +56,24 @@ def test_the_process_rates_points_like_the_best_results_higher():
     assert all(np.isfinite(lengths)) and len(lengths) == 6  # one per parameter but the constant
 
 
+def test_the_incumbent_is_the_lowest_posterior_mean_at_a_result_not_the_luckiest_loss():
+    """Noisy losses (plug-in expected improvement): 15 points each trained twice, with
+    different losses. The improvement is counted from the result the process predicts best,
+    not from the luckiest loss: that result's own point rates its spread x phi(0) (no gain), and
+    no result's point rates above its spread x phi(0)."""
+    rng = make_rng(6)
+    points = [SPACE.sample(rng) for _ in range(15)] * 2
+    noise = np.random.default_rng(6).normal(0.0, 3.0, len(points))
+    rater = fitted(points, [objective(values) + jitter for values, jitter in zip(points, noise)])
+    assert rater._choice[1] > min(gp.NOISES)  # the process sees the noise
+    mean, spread = rater._posterior.predict(rater._inputs(*rater.encoder.rows(points)))
+    scores = rater.score(points)
+    best = int(np.argmin(mean))
+    phi0 = 1.0 / math.sqrt(2.0 * math.pi)
+    assert scores[best] == pytest.approx(spread[best] * phi0, rel=1e-9)
+    assert np.all(scores <= spread * phi0 * (1 + 1e-9))
+
+
 def test_a_refit_of_the_same_results_rates_the_same_whatever_order_they_were_told():
     rng = make_rng(4)
     points = [SPACE.sample(rng) for _ in range(25)]
