@@ -145,17 +145,30 @@ def test_the_rater_stays_out_of_plain_breeding_and_of_the_generational_ga(change
     assert algorithm.breeder._rater(model) is model
 
 
-def test_the_density_ratio_takes_over_at_until_x_mu_results():
-    """By default (gp.RATER, gp.UNTIL 5) the process rates the asynchronous GA's children until
-    5 x mu results were told, then the density ratio does, with --candidates children."""
-    assert gp.RATER and gp.UNTIL == 5
-    algorithm = _async(population=4, generations=40)
+def _raters_by_results(results: int) -> dict:
+    """{results told: whether the process rated the next slot}, population 4."""
+    algorithm = _async(population=4, generations=results * 2)
     breeder = algorithm.breeder
     raters = {}
-    while len(breeder.history) < 30:
+    while len(breeder.history) < results:
         candidate = algorithm.ask()[0]
         algorithm.tell(candidate, objective(candidate.values))
-        model = breeder.model()
-        raters[len(breeder.history)] = breeder._rater(model) is breeder._gp
+        raters[len(breeder.history)] = breeder._rater(breeder.model()) is breeder._gp
+    return raters
+
+
+def test_by_default_the_process_rates_the_whole_run():
+    """By default (gp.RATER, gp.UNTIL 0) the process rates the asynchronous GA's children from
+    its 5th result to the end, past the 5 x mu of the twelfth round's hand-over."""
+    assert gp.RATER and gp.UNTIL == 0
+    raters = _raters_by_results(40)
+    assert all(raters[size] for size in range(5, 41))
+
+
+def test_with_until_the_density_ratio_takes_over_at_until_x_mu_results(monkeypatch):
+    """gp.UNTIL 5 (the twelfth round's rule): the process rates until 5 x mu results were
+    told, then the density ratio does, with --candidates children."""
+    monkeypatch.setattr(gp, "UNTIL", 5.0)
+    raters = _raters_by_results(30)
     assert all(raters[size] for size in range(5, 20)) and not any(
         raters[size] for size in range(20, 31))

@@ -31,9 +31,9 @@ members, and its population keeps members of other basins by crowding.
    results, or nothing to model) the first child is sent: plain breeding. The asynchronous
    GA's model leaves failed trials out, as TPE does (IGNORE_FAILURES), and sees a point's
    latest value when the fidelity scheduler measures it again at a higher rung
-   (REVISE_HISTORY; GeneticAlgorithm.revise). Early in a run (until 5 x mu results), the
-   asynchronous GA breeds 16 children per slot and a Gaussian process of the results rates
-   them instead, by expected improvement (ga/gp.py); `--candidates 1` turns both off.
+   (REVISE_HISTORY; GeneticAlgorithm.revise). The asynchronous GA breeds 16 children per
+   slot and a Gaussian process of the results rates them instead, by expected improvement
+   (ga/gp.py); `--candidates 1` turns both off.
 4. Restarts when the search stagnates: after RESTART_AFTER x mu results in a row that did not
    improve the best result (by more than IMPROVEMENT of its magnitude), the GA keeps its best
    member, makes the next mu - 1 children random points and starts the steps again
@@ -184,8 +184,8 @@ CROWDING = 1
 # difference of two good results) and a random-forest rater of a slot's children in place of
 # the density ratio won on the tuning set and lost on the report set; correlated Gaussian steps
 # lost on the tuning set.
-# Twelfth round: a Gaussian process rates the asynchronous GA's children until 5 x mu results
-# (ga/gp.py has the constants and the figures).
+# Twelfth round: a Gaussian process rates the asynchronous GA's children until 5 x mu results;
+# fourteenth round: for the whole run (ga/gp.py has the constants and the figures).
 # Thirteenth round, not kept (docs/benchmarks.md): 30 or 64 children while the process rates
 # (52-53% of the seed pairs at 40 trainings, level at 100); the first population's later points
 # chosen by the process (level); 4 random points among a slot's children (43% at 300); the
@@ -356,9 +356,9 @@ class AdaptiveBreeder:
         return found[int(np.argmax(scores))]
 
     def _rater(self, model):
-        """What rates a slot's children: in the asynchronous GA, until gp.UNTIL x mu results,
-        the Gaussian process (ga/gp.py) while it can be fitted, unless --candidates is 1;
-        else `model` (the density ratio)."""
+        """What rates a slot's children: in the asynchronous GA the Gaussian process
+        (ga/gp.py; until gp.UNTIL x mu results when UNTIL > 0) while it can be fitted, unless
+        --candidates is 1; else `model` (the density ratio)."""
         if (not (self.asynchronous and gp.RATER) or model is None or self.candidates == 1
                 or (gp.UNTIL and len(self.history) >= gp.UNTIL * self.population)):
             return model

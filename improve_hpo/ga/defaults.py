@@ -61,7 +61,8 @@ CANDIDATES = 3  # re-tuned on the asynchronous GA (the default strategy; benchma
 # values at 40 / 100 / 300 trainings on fresh seeds, population 20 (45% at 40) and indpb 0.5
 # (46 / 42% at 100 / 300) behind; kept.
 # Twelfth round: until 5 x mu results the asynchronous GA breeds 16 children per slot for a
-# Gaussian process to rate instead (improve_hpo/ga/gp.py); these values apply from then on.
+# Gaussian process to rate instead (improve_hpo/ga/gp.py); fourteenth round: for the whole run,
+# so CANDIDATES applies to the generational GA and while the process cannot be fitted.
 
 
 def offspring_for(population: int) -> int:

@@ -182,8 +182,8 @@ def add_search_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--candidates", type=int, default=defaults.CANDIDATES, metavar="K",
                        help="GA with adaptive operators: children bred per slot, of which the "
                        "model of the results so far sends the best (the asynchronous GA breeds "
-                       "16 for its Gaussian process until 5 x population results); 1 turns the "
-                       "model off (default: %(default)s)")
+                       "16 for its Gaussian process); 1 turns the model off (default: "
+                       "%(default)s)")
     group.add_argument("--max-evaluations", type=int, default=None, metavar="N",
                        help="stop after N trained trials (reused results not counted) "
                        "(default: no limit)")

@@ -13,8 +13,9 @@ scaled axis of numbers and ordered values, a smoothing kernel on categories), fi
 handful of results, and costs O(results x candidates x parameters) per generation with no
 training step: about a millisecond per ask at 5,000 results (benchmarks/quality.py measures
 it). A random forest (scikit-learn) would add a runtime dependency and refit per generation;
-a Gaussian process's cost grows with the cube of the results, so the asynchronous GA uses one
-only for its first 5 x mu results, where it rates better than this model (ga/gp.py).
+a Gaussian process's cost grows with the cube of the results (the asynchronous GA uses one on
+at most 200 of them, where it rates better than this model: ga/gp.py); this model rates the
+generational GA's children, and the asynchronous GA's while the process cannot be fitted.
 
 Everything is deterministic: results are used in trial-number order, ties go to the lower
 trial number, and nothing draws random numbers.
