@@ -3,25 +3,25 @@ improvement).
 
 The asynchronous GA (ga/adaptive.py) breeds CANDIDATES (16) children per slot and sends the one
 this process rates best, for the whole run (UNTIL 0; with UNTIL > 0 the density ratio of
-ga/surrogate.py would take over at UNTIL x mu results, rating `--candidates` children, as in
-the twelfth and thirteenth rounds). While the process cannot be fitted, the density ratio
-rates, or, below its own minimum, the first child is sent. The process is fitted on the successful results told so far: the inputs are
-the Encoder's points (ga/surrogate.py: numbers and ordered values on [0, 1], log10 for log-scale
-ones) with each categorical or logical value one-hot, scaled so that two different values are
-at distance 1; the target is the losses' normal scores (each loss's mid-rank mapped through the
-inverse normal distribution: a Gaussian copula, so a few diverged or huge losses do not flatten
-the rest and any loss scale works alike). The kernel is a Matern 5/2 with one length per
-parameter (a categorical's one-hot columns share theirs) and a noise level; both are chosen by
-the marginal likelihood, first one length for all parameters over LENGTHS x NOISES, then one
-pass that tries each parameter's length x ARD_FACTORS (a parameter that does not matter gets a
-long length). A child is rated by its expected improvement over the incumbent, the lowest
-posterior mean at a result (plug-in expected improvement, Picheny et al. 2013): a training's
-loss is noisy (its seed, its data split), so the best loss seen is partly luck, and improvement
-counted from it favours the children the process is most unsure of; counted from the best
-prediction, a child predicted as good as the best result still rates by its spread. On the
+ga/surrogate.py would take over at UNTIL x mu results, rating `--candidates` children, as in the
+twelfth and thirteenth rounds). While the process cannot be fitted, the density ratio rates, or,
+below its own minimum, the first child is sent. The process is fitted on the successful results
+told so far: the inputs are the Encoder's points (ga/surrogate.py: numbers and ordered values on
+[0, 1], log10 for log-scale ones) with each categorical or logical value one-hot, scaled so that
+two different values are at distance 1; the target is the losses' normal scores (each loss's
+mid-rank mapped through the inverse normal distribution: a Gaussian copula, so a few diverged or
+huge losses do not flatten the rest and any loss scale works alike). The kernel is a Matern 5/2
+with one length per parameter (a categorical's one-hot columns share theirs) and a noise level;
+both are chosen by the marginal likelihood, first one length for all parameters over LENGTHS x
+NOISES, then one pass that tries each parameter's length x ARD_FACTORS (a parameter that does
+not matter gets a long length). A child is rated by its expected improvement over the incumbent,
+the lowest posterior mean at a result (plug-in expected improvement, Picheny et al. 2013): a
+training's loss is noisy (its seed, its data split), so the best loss seen is partly luck, and
+improvement counted from it favours the children the process is most unsure of; counted from the
+best prediction, a child predicted as good as the best result still rates by its spread. On the
 tuning set it won 54 / 53 / 51% of the seed pairs against improvement over the best loss at 40 /
-100 / 300 trainings (40 fresh seeds, 6020-6059, after 54 / 52 / 50% on 6000-6019) and met
-issue 13's rule against TPE on 16 and 16 of the 20 problems (14 and 17 before; docs/benchmarks.md,
+100 / 300 trainings (40 fresh seeds, 6020-6059, after 54 / 52 / 50% on 6000-6019) and met issue
+13's rule against TPE on 16 and 16 of the 20 problems (14 and 17 before; docs/benchmarks.md,
 fourteenth round).
 
 Cost: the lengths are chosen again once the results grew by REFIT_GROWTH since the last choice;
@@ -35,19 +35,19 @@ task: on the utilization replay of 440 real trials compressed so that one ends e
 rank 0's CPU went from 1.3 to 5 s and 8 workers' utilization from 0.99 to 0.96 of the greedy
 schedule; with trainings of minutes it is noise.
 
-Why a Gaussian process, and why for the whole run: it is the model that extracts the most from
-a few dozen results on a smooth or mixed landscape (it interpolates between the results and
-knows where it is unsure, where the density ratio only compares where good and bad results
-lie). The twelfth round used it only until 5 x mu results because rating with it throughout
-lost at 300 trainings (45%, 43% of the seed pairs against the density ratio: its improvement,
-counted from the luckiest loss, kept trying unsure children where the search should refine the
-best). Counted from the best prediction (above), it wins there: on the tuning set
-(benchmarks/tuning.py, 20 problems; docs/benchmarks.md, fourteenth round) the process for the
-whole run won 50 / 60 / 65% of the seed pairs against handing over at 5 x mu results at 40 /
-100 / 300 trainings (seeds 6060-6079; 40 is before the hand-over) and 50 / 61 / 67% on 40
-fresh seeds (6080-6119), where it met the rule "median at most the hand-over's and at least half
-of the pairs" on 20 / 19 / 19 of the 20 problems. Why written here and not taken from scikit-learn: a runtime
-dependency for some 150 lines, and a factorization without BLAS rates alike on every machine.
+Why a Gaussian process, and why for the whole run: it is the model that extracts the most from a
+few dozen results on a smooth or mixed landscape (it interpolates between the results and knows
+where it is unsure, where the density ratio only compares where good and bad results lie). The
+twelfth round used it only until 5 x mu results because rating with it throughout lost at 300
+trainings (45%, 43% of the seed pairs against the density ratio: its improvement, counted from
+the luckiest loss, kept trying unsure children where the search should refine the best). Counted
+from the best prediction (above), it wins there: on the tuning set (benchmarks/tuning.py, 20
+problems; docs/benchmarks.md, fourteenth round) the process for the whole run won 50 / 60 / 65%
+of the seed pairs against handing over at 5 x mu results at 40 / 100 / 300 trainings (seeds
+6060-6079; 40 is before the hand-over) and 50 / 61 / 67% on 40 fresh seeds (6080-6119), where it
+met the rule "median at most the hand-over's and at least half of the pairs" on 20 / 19 / 19 of
+the 20 problems. Why written here and not taken from scikit-learn: a runtime dependency for some
+150 lines, and a factorization without BLAS rates alike on every machine.
 
 Deterministic: no random draws; inputs in trial-number order; equal ratings go to the first
 child bred.
