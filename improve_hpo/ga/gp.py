@@ -27,10 +27,10 @@ fourteenth round).
 Cost: the lengths are chosen again once the results grew by REFIT_GROWTH since the last choice;
 the posterior (one Cholesky factor) is recomputed whenever results were added; at most
 MAX_TRAIN results are used (the best quarter and the rest evenly spaced in trial order), so an
-ask's cost stops growing at MAX_TRAIN results. Measured on mixed10's ten parameters (one
-core): choosing the lengths 47 / 97 / 272 ms at 50 / 100 / 200 results, the posterior 2 / 3 / 9
-ms, rating 16 children under 1 ms; an ask at 5,000 trials about 12 ms
-(benchmarks/ask_cost.py). On rank 0 that is CPU time between a trial's end and the next
+ask's cost stops growing at MAX_TRAIN results. Measured on mixed10's ten parameters (one core;
+twelfth round): choosing the lengths 47 / 97 / 272 ms at 50 / 100 / 200 results, the posterior 2
+/ 3 / 9 ms, rating 16 children under 1 ms; an ask at 5,000 trials about 12 ms (fourteenth round,
+benchmarks/ask_cost.py). On rank 0 that is CPU time between a trial's end and the next
 task: on the utilization replay of 440 real trials compressed so that one ends every 50 ms,
 rank 0's CPU went from 1.3 to 5 s and 8 workers' utilization from 0.99 to 0.96 of the greedy
 schedule; with trainings of minutes it is noise.
