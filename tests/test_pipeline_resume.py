@@ -170,6 +170,24 @@ def _results_in_folders(out: Path) -> dict[int, tuple]:
     return found
 
 
+def _settled_results_in_folders(out: Path, quiet: float = 3.0) -> int:
+    """How many results the workers of a frozen rank 0 leave in folders, counted once the count
+    has held for `quiet` seconds. Each of the 3 workers finishes its running trial and, when rank 0
+    had queued one behind it, that one too: 3 to 6, fewer than 6 where rank 0 froze between a
+    commit and the next hand-out."""
+    counted, since = -1, time.monotonic()
+
+    def settled() -> bool:
+        nonlocal counted, since
+        now = len(_results_in_folders(out))
+        if now != counted:
+            counted, since = now, time.monotonic()
+        return counted >= 3 and time.monotonic() - since >= quiet
+
+    wait_for(settled, timeout=TIMEOUT)
+    return counted
+
+
 def _finished(out: Path) -> dict[int, tuple]:
     """Every finished trial a resumed run must keep: committed, or left in its folder."""
     return {**finished_trials(out), **_results_in_folders(out)}
@@ -189,6 +207,7 @@ def test_kill_9_of_the_job_while_workers_run_queued_tasks_loses_nothing(tmp_path
     kept: dict[int, tuple] = {}  # trial -> (status, metric, folder), finished at some kill
     protected: dict[str, int] = {}  # their folders -> train.sh starts when they had finished
     left_in_folders = 0
+    most_at_a_stop = 0  # results in folders once the workers of a frozen rank 0 went idle
     for number in range(KILLS):
         log_length = len(runs_log(tmp_path))
         with started(argv, tmp_path) as job:
@@ -198,8 +217,7 @@ def test_kill_9_of_the_job_while_workers_run_queued_tasks_loses_nothing(tmp_path
             assert job.poll() is None, "the run ended before its kill: give it more trials"
             if number % 2 == 0:
                 os.kill(ranks(job.pid)[0], signal.SIGSTOP)
-                # 3 workers, each with a running and a queued trial: both end uncommitted
-                wait_for(lambda: len(_results_in_folders(out)) >= 6, timeout=TIMEOUT)
+                most_at_a_stop = max(most_at_a_stop, _settled_results_in_folders(out))
             kill_job(job, tmp_path)
         assert_nothing_left(tmp_path)
         now = _finished(out)
@@ -219,5 +237,6 @@ def test_kill_9_of_the_job_while_workers_run_queued_tasks_loses_nothing(tmp_path
     assert len(now) == 400
     trained = _trained(tmp_path)
     assert all(trained[folder] == count for folder, count in protected.items())
-    assert left_in_folders >= 6
+    # more than one per worker: some worker finished a queued trial after the one rank 0 never saw
+    assert most_at_a_stop > 3, most_at_a_stop
     print(f"{left_in_folders} finished trials were only in their folders at a kill")
