@@ -36,9 +36,12 @@ def test_the_cholesky_factor_is_numpy_s_and_refuses_a_matrix_that_is_not_positiv
     rng = np.random.default_rng(0)
     inputs = rng.random((40, 3))
     covariance = gp._matern(inputs / 0.3, inputs / 0.3) + 1e-3 * np.eye(40)
-    factor = gp._cholesky(covariance)
+    targets = rng.normal(size=40)
+    factor, whitened = gp._cholesky(covariance, targets)
     assert np.allclose(factor, np.linalg.cholesky(covariance), atol=1e-12)
+    assert np.allclose(factor @ whitened, targets, atol=1e-10)
     assert np.allclose(gp._lower_inverse(factor) @ factor, np.eye(40), atol=1e-10)
+    assert gp._cholesky(covariance)[1] is None
     assert gp._cholesky(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
 
 
@@ -65,9 +68,9 @@ def test_the_incumbent_is_the_lowest_posterior_mean_at_a_result_not_the_luckiest
     points = [SPACE.sample(rng) for _ in range(15)] * 2
     noise = np.random.default_rng(6).normal(0.0, 3.0, len(points))
     rater = fitted(points, [objective(values) + jitter for values, jitter in zip(points, noise)])
+    scores = rater.score(points)
     assert rater._choice[1] > min(gp.NOISES)  # the process sees the noise
     mean, spread = rater._posterior.predict(rater._inputs(*rater.encoder.rows(points)))
-    scores = rater.score(points)
     best = int(np.argmin(mean))
     phi0 = 1.0 / math.sqrt(2.0 * math.pi)
     assert scores[best] == pytest.approx(spread[best] * phi0, rel=1e-9)
@@ -107,14 +110,12 @@ def _async(**changes):
         "population": 8, "generations": 8, "strategy": "async", "seed": 11, **changes}))
 
 
-def test_with_the_rater_on_a_slot_sends_the_child_the_process_rates_best(monkeypatch):
-    """The asynchronous GA breeds gp.CANDIDATES new children per slot and sends the one the
-    process of the results told so far rates best: re-breeding from the same random state and
-    rating with a process fitted on the same results gives the same child."""
-    monkeypatch.setattr(gp, "RATER", 1)
+def _slot_after(results: int):
+    """(the asynchronous GA after `results` results, the child it sent next, the new distinct
+    children that slot bred, bred again from the same random state)."""
     algorithm = _async()
     told = []
-    for _ in range(12):
+    for _ in range(results):
         candidate = algorithm.ask()[0]
         algorithm.tell(candidate, objective(candidate.values))
         told.append(candidate)
@@ -129,10 +130,43 @@ def test_with_the_rater_on_a_slot_sends_the_child_the_process_rates_best(monkeyp
         values, _, _ = breeder._vary(algorithm._parents(), algorithm.rng, weights)
         if SPACE.key(values) not in asked | {SPACE.key(v) for v in bred}:
             bred.append(values)
-    rater = breeder._gp  # fitted on the 12 results; its lengths were chosen as they came
+    return algorithm, child, bred
+
+
+def test_with_the_rater_on_a_slot_sends_the_child_the_process_rates_best(monkeypatch):
+    """The asynchronous GA breeds gp.CANDIDATES new children per slot and sends the one the
+    process of the results told so far rates best: re-breeding from the same random state and
+    rating with a process fitted on the same results gives the same child."""
+    monkeypatch.setattr(gp, "RATER", 1)
+    algorithm, child, bred = _slot_after(12)
+    rater = algorithm.breeder._gp  # fitted on the 12 results; its lengths were chosen as they came
     assert rater._size == 12
     assert child.values == bred[int(np.argmax(rater.score(bred)))]
     assert child.values != bred[0]  # not plain breeding's first child
+
+
+def test_the_posterior_is_fitted_only_for_a_slot_that_rates():
+    """An update takes the results in; the lengths and the posterior (its cost) are computed
+    by the first score, so a slot whose children were all asked before pays for neither."""
+    rng = make_rng(4)
+    points = [SPACE.sample(rng) for _ in range(20)]
+    rater = gp.GaussianProcessRater(Encoder(SPACE), ignore_failures=True)
+    assert rater.update(history_of(points, [objective(values) for values in points]))
+    assert rater._posterior is None and rater._choice is None
+    first = rater.score(points[:3])
+    assert rater._posterior is not None and rater._choice is not None
+    assert np.array_equal(rater.score(points[:3]), first)
+
+
+def test_a_process_that_cannot_be_fitted_leaves_the_rating_to_the_density_ratio(monkeypatch):
+    """A covariance that is not positive definite (a negative noise level forces it): the slot
+    sends the child the density ratio rates best among the same gp.CANDIDATES children, and
+    the process says so until results are added."""
+    monkeypatch.setattr(gp, "NOISES", (-2.0,))
+    algorithm, child, bred = _slot_after(12)
+    breeder = algorithm.breeder
+    assert child.values == bred[int(np.argmax(breeder.model().score(bred)))]
+    assert breeder._gp._size == 12 and not breeder._gp.update(breeder.history)
 
 
 @pytest.mark.parametrize("changes", [dict(candidates=1), dict(strategy="generational")])

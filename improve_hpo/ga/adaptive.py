@@ -352,7 +352,10 @@ class AdaptiveBreeder:
             return bred
         if len(found) == 1:
             return found[0]
-        scores = rater.score([values for values, _, _ in found])
+        points = [values for values, _, _ in found]
+        scores = rater.score(points)
+        if scores is None:  # the process could not be fitted after all
+            scores = model.score(points)
         return found[int(np.argmax(scores))]
 
     def _rater(self, model):

@@ -92,21 +92,26 @@ def _matern(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return (1.0 + root5 + (5.0 / 3.0) * squared) * np.exp(-root5)
 
 
-def _cholesky(matrix: np.ndarray) -> np.ndarray | None:
-    """The lower Cholesky factor, column by column with einsum (no BLAS or LAPACK, whose kernels
-    and so whose roundings differ between machines; the density ratio's sums avoid them too);
-    None if the matrix is not positive definite."""
+def _cholesky(matrix: np.ndarray, targets: np.ndarray | None = None):
+    """(the lower Cholesky factor, factor^-1 targets by forward substitution or None without
+    targets), or None if the matrix is not positive definite. Column by column with einsum (no
+    BLAS or LAPACK, whose kernels and so whose roundings differ between machines; the density
+    ratio's sums avoid them too); the substitution runs in the same loop, as row j of the
+    factor is complete when column j starts (the marginal likelihood's cost is these loops)."""
     size = len(matrix)
     factor = np.zeros_like(matrix)
+    whitened = None if targets is None else np.zeros_like(targets)
     for j in range(size):
         row = factor[j, :j]
         pivot = matrix[j, j] - np.einsum("k,k->", row, row)
         if not pivot > 0:
             return None
         factor[j, j] = math.sqrt(pivot)
+        if whitened is not None:
+            whitened[j] = (targets[j] - np.einsum("k,k->", row, whitened[:j])) / factor[j, j]
         factor[j + 1:, j] = (matrix[j + 1:, j]
                              - np.einsum("ik,k->i", factor[j + 1:, :j], row)) / factor[j, j]
-    return factor
+    return factor, whitened
 
 
 def _lower_inverse(factor: np.ndarray) -> np.ndarray:
@@ -117,14 +122,6 @@ def _lower_inverse(factor: np.ndarray) -> np.ndarray:
         inverse[i, i] = 1.0 / factor[i, i]
         inverse[i, :i] = -np.einsum("k,kj->j", factor[i, :i], inverse[:i, :i]) / factor[i, i]
     return inverse
-
-
-def _whiten(factor: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """factor^-1 targets, by forward substitution."""
-    whitened = np.zeros_like(targets)
-    for i in range(len(targets)):
-        whitened[i] = (targets[i] - np.einsum("k,k->", factor[i, :i], whitened[:i])) / factor[i, i]
-    return whitened
 
 
 class _Posterior:
@@ -149,31 +146,31 @@ class _Posterior:
         return mean, np.sqrt(variance)
 
 
-def _factor(inputs, lengths, noise):
-    """(inputs scaled by the lengths, the covariance's Cholesky factor or None)."""
-    scaled = inputs / lengths
-    return scaled, _cholesky(_matern(scaled, scaled) + (noise + 1e-8) * np.eye(len(inputs)))
+def _covariance(scaled: np.ndarray, noise: float) -> np.ndarray:
+    """The results' covariance: the kernel between inputs scaled by their lengths, plus noise."""
+    return _matern(scaled, scaled) + (noise + 1e-8) * np.eye(len(scaled))
 
 
 def _log_likelihood(inputs, targets, lengths, noise) -> float:
     """The log marginal likelihood (without its constant), -inf where it cannot be computed."""
-    _, factor = _factor(inputs, lengths, noise)
-    if factor is None:
+    factored = _cholesky(_covariance(inputs / lengths, noise), targets)
+    if factored is None:
         return -math.inf
-    whitened = _whiten(factor, targets)
+    factor, whitened = factored
     return float(-0.5 * np.einsum("i,i->", whitened, whitened) - np.log(np.diag(factor)).sum())
 
 
 def _fit(inputs, targets, lengths, noise) -> _Posterior | None:
     """The posterior, or None when the covariance is not positive definite."""
-    scaled, factor = _factor(inputs, lengths, noise)
-    return None if factor is None else _Posterior(scaled, lengths, factor, targets)
+    scaled = inputs / lengths
+    factored = _cholesky(_covariance(scaled, noise))
+    return None if factored is None else _Posterior(scaled, lengths, factored[0], targets)
 
 
 class GaussianProcessRater:
-    """The process of the results told so far: `update(history)` refits it when results were
-    added and says whether it can rate; `score(points)` rates points (higher: more expected
-    improvement)."""
+    """The process of the results told so far: `update(history)` takes the results in when
+    they changed and says whether it can rate; `score(points)` rates points (higher: more
+    expected improvement), fitting the process first when the results changed."""
 
     def __init__(self, encoder, ignore_failures: bool):
         self.encoder = encoder
@@ -187,6 +184,10 @@ class GaussianProcessRater:
         self._posterior = None
         self._best = 0.0
         self._size = -1
+        # Computed when a slot first rates (_fitted): the last update's (inputs, targets), and
+        # those of the update at which the lengths were last due to be chosen again.
+        self._fit_on = None
+        self._choose_on = None
         self._chosen_at = 0
         self._choice = None  # (lengths per parameter, noise)
 
@@ -200,12 +201,13 @@ class GaussianProcessRater:
         self._size = -1
 
     def update(self, history) -> bool:
-        """Refit when results were added; whether the process can rate."""
+        """Take in the results when they changed (choosing the lengths again when due); whether
+        the process can rate them (enough successes, not all equal)."""
         size = len(history)
         if size == self._size:
-            return self._posterior is not None
+            return self._posterior is not None or self._fit_on is not None
         self._size = size
-        self._posterior = None
+        self._posterior = self._fit_on = None
         if self.encoder.empty or size < MIN_RESULTS:
             return False
         numeric, categorical, losses = history.arrays()
@@ -225,16 +227,27 @@ class GaussianProcessRater:
             finite = finite[keep]
         inputs = self._inputs(numeric, categorical)
         targets = normal_scores(np.where(finite, losses, losses[finite].max()))
-        if self._choice is None or size >= self._chosen_at + max(
-                1, math.ceil(REFIT_GROWTH * self._chosen_at)):
-            self._choice = self._choose(inputs, targets)
-            self._chosen_at = size
-        lengths, noise = self._choice
-        self._posterior = _fit(inputs, targets, lengths[self.group], noise)
-        if self._posterior is None:
-            return False
-        self._best = float(self._posterior.mean(inputs).min())
+        if size >= self._chosen_at + max(1, math.ceil(REFIT_GROWTH * self._chosen_at)):
+            self._choose_on, self._chosen_at = (inputs, targets), size
+        self._fit_on = inputs, targets
         return True
+
+    def _fitted(self) -> _Posterior | None:
+        """The posterior of the last update, computed when a slot first rates: the lengths are
+        chosen from the results of the update where they were due (as if chosen there), then
+        the posterior is fitted. A slot whose children were all asked before (a small or
+        tabulated space) rates none, and so costs neither."""
+        if self._posterior is None and self._fit_on is not None:
+            if self._choose_on is not None:
+                self._choice = self._choose(*self._choose_on)
+                self._choose_on = None
+            inputs, targets = self._fit_on
+            lengths, noise = self._choice
+            self._posterior = _fit(inputs, targets, lengths[self.group], noise)
+            self._fit_on = None
+            if self._posterior is not None:
+                self._best = float(self._posterior.mean(inputs).min())
+        return self._posterior
 
     def _choose(self, inputs, targets):
         """(lengths per parameter, noise) of the highest marginal likelihood found."""
@@ -255,10 +268,14 @@ class GaussianProcessRater:
                     lengths, best_value = trial, value
         return lengths, noise
 
-    def score(self, points: list[dict]) -> np.ndarray:
+    def score(self, points: list[dict]) -> np.ndarray | None:
         """The expected improvement of each point over the incumbent: the lowest posterior mean
-        at a result (normal scores)."""
-        mean, spread = self._posterior.predict(self._inputs(*self.encoder.rows(points)))
+        at a result (normal scores); None when the covariance is not positive definite (which
+        its noise level of at least 1e-4 rules out in practice: the caller rates otherwise)."""
+        posterior = self._fitted()
+        if posterior is None:
+            return None
+        mean, spread = posterior.predict(self._inputs(*self.encoder.rows(points)))
         gain = self._best - mean
         z = gain / spread
         cdf = 0.5 * (1.0 + np.array([math.erf(value / math.sqrt(2.0)) for value in z]))
