@@ -31,14 +31,14 @@ slot whose children were all asked before (a small or tabulated space) pays for 
 most MAX_TRAIN results are used (the best quarter and the rest evenly spaced in trial order),
 so an ask's cost stops growing at MAX_TRAIN results. Measured on mixed10's ten parameters (one
 core; twelfth round): choosing the lengths 47 / 97 / 272 ms at 50 / 100 / 200 results, the
-posterior 2 / 3 / 9 ms, rating 16 children under 1 ms; an ask at 5,000 trials about 11-12 ms
-(fourteenth and fifteenth rounds, benchmarks/ask_cost.py: every slot rates there). On the
-fidelity benchmark's tabulated spaces many slots rate nothing: computing on demand halved its
-one-worker runs' CPU time (fifteenth round: 21.1 s against 39.3 s for six runs, every run the
-same). On rank 0 that is CPU time between a trial's end and the next task: on the utilization
-replay of 440 real trials compressed so that one ends every 50 ms, rank 0's CPU went from 1.3
-to 5 s and 8 workers' utilization from 0.99 to 0.96 of the greedy schedule; with trainings of
-minutes it is noise.
+posterior 2 / 3 / 9 ms, rating 16 children under 1 ms; an ask at 5,000 trials about 12 ms
+(fourteenth round) and 10.5-11 ms (fifteenth; benchmarks/ask_cost.py: every slot rates there).
+On the fidelity benchmark's tabulated spaces many slots rate nothing: computing on demand halved
+its one-worker runs' CPU time (fifteenth round: 21.1 s against 39.3 s for six runs, every run
+the same). On rank 0 that is CPU time between a trial's end and the next task: on the
+utilization replay of 440 real trials compressed so that one ends every 50 ms (fourteenth
+round), rank 0's CPU went from 1.3 to 5 s and 8 workers' utilization from 0.99 to 0.96 of the
+greedy schedule; with trainings of minutes it is noise.
 
 Why a Gaussian process, and why for the whole run: it is the model that extracts the most from a
 few dozen results on a smooth or mixed landscape (it interpolates between the results and knows
