@@ -101,7 +101,8 @@ def run_quality(plan: quality.QualityPlan, results: Path, has_optuna: bool, say,
     won = quality.wins(curves, plan)
     reached = quality.reach(curves, plan)
     report_set = [name for name in plan.problems if name in REPORT]
-    learning = quality.learning_targets(table, won, report_set)
+    intervals = quality.win_intervals(curves, plan, "tpe")
+    learning = quality.learning_targets(table, won, report_set, intervals=intervals)
     costs = [ask_cost.measure(trials, strategy) for trials in ask_trials
              for strategy in ("generational", "async")]
     learning += [(f"engine cost per ask < 50 ms at {c.trials} trials with model-guided "

@@ -131,6 +131,29 @@ def test_seed_pairs_count_every_run_against_every_run_with_ties_half():
     assert quality.pair_wins(np.array([1.0]), np.array([1.0, 2.0])) == 0.75
 
 
+def test_a_pair_share_comes_with_how_far_other_seeds_could_move_it():
+    """The bootstrap interval holds the share itself, narrows with more seeds, repeats for
+    the same runs, and reaches the target's line; a method that always wins has [1, 1]."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    mine, other = rng.normal(0.0, 1.0, 20), rng.normal(0.2, 1.0, 20)
+    share = quality.pair_wins(mine, other)
+    low, high = quality.pair_wins_interval(mine, other)
+    assert low < share < high and 0.2 < high - low < 0.6
+    assert quality.pair_wins_interval(mine, other) == (low, high)
+    many = quality.pair_wins_interval(rng.normal(0.0, 1.0, 200), rng.normal(0.2, 1.0, 200))
+    assert many[1] - many[0] < (high - low) / 2
+    assert quality.pair_wins_interval(np.zeros(20), np.ones(20)) == (1.0, 1.0)
+    cells = {name: quality.Cell(median=m, q25=m, q75=m, seeds=20)
+             for name, m in (("ga", 0.1), ("tpe", 0.2))}
+    lines = quality.learning_targets({"switch": {40: cells}}, {"switch": {40: {"tpe": share}}},
+                                     ["switch"], intervals={"switch": {40: (low, high)}})
+    [detail] = [d for text, _, d in lines if "seed pairs" in text]
+    assert detail == (f"{share:.1%} (95% bootstrap interval over the seeds: "
+                      f"{low:.0%}-{high:.0%})")
+
+
 def test_the_new_problems_have_their_documented_optima():
     from benchmarks import mixed_problems, sklearn_tables
 
