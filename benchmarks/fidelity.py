@@ -548,7 +548,7 @@ def parallel_summary(problem: Problem, seeds: int, budget: int, long_budget: int
                                    stream) for seed in range(seeds)]
             to_target = [t.epochs_to(target) for t in runs]
             rows.setdefault(row, {})[count] = dict(
-                epochs_to_target=statistics.median_low(to_target),
+                epochs_to_target=statistics.median_low(to_target), per_seed=to_target,
                 reached=sum(math.isfinite(e) for e in to_target) / len(runs))
             print(f"{problem.name} {row} W={count}: {time.time() - clock:.0f} s",
                   file=sys.stderr, flush=True)
@@ -572,6 +572,7 @@ def parallel_section(results: dict, seeds: int, budget: int, long_budget: int,
              "--workers now).", ""]
     ratios = {row: {count: [] for count in workers} for row in ("ga-defaults-end",
                                                                 "ga-defaults")}
+    intervals = {row: {count: [] for count in workers} for row in ratios}
     header = " | ".join(f"W = {count}" for count in workers)
     for name, summary in results.items():
         role = "tuning set" if name in TUNING else "report set"
@@ -589,6 +590,8 @@ def parallel_section(results: dict, seeds: int, budget: int, long_budget: int,
                 spent = rows[row][count]["epochs_to_target"]
                 ratio = plain / spent if 0 < spent < math.inf and plain < math.inf else 0.0
                 ratios[row][count].append(ratio)
+                intervals[row][count].append(ratio_interval(rows["ga"][count]["per_seed"],
+                                                            rows[row][count]["per_seed"]))
             said.append(f"ga / {row}: " + " / ".join(
                 f"{ratios[row][c][-1]:.1f}x" for c in workers))
         lines += ["", f"({', '.join(f'W = {c}' for c in workers)}) " + "; ".join(said), ""]
@@ -596,10 +599,12 @@ def parallel_section(results: dict, seeds: int, budget: int, long_budget: int,
     for row, per_count in ratios.items():
         for count, found in per_count.items():
             met = sum(ratio >= 3 for ratio in found)
+            spread = ", ".join(f"{ratio:.1f}x ({low:.1f}-{high:.1f}x)" for ratio, (low, high)
+                               in zip(found, intervals[row][count]))
             lines.append(f"- {'MET' if met == len(found) else 'MISSED'}: >= 3x fewer epochs "
                          f"than the plain GA to the target on {count} worker(s) ({row}: "
-                         f"{met} of {len(found)} problems; "
-                         + ", ".join(f"{ratio:.1f}x" for ratio in found) + ")")
+                         f"{met} of {len(found)} problems; {spread}: the ratio and its 95% "
+                         "bootstrap interval over the seeds)")
     return lines
 
 
