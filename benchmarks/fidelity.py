@@ -464,6 +464,17 @@ def ratio_interval(plain: list[float], method: list[float], draws: int = 2000,
     return float(low), float(high)
 
 
+def _times(ratio: float) -> str:
+    return f"{ratio:.1f}x" if math.isfinite(ratio) else "unbounded"
+
+
+def _spread(ratios: list[float], intervals: list[tuple[float, float]]) -> str:
+    """Each ratio with its bootstrap interval: '1.3x (1.0x to 1.7x)'. An interval without an
+    upper bound: in some resamples most of the plain GA's seeds never reached the target."""
+    return ", ".join(f"{_times(ratio)} ({_times(low)} to {_times(high)})"
+                     for ratio, (low, high) in zip(ratios, intervals))
+
+
 def _epochs(value: float, budget: int) -> str:
     return f"> {budget}" if not math.isfinite(value) else f"{value:.0f}"
 
@@ -517,8 +528,7 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
     lines += ["### Targets", ""]
     for row in judged:
         met = sum(ratio >= 3 for ratio in ratios[row])
-        spread = ", ".join(f"{ratio:.1f}x ({low:.1f}-{high:.1f}x)" for ratio, (low, high)
-                           in zip(ratios[row], intervals[row]))
+        spread = _spread(ratios[row], intervals[row])
         lines.append(f"- {'MET' if met == len(ratios[row]) else 'MISSED'}: >= 3x fewer total "
                      "epochs than the plain GA to reach the plain GA's median final regret "
                      f"({row}, {DEFAULTS[row]}: {met} of {len(ratios[row])} problems; per "
@@ -599,8 +609,7 @@ def parallel_section(results: dict, seeds: int, budget: int, long_budget: int,
     for row, per_count in ratios.items():
         for count, found in per_count.items():
             met = sum(ratio >= 3 for ratio in found)
-            spread = ", ".join(f"{ratio:.1f}x ({low:.1f}-{high:.1f}x)" for ratio, (low, high)
-                               in zip(found, intervals[row][count]))
+            spread = _spread(found, intervals[row][count])
             lines.append(f"- {'MET' if met == len(found) else 'MISSED'}: >= 3x fewer epochs "
                          f"than the plain GA to the target on {count} worker(s) ({row}: "
                          f"{met} of {len(found)} problems; {spread}: the ratio and its 95% "
