@@ -239,7 +239,8 @@ def reach(curves: dict, plan: QualityPlan) -> dict:
 
 
 def learning_targets(table: dict, won: dict, report_set, ga: str = "ga", old: str = "ga-old",
-                     tpe: str = "tpe", intervals: dict | None = None) -> list[tuple[str, bool, str]]:
+                     tpe: str = "tpe",
+                     intervals: dict | None = None) -> list[tuple[str, bool, str]]:
     """Issue 13's targets: at 40 and 100 trainings, `ga`'s median regret at most TPE's and at
     least half of the seed pairs won against it on every report problem; at 300 the best median
     of all methods on all report problems but one; on every problem and budget, never worse
