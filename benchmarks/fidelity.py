@@ -6,7 +6,8 @@
 
 (--workers: the parallel report, benchmarks/fidelity_parallel.py, written to
 results/fidelity_parallel.md: the plain GA, the defaults with milestones told at each
-training's end and streamed as reached, and random + ASHA, on W workers in simulated time.)
+training's end and streamed as reached, and random + ASHA, on W workers in simulated time;
+`--methods "ga:FLAGS"` adds that row, streamed.)
 
 Each problem of benchmarks/fidelity_curves.py is a table of real learning curves (validation
 loss after each of 27 epochs, for every configuration of a grid). A method searches the grid
@@ -87,7 +88,7 @@ from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
 from benchmarks.fidelity_parallel import ROWS, Plain, simulate
 from benchmarks.optuna_ties import stable_ties
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
-from improve_hpo.runner.intermediate import falls_behind
+from improve_hpo.runner.intermediate import stops, strong_start
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler, search_space)
 from improve_hpo.space import load_space_data
@@ -261,6 +262,7 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     target = candidate.fidelity
     start = scheduler.rungs[candidate.rung - 1] if candidate.continues is not None else 0
     cutoffs = scheduler.cutoffs() if prints else {}
+    strong = scheduler.strong_starts() if prints else {}
     settings = scheduler.settings
     watched = prints and settings.early_stopping != "off"  # as the driver watches
     milestones, stoppable = settings.watched(candidate) if watched else ((), ())
@@ -268,12 +270,14 @@ def _train(problem, candidate, scheduler, trace, prints=True):
     # there, or the best printed up to it
     judged = list(np.minimum.accumulate(curve)) if settings.judged_on == "best" else curve
     progress = {}
+    started_strong = False  # --strong-start: within the strong start at the rung below
     for fidelity in milestones:
-        progress[fidelity] = judged[fidelity - 1]
+        value = progress[fidelity] = judged[fidelity - 1]
         limit = cutoffs.get(fidelity) if fidelity in stoppable and fidelity > start else None
-        if limit is not None and falls_behind(judged[fidelity - 1], limit, "min"):
+        if stops(value, limit, "min", started_strong):
             trace.pay(fidelity - start)
-            return judged[fidelity - 1], fidelity, progress
+            return value, fidelity, progress
+        started_strong = strong_start(value, strong.get(fidelity), "min")
     trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])
@@ -290,14 +294,15 @@ def run_on_workers(method: str, problem: Problem, seed: int, budget: int, worker
 
 
 def searcher(method: str, problem: Problem, seed: int):
-    """(what asks the trainings, the space their keys are taken in) of a method of ROWS: the
-    plain GA, or the fidelity scheduler with the method's flags."""
+    """(what asks the trainings, the space their keys are taken in) of a method of ROWS or
+    "ga:FLAGS": the plain GA, or the fidelity scheduler with the method's flags."""
     if method == "ga":
         space = search_space(problem.space(), _fidelity(problem, ("--promotion", "off")))
         return Plain(make_algorithm(space, _settings(strategy="async"),
                                     rng=make_rng(seed))), space
     space = problem.space()
-    settings = _fidelity(problem, FLAGS[method])
+    flags = method[3:].split() if method.startswith("ga:") else FLAGS[method]
+    settings = _fidelity(problem, flags)
     algorithm = _settings("random" if method.startswith("random") else "ga", "async")
     return make_scheduler(space, settings, lambda searched: make_algorithm(
         searched, algorithm, rng=make_rng(seed)), "min"), space
@@ -543,15 +548,16 @@ def section(results: dict, seeds: int, budget_trainings: int, seconds: float,
 
 
 def parallel_summary(problem: Problem, seeds: int, budget: int, long_budget: int,
-                     workers: list[int]) -> dict:
+                     workers: list[int], extra=()) -> dict:
     """The parallel report of one problem: the target is the one-worker report's (the plain
-    GA's median final regret at `budget`, one training at a time); each row of ROWS runs at
-    each worker count with `long_budget`, so that the plain GA on many workers reaches it
-    too. {"target", "rows": {row: {workers: summarize's row}}}."""
+    GA's median final regret at `budget`, one training at a time); each row of ROWS, and each
+    "ga:FLAGS" method of `extra` (milestones streamed, as the engine does), runs at each worker
+    count with `long_budget`, so that the plain GA on many workers reaches it too. {"target",
+    "rows": {row: {workers: summarize's row}}}."""
     target = statistics.median(run_ga(problem, seed, budget * MAX_EPOCHS).regret
                                for seed in range(seeds))
     rows = {}
-    for row, (method, stream) in ROWS.items():
+    for row, (method, stream) in {**ROWS, **{flags: (flags, True) for flags in extra}}.items():
         for count in workers:
             clock = time.time()
             runs = [run_on_workers(method, problem, seed, long_budget * MAX_EPOCHS, count,
@@ -637,8 +643,9 @@ def main(argv=None) -> int:
     given = sys.argv[1:] if argv is None else argv
     command = " ".join(["python -m benchmarks.fidelity", *given])
     if args.workers:
+        extra = [method for method in args.methods if method.startswith("ga:")]
         results = {name: parallel_summary(Problem(name, table[name]), args.seeds,
-                                          args.budget, args.parallel_budget, args.workers)
+                                          args.budget, args.parallel_budget, args.workers, extra)
                    for name in args.problems}
         lines = parallel_section(results, args.seeds, args.budget, args.parallel_budget,
                                  args.workers, time.time() - started, command)

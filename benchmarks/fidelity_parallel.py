@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks.fidelity_curves import MAX_EPOCHS
-from improve_hpo.runner.intermediate import falls_behind
+from improve_hpo.runner.intermediate import stops, strong_start
 
 # The rows of the parallel report: (method of benchmarks.fidelity, whether milestones stream)
 ROWS = {
@@ -54,6 +54,7 @@ class _Training:
     judged: list  # what it is judged on after each epoch (--stopping-value)
     stoppable: tuple
     progress: dict = field(default_factory=dict)
+    started_strong: set = field(default_factory=set)  # milestones within their strong start
 
 
 class Plain:
@@ -146,7 +147,10 @@ def simulate(problem, trace, search, space, workers: int, stream: bool, prints: 
         training.progress[fidelity] = value
         limit = search.cutoffs().get(fidelity) \
             if fidelity in training.stoppable and fidelity > training.first_epoch else None
-        if limit is not None and falls_behind(value, limit, "min"):
+        below = max((f for f in training.progress if f < fidelity), default=None)
+        if strong_start(value, search.strong_starts().get(fidelity), "min"):
+            training.started_strong.add(fidelity)
+        if stops(value, limit, "min", below in training.started_strong):
             end(number, fidelity, value)
         elif stream:
             search.milestone(number, fidelity, value)

@@ -36,7 +36,7 @@ def problem():
 @pytest.mark.parametrize("method", ["ga", "ga-defaults", "ga-defaults-silent", "ga-promotion",
                                     "ga-promotion-continue", "ga-asha", "ga-early-stopping",
                                     "random-asha", "ga:--eta 3 --fidelity-ranking rung",
-                                    "ga:--stopping-value last",
+                                    "ga:--stopping-value last", "ga:--strong-start 0.4",
                                     "ga-silent:--silent-model promotion --brackets 2"])
 def test_a_method_spends_its_budget_and_reports_full_trainings(problem, method):
     budget = 6 * 27
@@ -138,7 +138,8 @@ def test_optuna_runs_the_same_whatever_order_numpy_sorts_equal_values_in(problem
 
 
 @pytest.mark.parametrize("method", ["ga", "ga-defaults", "ga-defaults-silent", "ga-promotion",
-                                    "ga-promotion-continue", "random-asha"])
+                                    "ga-promotion-continue", "random-asha",
+                                    "ga:--strong-start 0.4"])
 def test_one_simulated_worker_is_the_one_at_a_time_run(problem, method):
     """The parallel mode on one worker gives the one-worker runs, training for training,
     whether milestones stream or not (one training at a time: nothing else is judged)."""
@@ -168,11 +169,12 @@ def test_on_many_workers_streamed_milestones_stop_some_of_the_first_trainings(pr
 
 def test_the_parallel_report_names_met_and_missed_targets(problem):
     summary = fidelity.parallel_summary(problem, seeds=2, budget=3, long_budget=6,
-                                        workers=[1, 4])
-    assert set(summary["rows"]) == set(fidelity_parallel.ROWS)
+                                        workers=[1, 4], extra=["ga:--strong-start 0.4"])
+    assert set(summary["rows"]) == {*fidelity_parallel.ROWS, "ga:--strong-start 0.4"}
     lines = fidelity.parallel_section({"toy": summary}, 2, 3, 6, [1, 4], 1.0,
                                       "python -m benchmarks.fidelity --workers 1 4")
     assert "| method | W = 1 | W = 4 |" in lines
+    assert any(line.startswith("| ga:--strong-start 0.4 | ") for line in lines)
     [line] = [line for line in lines
               if "3x fewer" in line and "on 4 worker(s) (ga-defaults:" in line]
     assert re.search(RATIO_WITH_INTERVAL + r": the ratio and its 95% bootstrap", line)

@@ -329,6 +329,57 @@ def test_a_running_trials_milestone_stops_another_before_any_trial_ended(tmp_pat
     assert not processes_under(tmp_path)
 
 
+# --strong-start: five points trained one at a time, in this order; base values 0, 0.01, 0.02,
+# 0.03 and 0.008 (the fake model prints base + 1/E after epoch E). Rungs 2, 4, 8, 9 (eta 2).
+# Epochs 0.25 s apart, so the watch (every 0.1 s) stops a trial in the epoch after its rung.
+STRONG_SPACE = [*SPACE[:3], {"name": "epoch_sleep", "type": "constant", "value": 0.25}]
+STRONG_POINTS = "x,n,epochs\n0.3,0,9\n0.3,1,9\n0.3,2,9\n0.3,3,9\n0.38944271909999,0,9\n"
+
+
+def test_a_strong_start_trains_one_rung_further(tmp_path):
+    """The last point (0.508 at 2 epochs) passes the cutoff at 2 (0.51: the best half of 0.5,
+    0.51, 0.52, 0.53) and is behind the cutoff at 4 (0.258 > 0.25). Plain early stopping stops
+    it there; with --strong-start 0.5 its value at 2 was within rung 2's best half, so it trains
+    on and is stopped at 8 (0.133 > 0.125; its value at 4 was no strong start). The run
+    publishes the strong starts beside the cutoffs, --dry-run prints the rule, and a resume
+    with another value is refused, naming the flag."""
+    (tmp_path / "init.csv").write_text(STRONG_POINTS)
+    space = write_space(tmp_path, STRONG_SPACE)
+    stopped_at = {}
+    for strong in (None, 0.5):
+        folder = tmp_path / str(strong)
+        folder.mkdir()
+        flags = ("--strategy", "async", "--population", 5, "--max-evaluations", 5, "--workers",
+                 1, "--stopping-brackets", 1, "--seed", 1, "--init-population",
+                 tmp_path / "init.csv", *(("--strong-start", strong) if strong else ()))
+        result = run(command(folder, *flags, space=space))
+        assert result.returncode == 0, result.stderr
+        trials = read_csv(folder / "out" / "trials.csv").sort_values("trial")
+        assert list(trials.status) == ["ok", "ok", "stopped", "stopped", "stopped"]
+        last = trials.iloc[-1]
+        stopped_at[strong] = last.fidelity
+        # what the model did: it printed each epoch up to the rung it was stopped at
+        printed = (folder / "out" / last.folder / "train.stdout.log").read_text().splitlines()
+        assert printed[-1].split()[1] == f"epoch={last.fidelity}"
+        assert epochs_trained(folder)[(folder / "out" / last.folder).name] == last.fidelity
+        assert not processes_under(folder)
+    assert stopped_at == {None: 4, 0.5: 8}
+    out = tmp_path / "0.5" / "out"
+    assert "behind the rung cutoff 0.125 at 8" in read_csv(out / "trials.csv").reason.iloc[-1]
+    published = json.loads((out / "fidelity_cutoffs.json").read_text())
+    # at the end: the best half of the five values at 2 (0.508 its own) and of the three at 4
+    assert published["strong_starts"] == {"2": pytest.approx(0.508), "4": 0.25}
+    assert "strong_starts" not in json.loads(
+        (tmp_path / "None" / "out" / "fidelity_cutoffs.json").read_text())
+    again = run(command(tmp_path / "0.5", *flags[:-2], "--dry-run", space=space))
+    assert again.returncode == 2
+    assert f"--strong-start: the experiment in {out} was started with --strong-start 0.5, not " \
+           "0.0; give the same value to resume" in again.stderr
+    dry = run(command(tmp_path / "0.5", *flags, "--dry-run", space=space))
+    assert "strong starts: a trial within the best 0.5 of the values at a rung is not stopped " \
+           "at the next rung" in dry.stdout
+
+
 def test_a_model_that_continues_from_its_folder_trains_only_the_extra_epochs(tmp_path):
     space = [*SPACE, {"name": "can_continue", "type": "logical"}]
     space[-1] = {"name": "can_continue", "type": "constant", "value": True}
@@ -380,6 +431,12 @@ def test_fidelity_usage_errors_start_nothing(tmp_path, capsys):
            "model prints, then early stopping cuts it: --silent-model full); add " \
            "--silent-model promotion or --early-stopping off to promote, or drop --brackets" \
         in capsys.readouterr().err
+    assert cli.main([*base, *space, "--early-stopping", "off", "--strong-start", "0.4"]) == 2
+    assert "--strong-start 0.4: needs early stopping; drop it, or use --early-stopping " \
+           "asha|median" in capsys.readouterr().err
+    assert cli.main([*base, *space, "--strong-start", "1.5"]) == 2
+    assert "--strong-start: must lie within 0..1 (the best share of a rung that is not stopped " \
+           "at the next; 0: off), got 1.5" in capsys.readouterr().err
     assert cli.main([*base, *space, "--brackets", "5"]) == 2  # rungs 2, 4, 8, 9 (eta 2)
     assert "--brackets: must lie within 1..4 (the number of rungs), got 5" in \
         capsys.readouterr().err

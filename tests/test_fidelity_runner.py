@@ -63,11 +63,13 @@ def test_a_pattern_reads_a_model_that_prints_in_its_own_words(tmp_path):
 
 def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
     path = ThresholdsFile(tmp_path / "cutoffs.json")
-    assert path.read() == ("min", {})  # not published yet: no cutoff
+    assert path.read() == ("min", {}, {})  # not published yet: no cutoff
     path.write("max", {3: 0.5, 1: 0.25})
-    assert path.read() == ("max", {1: 0.25, 3: 0.5})
-    assert json.loads((tmp_path / "cutoffs.json").read_text())["cutoffs"] == {"1": 0.25,
-                                                                               "3": 0.5}
+    assert path.read() == ("max", {1: 0.25, 3: 0.5}, {})
+    published = json.loads((tmp_path / "cutoffs.json").read_text())
+    assert published["cutoffs"] == {"1": 0.25, "3": 0.5} and "strong_starts" not in published
+    path.write("min", {3: 0.5}, {1: 4, 3: 4}, strong={1: 0.75})  # --strong-start
+    assert path.read() == ("min", {3: 0.5}, {1: 0.75})
     assert falls_behind(0.6, 0.5, "min") and not falls_behind(0.5, 0.5, "min")
     assert falls_behind(0.4, 0.5, "max") and not falls_behind(0.6, 0.5, "max")
     assert falls_behind(float("nan"), 0.5, "min")
@@ -77,14 +79,15 @@ def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
                for pair in ((0.2, float("nan")), (float("nan"), 0.1)))
 
 
-def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None, stoppable=None):
+def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None, stoppable=None,
+                   strong=None):
     data = tmp_path / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     model = make_model(tmp_path / "model", train=f"LINE = {line!r}\n" + EPOCHS_WITH_GRANDCHILD)
     settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
     (tmp_path / "pre").mkdir(exist_ok=True)
     thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
-    thresholds.write("min", {1: 2.0, 3: 0.3} if cutoffs is None else cutoffs)
+    thresholds.write("min", {1: 2.0, 3: 0.3} if cutoffs is None else cutoffs, strong=strong)
     watch = ProgressWatch(str(thresholds.path), "val_loss", (1, 3, 9), pattern, stoppable)
     return run_trial(settings, {"epochs": 27}, tmp_path / "t", tmp_path / "pre", CPU_WORKER,
                      watch=watch)
@@ -112,6 +115,27 @@ def test_a_trial_in_a_higher_bracket_is_not_stopped_below_its_rung(tmp_path):
     assert result.milestones == {1: 1.0, 3: result.metric}
     assert "behind the rung cutoff 0.3 at 3" in result.reason
     assert_all_gone(tmp_path / "t" / "pids.json")
+
+
+def test_a_strong_start_is_not_stopped_at_the_next_rung(tmp_path):
+    """--strong-start: the trial's value at 1 epoch (1.0) is within rung 1's strong start, so it
+    trains on past the cutoff at 3 it is behind (0.333 > 0.3) and is stopped at 9 (0.111 >
+    0.1; its value at 3 is not a strong start there). Without the strong start at 1 it is
+    stopped at 3, as before; with a strong-start limit it misses (0.9), too."""
+    line = "IMPROVE_PROGRESS epoch={epoch} val_loss={value}"
+    cutoffs = {1: 2.0, 3: 0.3, 9: 0.1}
+    kept = stopping_trial(tmp_path / "kept", line, cutoffs=cutoffs, strong={1: 1.0, 3: 0.2})
+    assert (kept.status, kept.stopped_at) == ("stopped", 9)
+    assert kept.milestones == {1: 1.0, 3: 1 / 3, 9: 1 / 9}
+    assert "behind the rung cutoff 0.1 at 9" in kept.reason
+    log = (tmp_path / "kept" / "t" / "train.stdout.log").read_text()
+    assert "epoch=9 " in log and "epoch=12 " not in log  # it trained to 9 epochs, no further
+    assert_all_gone(tmp_path / "kept" / "t" / "pids.json")
+    missed = stopping_trial(tmp_path / "missed", line, cutoffs=cutoffs, strong={1: 0.9})
+    assert (missed.status, missed.stopped_at) == ("stopped", 3)
+    log = (tmp_path / "missed" / "t" / "train.stdout.log").read_text()
+    assert "epoch=3 " in log and "epoch=6 " not in log
+    assert_all_gone(tmp_path / "missed" / "t" / "pids.json")
 
 
 def test_an_unmodified_model_is_stopped_through_the_pattern(tmp_path):

@@ -15,7 +15,9 @@ from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler, search_space)
 from improve_hpo.scheduling.settings import SILENT_AFTER, bracket_sequence
-from improve_hpo.scheduling.stopping import cutoff
+from improve_hpo.runner.intermediate import stops
+from improve_hpo.runner.intermediate import strong_start as started_strong
+from improve_hpo.scheduling.stopping import cutoff, strong_start
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -92,6 +94,12 @@ def test_rungs_follow_eta_from_the_default_minimum():
      "--silent-model promotion or --early-stopping off"),
     (["--silent-model", "promotion", "--early-stopping", "off"],
      "--silent-model promotion: applies to the defaults"),
+    (["--strong-start", "0.4", "--early-stopping", "off"],
+     "--strong-start 0.4: needs early stopping; drop it, or use --early-stopping asha|median"),
+    (["--strong-start", "1"], "--strong-start: must lie within 0..1 (the best share of a rung "
+     "that is not stopped at the next; 0: off), got 1"),
+    (["--strong-start", "-0.2"], "--strong-start: must lie within 0..1"),
+    (["--strong-start", "nan"], "--strong-start: must lie within 0..1"),
 ])
 def test_bad_fidelity_options_name_the_flag(argv, message):
     with pytest.raises(UsageError) as caught:
@@ -145,12 +153,15 @@ def drive(sched, order_rng, workers=4, stop_after=None, prints=False):
             finished.append((candidate, metric))
             continue
         milestones, stoppable = sched.settings.watched(candidate)
-        cutoffs, progress, stopped_at = sched.cutoffs(), {}, None
+        cutoffs, strong, progress, stopped_at = sched.cutoffs(), sched.strong_starts(), {}, None
+        strong_below = False
         for fidelity in milestones:
             progress[fidelity] = curve({**candidate.values, "epochs": fidelity})
-            if fidelity in stoppable and progress[fidelity] > cutoffs.get(fidelity, np.inf):
+            limit = cutoffs.get(fidelity) if fidelity in stoppable else None
+            if stops(progress[fidelity], limit, "min", strong_below):
                 stopped_at = fidelity
                 break
+            strong_below = started_strong(progress[fidelity], strong.get(fidelity), "min")
         metric = progress[stopped_at] if stopped_at else curve(candidate.values)
         sched.tell(candidate, metric, stopped_at=stopped_at, progress=progress)
         finished.append((candidate, metric, stopped_at, progress))
@@ -441,6 +452,43 @@ def test_early_stopping_cutoffs_come_from_the_results_at_each_rung():
     assert cutoffs[3] == at_three[1]  # the 2nd best of 6: the best third
 
 
+def test_strong_starts_come_from_the_best_share_of_each_rung():
+    """--strong-start Q: per rung whose next rung is below the top, the worst value within its
+    best share Q (at least its best one; none from fewer than eta values, as a cutoff); a
+    trial within it at a rung is not stopped at the next rung, even behind the cutoff there.
+    Part of the experiment; off (0) by default, and then nothing is published."""
+    assert strong_start([5.0, 1.0, 2.0, 4.0, 3.0], 0.4, 3) == 2.0  # the best 2 of 5
+    assert strong_start([3.0, 1.0, 2.0], 0.2, 3) == 1.0  # at least the best one
+    assert strong_start([1.0, 2.0], 0.4, 3) is None and strong_start([3.0, 1.0, 2.0], 0, 3) is None
+    assert strong_start([1.0, float("inf"), 2.0, 3.0], 0.5, 3) == 1.0  # a failure is no value
+    assert stops(0.5, 0.3, "min") and not stops(0.5, 0.3, "min", started_strong=True)
+    assert not stops(0.2, 0.3, "min") and not stops(float("nan"), None, "min")
+    assert started_strong(0.25, 0.25, "min") and not started_strong(0.3, 0.25, "min")
+    assert started_strong(0.5, 0.4, "max") and not started_strong(0.3, 0.4, "max")
+    assert not started_strong(0.1, None, "min") and not started_strong(float("nan"), 1, "min")
+    for mode, sign in (("min", 1), ("max", -1)):
+        settings = FidelitySettings("epochs", 1, 27, 3, promotion=False, early_stopping="asha",
+                                    strong_start=0.4)
+        sched = make_scheduler(SPACE, settings, lambda space: make_algorithm(
+            space, SEARCH, rng=make_rng(3)), mode)
+        asked = [sched.ask()[0] for _ in range(6)]
+        for candidate in asked:
+            progress = {f: sign * curve({**candidate.values, "epochs": f}) for f in (1, 3, 9)}
+            sched.tell(candidate, sign * curve(candidate.values), progress=progress)
+        strong = sched.strong_starts()
+        assert set(strong) == {1, 3}  # 9's next rung is the top, where nothing is stopped
+        at_one = sorted(curve({**c.values, "epochs": 1}) for c in asked)
+        assert strong[1] == sign * at_one[1]  # the worst of the best 2 of 6
+    assert settings.identity()["strong_start"] == 0.4
+    assert settings.describe()[-2] == ("  strong starts: a trial within the best 0.4 of the "
+                                       "values at a rung is not stopped at the next rung")
+    default = fidelity_args()
+    assert default.identity()["strong_start"] == 0.0
+    assert not any("strong starts" in line for line in default.describe())
+    assert fidelity_args("--strong-start", "0.25").strong_start == 0.25
+    assert scheduler(promotion=False, early_stopping="asha").strong_starts() == {}
+
+
 def test_a_stopped_trial_is_a_result_at_the_rung_it_reached():
     sched = scheduler(promotion=False, early_stopping="asha")
     [candidate] = sched.ask()
@@ -461,22 +509,24 @@ def test_a_stopped_trial_counts_once_at_the_rung_it_was_stopped_at():
     assert sched.cutoffs()[3] == 0.2
 
 
-@pytest.mark.parametrize("strategy, algorithm, brackets, prints", [
-    ("async", "ga", 1, False), ("generational", "ga", 1, False),
-    ("generational", "random", 1, False), ("async", "ga", None, False),
-    ("generational", "ga", None, False), ("async", "ga", None, True),
-    ("generational", "ga", 1, True)])
+@pytest.mark.parametrize("strategy, algorithm, brackets, prints, strong", [
+    ("async", "ga", 1, False, 0.0), ("generational", "ga", 1, False, 0.0),
+    ("generational", "random", 1, False, 0.0), ("async", "ga", None, False, 0.0),
+    ("generational", "ga", None, False, 0.0), ("async", "ga", None, True, 0.0),
+    ("generational", "ga", 1, True, 0.0), ("async", "ga", None, True, 0.4)])
 def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorithm, brackets,
-                                                                prints):
+                                                                prints, strong):
     """What the driver does on resume: adopt and tell the ledger's finished trials in the order
     they finished, then adopt the interrupted ones; the rungs, counts and cutoffs are those of
     the interrupted run, and the next promotions are the same (also after a printing model
     turned promotion to early stopping, and with stopped trials)."""
-    original = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
+    original = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets,
+                         strong_start=strong)
     finished, interrupted = drive(original, np.random.default_rng(2), stop_after=40,
                                   prints=prints)
     assert original.printing == prints and original.silent == (not prints)
-    restored = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets)
+    restored = scheduler(strategy, algorithm, early_stopping="asha", brackets=brackets,
+                         strong_start=strong)
     for candidate, metric, *printed in finished:
         stopped_at, progress = printed or (None, None)
         copy = Candidate(candidate.number, candidate.generation, dict(candidate.values),
@@ -489,6 +539,8 @@ def test_a_restore_in_finish_order_continues_the_rungs_exactly(strategy, algorit
     assert restored.counts() == original.counts()
     assert (restored.silent, restored.printing) == (original.silent, original.printing)
     assert restored.cutoffs() == original.cutoffs()
+    assert restored.strong_starts() == original.strong_starts()
+    assert bool(original.strong_starts()) == (strong > 0)
     assert restored.best.result.candidate.number == original.best.result.candidate.number
     assert restored.asked == original.asked
     for _ in range(5):

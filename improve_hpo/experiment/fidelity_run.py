@@ -46,7 +46,7 @@ class FidelityRun:
         self.metric = experiment.runner.metric
         self.mode = experiment.runner.mode
         self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
-        self._published: tuple | None = None  # (cutoffs, counts) last written
+        self._published: tuple | None = None  # (cutoffs, counts, strong starts) last written
         self._said_silent = False  # SILENT_SAID was printed (once per session)
 
     def record_fields(self, candidate) -> dict:
@@ -118,7 +118,7 @@ class FidelityRun:
         """Rewrite the cutoffs file when they changed (and once at the start)."""
         if self.settings.early_stopping == "off":
             return
-        published = algorithm.cutoffs(), algorithm.cutoff_counts()
+        published = algorithm.cutoffs(), algorithm.cutoff_counts(), algorithm.strong_starts()
         if published != self._published:
             self.cutoffs_file.write(self.mode, *published)
             self._published = published

@@ -17,12 +17,14 @@ mpi4py.futures task cannot be messaged mid-run), so rank 0 publishes the rung cu
 small JSON file in OUT (`ThresholdsFile`, rewritten atomically whenever a result changes them)
 and each worker reads it when its trial reaches a rung's fidelity: no round trip, no message,
 nothing for rank 0 to track per running trial, and a worker whose rank 0 is busy or gone still
-decides the same way. The file holds {"mode": "min"|"max", "cutoffs": {"<fidelity>": metric}};
-a trial at or past a rung's fidelity (first report there) whose value is worse than that rung's
-cutoff is stopped: the runner ends its process tree exactly like a timeout (process.kill_group)
-and the trial's result is status `stopped`, the fidelity reached, and that value. The value
-judged (--stopping-value) is by default the best the trial printed up to the rung, not the one
-printed there: a learning curve is bumpy, and a trial is worth what it reached.
+decides the same way. The file holds {"mode": "min"|"max", "cutoffs": {"<fidelity>": metric}},
+and with --strong-start also "strong_starts": {"<fidelity>": metric}; a trial at or past a
+rung's fidelity (first report there) whose value is worse than that rung's cutoff is stopped
+(`stops`), unless its value at the rung below was within that rung's strong start: the runner
+ends its process tree exactly like a timeout (process.kill_group) and the trial's result is
+status `stopped`, the fidelity reached, and that value. The value judged (--stopping-value) is
+by default the best the trial printed up to the rung, not the one printed there: a learning
+curve is bumpy, and a trial is worth what it reached.
 
 The other way, worker to rank 0: the value a trial reaches at a rung (a `Milestone`) is also
 streamed to rank 0 the moment it is read, where a worker serves its tasks over a live
@@ -154,24 +156,36 @@ class ThresholdsFile:
         self.path = Path(path)
 
     def write(self, mode: str, cutoffs: dict[int, float],
-              counts: dict[int, int] | None = None) -> None:
+              counts: dict[int, int] | None = None,
+              strong: dict[int, float] | None = None) -> None:
         """Replace the file atomically: a reader sees the old or the new cutoffs, never half.
         `counts`: how many values each rung's cutoff comes from (for people and tests; workers
-        read only the cutoffs)."""
+        read only the cutoffs); `strong`: the strong-start limits (--strong-start), if any."""
         partial = self.path.with_name(self.path.name + ".partial")
-        data = dict(mode=mode, cutoffs={str(k): v for k, v in sorted(cutoffs.items())})
+        data = dict(mode=mode, cutoffs=_by_fidelity(cutoffs))
+        if strong:
+            data["strong_starts"] = _by_fidelity(strong)
         if counts is not None:
-            data["counts"] = {str(k): v for k, v in sorted(counts.items())}
+            data["counts"] = _by_fidelity(counts)
         partial.write_text(json.dumps(data), encoding="utf-8")
         os.replace(partial, self.path)
 
-    def read(self) -> tuple[str, dict[int, float]]:
-        """(mode, cutoffs); no cutoffs when the file is missing or unreadable."""
+    def read(self) -> tuple[str, dict[int, float], dict[int, float]]:
+        """(mode, cutoffs, strong-start limits); none when the file is missing or unreadable."""
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-            return data["mode"], {int(k): float(v) for k, v in data["cutoffs"].items()}
+            return (data["mode"], _from_fidelity(data["cutoffs"]),
+                    _from_fidelity(data.get("strong_starts", {})))
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            return "min", {}
+            return "min", {}, {}
+
+
+def _by_fidelity(values: dict) -> dict[str, float]:
+    return {str(k): v for k, v in sorted(values.items())}
+
+
+def _from_fidelity(values: dict) -> dict[int, float]:
+    return {int(k): float(v) for k, v in values.items()}
 
 
 def standing(best: float | None, value: float, mode: str) -> float:
@@ -189,6 +203,22 @@ def falls_behind(value: float, limit: float, mode: str) -> bool:
     return value > limit if mode == "min" else value < limit
 
 
+def stops(value: float, limit: float | None, mode: str, started_strong: bool = False) -> bool:
+    """Whether a trial is stopped at a rung: its value there is worse than the rung's cutoff
+    `limit` (None: no cutoff, or not stoppable there), unless it started strong at the rung
+    below (--strong-start: `strong_start`). The runner and the fidelity benchmark's simulations
+    decide with these two functions."""
+    return limit is not None and falls_behind(value, limit, mode) and not started_strong
+
+
+def strong_start(value: float, limit: float | None, mode: str) -> bool:
+    """--strong-start: whether a trial's value at a rung is within that rung's strong-start
+    `limit` as published when it got there (None: none), which keeps it from being stopped at
+    the next rung. Judged on arrival, as the cutoff is, so the trial's own value (streamed to
+    rank 0 a moment later) never counts in the limit it is judged on."""
+    return limit is not None and not falls_behind(value, limit, mode)
+
+
 class EarlyStop:
     """The stop check the runner's wait loop calls (process.run_logged's should_stop): reads the
     trial's new output, and at each rung fidelity below the trial's own target compares its value
@@ -202,6 +232,7 @@ class EarlyStop:
         self.reader = ProgressReader(log, watch.metric, watch.pattern)
         self.thresholds = ThresholdsFile(watch.thresholds)
         self.milestones: dict[int, float] = {}
+        self.started_strong: set[int] = set()  # milestones within their strong start
         self.last: tuple[int, float] | None = None
         self.best: float | None = None  # the best value printed so far (standing)
         self.stopped_at: int | None = None
@@ -218,14 +249,17 @@ class EarlyStop:
         reports = self.reader.poll()
         if not reports:
             return False
-        mode, cutoffs = self.thresholds.read()
+        mode, cutoffs, strong = self.thresholds.read()
         for epoch, printed in reports:
             for fidelity in self._passed(epoch, printed):
                 value = self.milestones[fidelity]
                 self._stream(fidelity, value)
                 stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
                 limit = cutoffs.get(fidelity) if stoppable else None
-                if limit is not None and falls_behind(value, limit, mode):
+                below = max((f for f in self.watch.milestones if f < fidelity), default=None)
+                if strong_start(value, strong.get(fidelity), mode):
+                    self.started_strong.add(fidelity)
+                if stops(value, limit, mode, below in self.started_strong):
                     self.stopped_at, self.value = fidelity, value
                     judged = " (its best so far)" if self.watch.judged_on == "best" else ""
                     self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g}"

@@ -6,7 +6,11 @@ asha:   the trial must be within the best 1/eta of the results at the rung (ASHA
 median: the trial must not be worse than their median (the median stopping rule).
 
 A cutoff exists once a rung holds at least eta results (fewer say too little). Cutoffs are
-losses (lower is better, ga.fitness.loss_of); thresholds_file converts them to metric values.
+losses (lower is better, ga.fitness.loss_of); the scheduler converts them to metric values.
+
+strong_start (--strong-start Q, off by default): the worst loss within the best share Q of a
+rung's results. A trial within it at a rung is not stopped at the next rung (a strong start
+that plateaus is given one more rung: runner.intermediate.stops and strong_start).
 """
 
 from __future__ import annotations
@@ -25,3 +29,12 @@ def cutoff(losses, rule: str, eta: int) -> float | None:
     if rule == "median":
         return statistics.median(finite)
     raise ValueError(f"unknown early-stopping rule {rule!r}")
+
+
+def strong_start(losses, share: float, eta: int) -> float | None:
+    """The worst loss within the best `share` of the results at a rung (at least the best one),
+    or None (too few results, as for a cutoff, or share 0: --strong-start off)."""
+    finite = sorted(loss for loss in losses if math.isfinite(loss))
+    if len(finite) < eta or share <= 0:
+        return None
+    return finite[max(1, int(len(finite) * share)) - 1]

@@ -47,7 +47,8 @@ at a rung's fidelity (its "milestones") joins that rung's list; `cutoffs()` give
 below the top, the worst metric a running trial may have when it reaches that fidelity
 (scheduling.stopping). The driver publishes them to the workers (runner.intermediate), which
 stop a trial that falls behind: that trial is a result measured at the rung it reached
-(status stopped), never a failure.
+(status stopped), never a failure. With --strong-start Q, `strong_starts()` gives per rung the
+worst metric within its best share Q: a trial within it there is not stopped at the next rung.
 
 Streamed milestones (as ASHA records a trial at a rung the moment it gets there): a running
 trial's value at a rung arrives while it trains (`milestone()`, from the worker over its
@@ -78,7 +79,7 @@ from improve_hpo.errors import UsageError
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
 from improve_hpo.ga.fitness import BestEver, evaluate
 from improve_hpo.scheduling.settings import SILENT_AFTER, FidelitySettings
-from improve_hpo.scheduling.stopping import cutoff
+from improve_hpo.scheduling.stopping import cutoff, strong_start
 from improve_hpo.space import Space
 from improve_hpo.space.parameters import Constant
 
@@ -276,6 +277,18 @@ class FidelityScheduler:
             if fidelity < settings.grace:
                 continue
             loss = cutoff(self._milestones[rung], settings.early_stopping, settings.eta)
+            if loss is not None:
+                found[fidelity] = loss if self.mode == "min" else -loss
+        return found
+
+    def strong_starts(self) -> dict[int, float]:
+        """--strong-start: {fidelity: the worst metric within the best share of the values there},
+        for the rungs below the top whose next rung is below the top too (a trial within it is
+        not stopped at the next rung); {} when the setting is off."""
+        settings = self.settings
+        found = {}
+        for rung, fidelity in enumerate(self.rungs[:-2]):
+            loss = strong_start(self._milestones[rung], settings.strong_start, settings.eta)
             if loss is not None:
                 found[fidelity] = loss if self.mode == "min" else -loss
         return found
