@@ -336,23 +336,25 @@ STRONG_SPACE = [*SPACE[:3], {"name": "epoch_sleep", "type": "constant", "value":
 STRONG_POINTS = "x,n,epochs\n0.3,0,9\n0.3,1,9\n0.3,2,9\n0.3,3,9\n0.38944271909999,0,9\n"
 
 
-def test_a_strong_start_trains_one_rung_further(tmp_path):
+@pytest.mark.parametrize("workers", [dict(workers=1), dict(ranks=2)], ids=["workers", "mpi"])
+def test_a_strong_start_trains_one_rung_further(tmp_path, workers):
     """The last point (0.508 at 2 epochs) passes the cutoff at 2 (0.51: the best half of 0.5,
     0.51, 0.52, 0.53) and is behind the cutoff at 4 (0.258 > 0.25). Plain early stopping stops
     it there; with --strong-start 0.5 its value at 2 was within rung 2's best half, so it trains
     on and is stopped at 8 (0.133 > 0.125; its value at 4 was no strong start). The run
     publishes the strong starts beside the cutoffs, --dry-run prints the rule, and a resume
-    with another value is refused, naming the flag."""
+    with another value is refused, naming the flag. One worker: a local one, or an MPI rank."""
     (tmp_path / "init.csv").write_text(STRONG_POINTS)
     space = write_space(tmp_path, STRONG_SPACE)
     stopped_at = {}
     for strong in (None, 0.5):
         folder = tmp_path / str(strong)
         folder.mkdir()
-        flags = ("--strategy", "async", "--population", 5, "--max-evaluations", 5, "--workers",
-                 1, "--stopping-brackets", 1, "--seed", 1, "--init-population",
-                 tmp_path / "init.csv", *(("--strong-start", strong) if strong else ()))
-        result = run(command(folder, *flags, space=space))
+        flags = ("--strategy", "async", "--population", 5, "--max-evaluations", 5,
+                 *(("--workers", 1) if "workers" in workers else ()), "--stopping-brackets", 1,
+                 "--seed", 1, "--init-population", tmp_path / "init.csv",
+                 *(("--strong-start", strong) if strong else ()))
+        result = run(command(folder, *flags, space=space, ranks=workers.get("ranks")))
         assert result.returncode == 0, result.stderr
         trials = read_csv(folder / "out" / "trials.csv").sort_values("trial")
         assert list(trials.status) == ["ok", "ok", "stopped", "stopped", "stopped"]
