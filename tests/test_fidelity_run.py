@@ -161,7 +161,8 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
 def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(tmp_path):
     """Early stopping had no brackets before and judged the value printed at a rung (no
     identity keys): such an experiment resumes with --stopping-brackets 1 --stopping-value
-    last, and the new defaults are refused, naming the flags and the values."""
+    last (and --strong-start off, as it was), and the new defaults are refused, naming the
+    flags and the values."""
     space = write_space(tmp_path, SPACE)
     small = ("--population", 3, "--generations", 0, "--seed", 5, "--workers", 2, "--eta", 3,
              "--promotion", "off", "--early-stopping", "asha")
@@ -173,6 +174,7 @@ def test_an_early_stopping_experiment_from_before_its_brackets_resumes_with_one(
         identity = json.loads(text)
         assert (identity.pop("stopping_brackets"), identity["brackets"]) == (1, 1)
         assert identity.pop("stopping_value") == "last"
+        assert identity.pop("strong_start") == 0  # nor --strong-start (off: 0)
         db.execute("UPDATE meta SET value = ? WHERE name = 'identity'", (json.dumps(identity),))
     default = run(command(tmp_path, *small, space=space))
     assert default.returncode == 2
