@@ -88,7 +88,7 @@ from benchmarks.fidelity_curves import MAX_EPOCHS, config_key, load
 from benchmarks.fidelity_parallel import ROWS, Plain, simulate
 from benchmarks.optuna_ties import stable_ties
 from improve_hpo.ga import SearchSettings, make_algorithm, make_rng
-from improve_hpo.runner.intermediate import stops, strong_start
+from improve_hpo.runner.intermediate import starts_strong, stops
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler, search_space)
 from improve_hpo.space import load_space_data
@@ -277,7 +277,7 @@ def _train(problem, candidate, scheduler, trace, prints=True):
         if stops(value, limit, "min", started_strong):
             trace.pay(fidelity - start)
             return value, fidelity, progress
-        started_strong = strong_start(value, strong.get(fidelity), "min")
+        started_strong = starts_strong(value, strong.get(fidelity), "min")
     trace.pay(target - start)
     if target == MAX_EPOCHS:
         trace.full_result(candidate.values, curve[-1])

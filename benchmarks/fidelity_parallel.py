@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from benchmarks.fidelity_curves import MAX_EPOCHS
-from improve_hpo.runner.intermediate import stops, strong_start
+from improve_hpo.runner.intermediate import starts_strong, stops
 
 # The rows of the parallel report: (method of benchmarks.fidelity, whether milestones stream)
 ROWS = {
@@ -148,7 +148,7 @@ def simulate(problem, trace, search, space, workers: int, stream: bool, prints: 
         limit = search.cutoffs().get(fidelity) \
             if fidelity in training.stoppable and fidelity > training.first_epoch else None
         below = max((f for f in training.progress if f < fidelity), default=None)
-        if strong_start(value, search.strong_starts().get(fidelity), "min"):
+        if starts_strong(value, search.strong_starts().get(fidelity), "min"):
             training.started_strong.add(fidelity)
         if stops(value, limit, "min", below in training.started_strong):
             end(number, fidelity, value)

@@ -15,9 +15,8 @@ from improve_hpo.ga.candidate import Candidate
 from improve_hpo.scheduling import (FidelitySettings, add_fidelity_arguments, fidelity_from_args,
                                     make_scheduler, search_space)
 from improve_hpo.scheduling.settings import SILENT_AFTER, bracket_sequence
-from improve_hpo.runner.intermediate import stops
-from improve_hpo.runner.intermediate import strong_start as started_strong
-from improve_hpo.scheduling.stopping import cutoff, strong_start
+from improve_hpo.runner.intermediate import starts_strong, stops
+from improve_hpo.scheduling.stopping import cutoff, strong_start_limit
 from improve_hpo.space import load_space_data
 
 SPACE = load_space_data([
@@ -161,7 +160,7 @@ def drive(sched, order_rng, workers=4, stop_after=None, prints=False):
             if stops(progress[fidelity], limit, "min", strong_below):
                 stopped_at = fidelity
                 break
-            strong_below = started_strong(progress[fidelity], strong.get(fidelity), "min")
+            strong_below = starts_strong(progress[fidelity], strong.get(fidelity), "min")
         metric = progress[stopped_at] if stopped_at else curve(candidate.values)
         sched.tell(candidate, metric, stopped_at=stopped_at, progress=progress)
         finished.append((candidate, metric, stopped_at, progress))
@@ -457,15 +456,16 @@ def test_strong_starts_come_from_the_best_share_of_each_rung():
     best share Q (at least its best one; none from fewer than eta values, as a cutoff); a
     trial within it at a rung is not stopped at the next rung, even behind the cutoff there.
     Part of the experiment; off (0) by default, and then nothing is published."""
-    assert strong_start([5.0, 1.0, 2.0, 4.0, 3.0], 0.4, 3) == 2.0  # the best 2 of 5
-    assert strong_start([3.0, 1.0, 2.0], 0.2, 3) == 1.0  # at least the best one
-    assert strong_start([1.0, 2.0], 0.4, 3) is None and strong_start([3.0, 1.0, 2.0], 0, 3) is None
-    assert strong_start([1.0, float("inf"), 2.0, 3.0], 0.5, 3) == 1.0  # a failure is no value
+    assert strong_start_limit([5.0, 1.0, 2.0, 4.0, 3.0], 0.4, 3) == 2.0  # the best 2 of 5
+    assert strong_start_limit([3.0, 1.0, 2.0], 0.2, 3) == 1.0  # at least the best one
+    assert strong_start_limit([1.0, 2.0], 0.4, 3) is None  # too few to say
+    assert strong_start_limit([3.0, 1.0, 2.0], 0, 3) is None  # off
+    assert strong_start_limit([1.0, float("inf"), 2.0, 3.0], 0.5, 3) == 1.0  # a failure is no value
     assert stops(0.5, 0.3, "min") and not stops(0.5, 0.3, "min", started_strong=True)
     assert not stops(0.2, 0.3, "min") and not stops(float("nan"), None, "min")
-    assert started_strong(0.25, 0.25, "min") and not started_strong(0.3, 0.25, "min")
-    assert started_strong(0.5, 0.4, "max") and not started_strong(0.3, 0.4, "max")
-    assert not started_strong(0.1, None, "min") and not started_strong(float("nan"), 1, "min")
+    assert starts_strong(0.25, 0.25, "min") and not starts_strong(0.3, 0.25, "min")
+    assert starts_strong(0.5, 0.4, "max") and not starts_strong(0.3, 0.4, "max")
+    assert not starts_strong(0.1, None, "min") and not starts_strong(float("nan"), 1, "min")
     for mode, sign in (("min", 1), ("max", -1)):
         settings = FidelitySettings("epochs", 1, 27, 3, promotion=False, early_stopping="asha",
                                     strong_start=0.4)

@@ -206,12 +206,12 @@ def falls_behind(value: float, limit: float, mode: str) -> bool:
 def stops(value: float, limit: float | None, mode: str, started_strong: bool = False) -> bool:
     """Whether a trial is stopped at a rung: its value there is worse than the rung's cutoff
     `limit` (None: no cutoff, or not stoppable there), unless it started strong at the rung
-    below (--strong-start: `strong_start`). The runner and the fidelity benchmark's simulations
+    below (--strong-start: `starts_strong`). The runner and the fidelity benchmark's simulations
     decide with these two functions."""
     return limit is not None and falls_behind(value, limit, mode) and not started_strong
 
 
-def strong_start(value: float, limit: float | None, mode: str) -> bool:
+def starts_strong(value: float, limit: float | None, mode: str) -> bool:
     """--strong-start: whether a trial's value at a rung is within that rung's strong-start
     `limit` as published when it got there (None: none), which keeps it from being stopped at
     the next rung. Judged on arrival, as the cutoff is, so the trial's own value (streamed to
@@ -257,7 +257,7 @@ class EarlyStop:
                 stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
                 limit = cutoffs.get(fidelity) if stoppable else None
                 below = max((f for f in self.watch.milestones if f < fidelity), default=None)
-                if strong_start(value, strong.get(fidelity), mode):
+                if starts_strong(value, strong.get(fidelity), mode):
                     self.started_strong.add(fidelity)
                 if stops(value, limit, mode, below in self.started_strong):
                     self.stopped_at, self.value = fidelity, value

@@ -8,9 +8,9 @@ median: the trial must not be worse than their median (the median stopping rule)
 A cutoff exists once a rung holds at least eta results (fewer say too little). Cutoffs are
 losses (lower is better, ga.fitness.loss_of); the scheduler converts them to metric values.
 
-strong_start (--strong-start Q, off by default): the worst loss within the best share Q of a
+strong_start_limit (--strong-start Q, off by default): the worst loss within the best share Q of a
 rung's results. A trial within it at a rung is not stopped at the next rung (a strong start
-that plateaus is given one more rung: runner.intermediate.stops and strong_start).
+that plateaus is given one more rung: runner.intermediate.stops and starts_strong).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def cutoff(losses, rule: str, eta: int) -> float | None:
     raise ValueError(f"unknown early-stopping rule {rule!r}")
 
 
-def strong_start(losses, share: float, eta: int) -> float | None:
+def strong_start_limit(losses, share: float, eta: int) -> float | None:
     """The worst loss within the best `share` of the results at a rung (at least the best one),
     or None (too few results, as for a cutoff, or share 0: --strong-start off)."""
     finite = sorted(loss for loss in losses if math.isfinite(loss))

@@ -79,7 +79,7 @@ from improve_hpo.errors import UsageError
 from improve_hpo.ga.candidate import Candidate, Evaluated, Generation
 from improve_hpo.ga.fitness import BestEver, evaluate
 from improve_hpo.scheduling.settings import SILENT_AFTER, FidelitySettings
-from improve_hpo.scheduling.stopping import cutoff, strong_start
+from improve_hpo.scheduling.stopping import cutoff, strong_start_limit
 from improve_hpo.space import Space
 from improve_hpo.space.parameters import Constant
 
@@ -288,7 +288,7 @@ class FidelityScheduler:
         settings = self.settings
         found = {}
         for rung, fidelity in enumerate(self.rungs[:-2]):
-            loss = strong_start(self._milestones[rung], settings.strong_start, settings.eta)
+            loss = strong_start_limit(self._milestones[rung], settings.strong_start, settings.eta)
             if loss is not None:
                 found[fidelity] = loss if self.mode == "min" else -loss
         return found
