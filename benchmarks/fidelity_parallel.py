@@ -54,7 +54,7 @@ class _Training:
     judged: list  # what it is judged on after each epoch (--stopping-value)
     stoppable: tuple
     progress: dict = field(default_factory=dict)
-    started_strong: set = field(default_factory=set)  # milestones within their strong start
+    started_strong: bool = False  # --strong-start: within it at the last milestone reached
 
 
 class Plain:
@@ -147,12 +147,12 @@ def simulate(problem, trace, search, space, workers: int, stream: bool, prints: 
         training.progress[fidelity] = value
         limit = search.cutoffs().get(fidelity) \
             if fidelity in training.stoppable and fidelity > training.first_epoch else None
-        below = max((f for f in training.progress if f < fidelity), default=None)
-        if starts_strong(value, search.strong_starts().get(fidelity), "min"):
-            training.started_strong.add(fidelity)
-        if stops(value, limit, "min", below in training.started_strong):
+        if stops(value, limit, "min", training.started_strong):
             end(number, fidelity, value)
-        elif stream:
+            return
+        training.started_strong = starts_strong(value, search.strong_starts().get(fidelity),
+                                                "min")
+        if stream:
             search.milestone(number, fidelity, value)
 
     def fill() -> None:

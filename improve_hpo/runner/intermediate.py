@@ -232,7 +232,9 @@ class EarlyStop:
         self.reader = ProgressReader(log, watch.metric, watch.pattern)
         self.thresholds = ThresholdsFile(watch.thresholds)
         self.milestones: dict[int, float] = {}
-        self.started_strong: set[int] = set()  # milestones within their strong start
+        # --strong-start: the last milestone passed was within its strong start (milestones
+        # pass in rising order, so that is the rung below the next one)
+        self.started_strong = False
         self.last: tuple[int, float] | None = None
         self.best: float | None = None  # the best value printed so far (standing)
         self.stopped_at: int | None = None
@@ -256,16 +258,14 @@ class EarlyStop:
                 self._stream(fidelity, value)
                 stoppable = self.watch.stoppable is None or fidelity in self.watch.stoppable
                 limit = cutoffs.get(fidelity) if stoppable else None
-                below = max((f for f in self.watch.milestones if f < fidelity), default=None)
-                if starts_strong(value, strong.get(fidelity), mode):
-                    self.started_strong.add(fidelity)
-                if stops(value, limit, mode, below in self.started_strong):
+                if stops(value, limit, mode, self.started_strong):
                     self.stopped_at, self.value = fidelity, value
                     judged = " (its best so far)" if self.watch.judged_on == "best" else ""
                     self.reason = (f"stopped at {epoch} epochs: {self.watch.metric} {value:.6g}"
                                    f"{judged} is behind the rung cutoff {limit:.6g} at "
                                    f"{fidelity}")
                     return True
+                self.started_strong = starts_strong(value, strong.get(fidelity), mode)
         return False
 
     def _stream(self, fidelity: int, value: float) -> None:
