@@ -111,6 +111,9 @@ def test_fidelity_options_without_a_fidelity_say_how_to_name_one():
     with pytest.raises(UsageError) as caught:
         fidelity_args("--early-stopping", "asha", space=plain)
     assert "--early-stopping: needs a fidelity; name it with --fidelity NAME" in str(caught.value)
+    with pytest.raises(UsageError) as caught:
+        fidelity_args("--strong-start", "0.4", space=plain)
+    assert "--strong-start: needs a fidelity; name it with --fidelity NAME" in str(caught.value)
 
 
 @pytest.mark.parametrize("parameters, message", [

@@ -34,7 +34,9 @@ def cutoff(losses, rule: str, eta: int) -> float | None:
 def strong_start_limit(losses, share: float, eta: int) -> float | None:
     """The worst loss within the best `share` of the results at a rung (at least the best one),
     or None (too few results, as for a cutoff, or share 0: --strong-start off)."""
+    if share <= 0:
+        return None
     finite = sorted(loss for loss in losses if math.isfinite(loss))
-    if len(finite) < eta or share <= 0:
+    if len(finite) < eta:
         return None
     return finite[max(1, int(len(finite) * share)) - 1]

@@ -287,6 +287,8 @@ class FidelityScheduler:
         not stopped at the next rung); {} when the setting is off."""
         settings = self.settings
         found = {}
+        if settings.strong_start <= 0:  # off: nothing to sort on every result
+            return found
         for rung, fidelity in enumerate(self.rungs[:-2]):
             loss = strong_start_limit(self._milestones[rung], settings.strong_start, settings.eta)
             if loss is not None:
