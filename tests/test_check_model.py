@@ -185,6 +185,12 @@ def test_the_seed_chooses_the_point_and_set_overrides_it(tmp_path, space, data):
     (["--output", "{file}"], "--output {file}: is a file; give a folder for the check's files"),
     (["--output", "{file}/sub"], "--output {file}/sub: cannot create it (Not a directory); give "
                                  "a folder you can write to"),
+    (["--progress-pattern", "(oops"], "--progress-pattern '(oops': not a regular expression: "
+                                      "missing ), unterminated subpattern at position 0"),
+    (["--progress-pattern", "loss: (.+)"], "--progress-pattern 'loss: (.+)': needs a group "
+                                           "(?P<value>...) around the metric's number"),
+    (["--fidelity", "nope"], "--fidelity nope: {space} has no parameter 'nope' (parameters: x, "
+                             "epochs)"),
 ])
 def test_usage_errors_exit_2_with_the_flag_named(tmp_path, space, data, capsys, extra, message):
     model = make_model(tmp_path / "model")

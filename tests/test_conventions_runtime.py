@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -85,3 +86,33 @@ def test_an_image_without_preprocess_sh_is_refused_up_front(tmp_path, base_sandb
     assert done.returncode == 2
     assert "preprocess.sh is not on the image's PATH" in done.stderr
     assert "run with --no-preprocess" in done.stderr
+
+
+def test_a_published_models_per_epoch_line_is_read_through_the_real_runtime(
+        tmp_path, base_sandbox):  # noqa: F811
+    """GraphDRP (develop) in the image, unmodified: with the pattern docs/compat.md gives, the
+    run reads its `mse, <value>` line each epoch from the container's output, and the
+    milestones at rungs 1, 3 and 9 are the best values it printed up to them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "log").mkdir()
+    space = tmp_path / "hp.json"
+    space.write_text(json.dumps([*STANDARD_SPACE[:2], {"name": "epochs", "type": "int",
+                                                       "lower": 1, "upper": 9,
+                                                       "fidelity": True}]))
+    image = corpus_image(base_sandbox, tmp_path / "image", "graphdrp-develop")
+    done = run_engine(tmp_path, image, "--population", 2, "--generations", 0, "--seed", 3,
+                      "--eta", 3, "--env", "CONVENTION_LOG=/IMPROVE_DATA_DIR/log",
+                      "--progress-pattern", MODELS["graphdrp-develop"]["progress"]["pattern"],
+                      *MODELS["graphdrp-develop"]["run_flags"], space=space, data=data)
+    assert done.returncode == 0, done.stderr
+    printed = {Path(entry["folder"]).name: entry["values"] for entry in
+               map(json.loads, (data / "log" / "epochs.jsonl").read_text().splitlines())}
+    with sqlite3.connect(tmp_path / "out" / "ledger.sqlite") as db:
+        rows = db.execute("SELECT folder, milestones FROM trials").fetchall()
+    assert len(rows) == 2 and len(printed) == 2
+    for folder, milestones in rows:
+        values = printed[Path(folder).name]
+        reached = {int(epochs): value for epochs, value in json.loads(milestones).items()}
+        assert reached == pytest.approx({epochs: min(values[:epochs]) for epochs in (1, 3, 9)
+                                         if epochs <= len(values)}, rel=1e-9)

@@ -1,16 +1,20 @@
 """`improve-hpo check-model`: will this model work under HPO? Runs preprocess.sh, one train.sh
 with one sample of the space, and infer.sh, exactly as `run` would, and says whether the metric
 came back, how long each stage took and, when a stage failed, its command and the end of its
-logs. See docs/report.md.
+logs. With a fidelity (marked in the space, or --fidelity) or --progress-pattern it also says
+what early stopping would read from the training's output each epoch (curator/progress_check).
+See docs/report.md.
 
 Exit codes: 0 the metric came back (and infer.sh worked, unless --infer none); 1 the model
-failed; 2 usage error; 130 stopped by SIGINT/SIGTERM.
+failed, or a run would misread its per-epoch metric; 2 usage error; 130 stopped by
+SIGINT/SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import tempfile
@@ -18,11 +22,13 @@ from pathlib import Path
 
 from improve_hpo.curator.check_model import (check_model, choose_point, failure_details,
                                              metric_hint)
+from improve_hpo.curator.progress_check import check_epochs, describe
 from improve_hpo.errors import UsageError
 from improve_hpo.runner import (WorkerContext, add_runner_arguments, assign_gpu,
                                 install_interrupt_handlers, settings_from_args)
 from improve_hpo.runner.container_env import risky_host_passthrough
 from improve_hpo.runner.sif_unpack import prepare_image
+from improve_hpo.scheduling.settings import pattern_problem
 from improve_hpo.space import load_space
 from improve_hpo.space.parameters import format_value
 
@@ -31,7 +37,8 @@ INTERRUPTED_EXIT = 130
 
 EPILOG = """\
 exit codes: 0 the metric came back (and infer.sh ran, unless --infer none); 1 the model failed
-(the output shows the command and the end of its logs); 2 usage error; 130 stopped by a signal.
+(the output shows the command and the end of its logs), or a run would misread the metric it
+prints each epoch; 2 usage error; 130 stopped by a signal.
 Without --output the files go to a temporary folder, removed when the check passes and kept
 (its path printed) when it fails."""
 
@@ -56,6 +63,14 @@ def register(subparsers):
                         "removed when the check passes)")
     parser.add_argument("--tail", type=int, default=20, metavar="N",
                         help="log lines shown for a failed stage (default: %(default)s)")
+    parser.add_argument("--fidelity", metavar="NAME",
+                        help="the parameter that sets the epochs (default: the one marked "
+                        '"fidelity": true in the space): say what early stopping would read '
+                        "from the training, one value per epoch (--set NAME=3: a short one)")
+    parser.add_argument("--progress-pattern", metavar="REGEX",
+                        help="as for `run`: the line with the per-epoch metric, a regular "
+                        "expression with a group (?P<value>...) (default: IMPROVE_PROGRESS "
+                        "lines); check that it reads one value per epoch")
     add_runner_arguments(parser)
 
 
@@ -64,6 +79,7 @@ def run(args) -> int:
     settings = settings_from_args(args)
     if args.tail < 0:
         raise UsageError(f"--tail {args.tail}: give a number of lines, 0 or more")
+    fidelity = _fidelity(args, space)
     values, notes = choose_point(space, args.seed, args.settings)
     folder, keep = _scratch_folder(args.output)
     model = (f"{settings.model_dir} (no container)" if settings.launcher == "native"
@@ -86,6 +102,11 @@ def run(args) -> int:
     if check.interrupted:
         show(f"STOPPED by a signal; the files are kept in {folder}")
         return INTERRUPTED_EXIT
+    if check.passed and (fidelity or args.progress_pattern):
+        misread = _per_epoch(check, settings.metric, args.progress_pattern, fidelity, values)
+        if misread:
+            show(f"FAILED: {misread}; the files are kept in {folder}")
+            return 1
     if check.passed:
         show(f"PASSED: {check.metric_name} came back ({check.metric:.6g}); this model works "
              "under improve-hpo")
@@ -109,6 +130,38 @@ def run(args) -> int:
              f"unset {name} and check again")
     show(f"FAILED: {failed.stage}.sh: {failed.reason}; the files are kept in {folder}")
     return 1
+
+
+def _fidelity(args, space) -> str | None:
+    """The fidelity parameter named by --fidelity or the space, checked with
+    --progress-pattern before anything runs (UsageError names the flag)."""
+    if args.progress_pattern is not None:
+        problem = pattern_problem(args.progress_pattern)
+        if problem:
+            raise UsageError(f"--progress-pattern {args.progress_pattern!r}: {problem}")
+    name = args.fidelity or space.fidelity
+    if name is not None and name not in space.names:
+        raise UsageError(f"--fidelity {name}: {space.source} has no parameter {name!r} "
+                         f"(parameters: {', '.join(space.names)})")
+    return name
+
+
+def _per_epoch(check, metric: str, pattern: str | None, fidelity: str | None,
+               values: dict) -> str | None:
+    """Show what early stopping would read from the training; the reason a run would
+    misread it (or, with --progress-pattern, read nothing), else None."""
+    trained = next(stage for stage in check.stages if stage.stage == "train")
+    epochs = values.get(fidelity) if fidelity else None
+    read = check_epochs(trained.folder / "train.stdout.log", trained.folder / "train.stderr.log",
+                        metric, pattern, epochs if isinstance(epochs, int) else None)
+    for number, line in enumerate(describe(read, metric, pattern, fidelity)):
+        show(f"  {'per-epoch' if number == 0 else '':<14}{line}")
+    if read.problem:
+        return "a run would misread the metric train.sh prints each epoch (per-epoch, above)"
+    if not read.reports and pattern:
+        return (f"nothing matched --progress-pattern {shlex.quote(pattern)} on train.sh's "
+                "standard output")
+    return None
 
 
 def show(line: str) -> None:

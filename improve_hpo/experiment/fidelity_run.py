@@ -38,6 +38,17 @@ SILENT_SAID = {
         "print its validation metric each epoch, give --progress-pattern for the words it "
         "prints, or --fidelity-continue if it resumes from its trial folder"),
 }
+# What the run says once a training that ended without being stopped printed per-epoch values
+# but none read at its own epochs: the epochs it reads may not be the epochs done
+# (docs/compat.md, "Per-epoch metrics").
+MISREAD_SAID = (
+    "improve-hpo: warning: trial {number} was given {parameter}={target}, but the per-epoch "
+    "values this run read from it stop short of epoch {target} (the last rung reached: "
+    "{last}). Unless the model stopped itself (its own early stopping), the run reads its "
+    "epochs wrong and judges trials at the wrong rungs: an epoch the line names must count the "
+    "epochs done (a model that counts from 0: leave (?P<epoch>...) out of --progress-pattern), "
+    "and the line must come every epoch, not only when the metric improves. `improve-hpo "
+    "check-model --set {parameter}=3` with the same --progress-pattern shows what is read")
 
 
 class FidelityRun:
@@ -48,6 +59,7 @@ class FidelityRun:
         self.cutoffs_file = ThresholdsFile(experiment.out / CUTOFFS_NAME)
         self._published: tuple | None = None  # (cutoffs, counts, strong starts) last written
         self._said_silent = False  # SILENT_SAID was printed (once per session)
+        self._said_misread = False  # MISREAD_SAID was printed (once per session)
 
     def record_fields(self, candidate) -> dict:
         """The ledger's fidelity columns of a trial about to run (its target)."""
@@ -92,6 +104,20 @@ class FidelityRun:
         if result.status == STOPPED:
             record.fidelity = result.stopped_at
             record.rung = self.settings.rung_of(result.stopped_at)
+        elif record.status == OK:
+            self._notice_misread(record)
+
+    def _notice_misread(self, record: TrialRecord) -> None:
+        """Say once that a training that ran to its target, watched there (with promotion),
+        printed per-epoch values of which none was read at the target: the run reads its
+        epochs wrong (MISREAD_SAID)."""
+        read = {int(fidelity) for fidelity in record.milestones or {}}
+        if self._said_misread or not self.settings.promotion or not read \
+                or record.fidelity in read:
+            return
+        self._said_misread = True
+        write_line(MISREAD_SAID.format(number=record.number, parameter=self.settings.parameter,
+                                       target=record.fidelity, last=max(read)))
 
     def tell(self, algorithm, candidate, record: TrialRecord):
         """Tell the scheduler a trial's result; returns its Generation record or None."""

@@ -135,6 +135,16 @@ class ProgressReader:
                 found.append((self._count if epoch is None else epoch, value))
         return found
 
+    def read_all(self) -> list[tuple[int, float]]:
+        """Every report in the log as it is now (check-model reads a finished training's log
+        this way); a last line without its newline is not read, as a run would not."""
+        found = []
+        while True:
+            before = self._offset
+            found.extend(self.poll())
+            if self._offset == before:
+                return found
+
     def _parse(self, line: str) -> tuple[int | None, float] | None:
         if self.pattern is None:
             return parse_progress(line, self.metric)

@@ -8,6 +8,11 @@ reproduce how the real scripts take their arguments.
 
 Every call is appended to $CONVENTION_LOG/calls.jsonl (when set): model, stage, argv, and the
 CUDA_VISIBLE_DEVICES / CANDLE_DATA_DIR its script exported, so tests assert what the model saw.
+A training of a model with `per_epoch` output prints, for each of its --epochs, the lines the
+real training loop prints (its own words, in its order: models.json), with a validation value
+that falls towards the final loss and gets worse once (the third epoch), so that lines printed
+only on an improvement are missing there; it appends the values and its folder to
+$CONVENTION_LOG/epochs.jsonl.
 """
 
 import argparse
@@ -30,6 +35,43 @@ def record():
                 "model": MODEL, "stage": STAGE, "argv": ARGS,
                 "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
                 "data_dir": os.environ.get("CANDLE_DATA_DIR")}) + "\n")
+
+
+def epoch_values(loss, epochs):
+    """The validation value after each epoch: falling towards `loss`, worse at the third."""
+    values = []
+    for done in range(1, epochs + 1):
+        values.append(values[-1] * 1.05 if done == 3 else loss * (1 + 2 / done))
+    return values
+
+
+def print_epochs(spec, loss, epochs, learning_rate):
+    """Print what the real training loop prints per epoch (models.json: `before_epochs` once,
+    then each `each_epoch` line whose `when` holds), and record the values printed."""
+    values = epoch_values(loss, epochs)
+    for line in spec.get("before_epochs", []):
+        print(line.format(n=epochs, learning_rate=learning_rate), flush=True)
+    best, best_e1, since = math.inf, 0, 0
+    for e0, value in enumerate(values):
+        improved, prev_best = value < best, best
+        if improved:
+            best, best_e1, since = value, e0 + 1, 0
+        else:
+            since += 1
+        fields = dict(e0=e0, e1=e0 + 1, n=epochs, value=value, train=value * 0.9,
+                      rmse=math.sqrt(value), train_rmse=math.sqrt(value * 0.9), best=best,
+                      best_e1=best_e1, prev_best=prev_best, since=since,
+                      sym="<" if improved else ">=")
+        holds = {"always": True, "improved": improved, "not_improved": not improved,
+                 "improved_after_first": improved and e0 > 0, "several_epochs": epochs > 1}
+        for entry in spec["each_epoch"]:
+            if holds[entry.get("when", "always")]:
+                print(entry["print"].format(**fields), end=entry.get("end", "\n"), flush=True)
+    log = os.environ.get("CONVENTION_LOG")
+    if log:
+        with open(Path(log) / "epochs.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"model": MODEL, "values": values,
+                                     "folder": os.getcwd()}) + "\n")
 
 
 def folder(params, where):
@@ -58,6 +100,8 @@ def main():
         learning_rate = float(params["learning_rate"])
         batch_size = int(params.get("batch_size") or 0)
         loss = (math.log10(learning_rate) + 3) ** 2 + batch_size / 1000
+        if "per_epoch" in SPEC:
+            print_epochs(SPEC["per_epoch"], loss, int(params.get("epochs") or 1), learning_rate)
         for line in SPEC["prints"]:
             print(line.format(loss=loss, pcc=1 / (1 + loss)), flush=True)
         if "scores" in SPEC:
