@@ -80,11 +80,11 @@ def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
 
 
 def stopping_trial(tmp_path, line: str, pattern=None, cutoffs=None, stoppable=None,
-                   strong=None):
+                   strong=None, body=EPOCHS_WITH_GRANDCHILD, options=()):
     data = tmp_path / "data"
     data.mkdir(parents=True, exist_ok=True)
-    model = make_model(tmp_path / "model", train=f"LINE = {line!r}\n" + EPOCHS_WITH_GRANDCHILD)
-    settings = settings_for("--model-dir", str(model), "--data-dir", str(data))
+    model = make_model(tmp_path / "model", train=f"LINE = {line!r}\n" + body)
+    settings = settings_for("--model-dir", str(model), "--data-dir", str(data), *options)
     (tmp_path / "pre").mkdir(exist_ok=True)
     thresholds = ThresholdsFile(tmp_path / "cutoffs.json")
     thresholds.write("min", {1: 2.0, 3: 0.3} if cutoffs is None else cutoffs, strong=strong)
@@ -136,6 +136,25 @@ def test_a_strong_start_is_not_stopped_at_the_next_rung(tmp_path):
     log = (tmp_path / "missed" / "t" / "train.stdout.log").read_text()
     assert "epoch=3 " in log and "epoch=6 " not in log
     assert_all_gone(tmp_path / "missed" / "t" / "pids.json")
+
+
+def test_a_model_that_prints_without_flushing_is_stopped_while_it_trains(tmp_path):
+    """The IMPROVE models print their per-epoch metric without flush: into a log file, Python
+    would write it in 8 KiB blocks, read only when the training ends. The runner sets
+    PYTHONUNBUFFERED=1, so the trial is stopped at 3 epochs; with --env PYTHONUNBUFFERED= (off)
+    the same trial's lines arrive only as it exits: it trains all 27 epochs."""
+    line = "IMPROVE_PROGRESS epoch={epoch} val_loss={value}"
+    unflushed = EPOCHS_WITH_GRANDCHILD.replace("value=1.0 / epoch), flush=True)",
+                                               "value=1.0 / epoch))")
+    assert unflushed != EPOCHS_WITH_GRANDCHILD
+    result = stopping_trial(tmp_path / "default", line, body=unflushed)
+    assert (result.status, result.stopped_at) == ("stopped", 3)
+    log = (tmp_path / "default" / "t" / "train.stdout.log").read_text()
+    assert "epoch=3 " in log and "epoch=6 " not in log
+    assert_all_gone(tmp_path / "default" / "t" / "pids.json")
+    stopping_trial(tmp_path / "off", line, body=unflushed, options=("--env", "PYTHONUNBUFFERED="))
+    log = (tmp_path / "off" / "t" / "train.stdout.log").read_text()
+    assert "epoch=27 " in log and "IMPROVE_RESULT" in log  # it trained to its end
 
 
 def test_an_unmodified_model_is_stopped_through_the_pattern(tmp_path):

@@ -48,7 +48,7 @@ def test_env_reaches_a_native_model_too(tmp_path, native, monkeypatch):
     assert result.status == "ok", result.reason
     assert (tmp_path / "t1" / "env.json").read_text() == '["1 2", "s"]'
     assert recorded_call(tmp_path / "t1", "train.sh")["cuda"] == "-1"
-    assert "&& CUDA_VISIBLE_DEVICES=-1 A='1 2' FROM_SHELL=s " in (
+    assert "&& CUDA_VISIBLE_DEVICES=-1 PYTHONUNBUFFERED=1 A='1 2' FROM_SHELL=s " in (
         tmp_path / "t1" / "command.txt").read_text()
 
 

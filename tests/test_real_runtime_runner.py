@@ -62,14 +62,15 @@ def test_the_model_gets_a_clean_environment_with_its_gpu_and_env_flags(tmp_path,
     assert inside["args"] == ["0", "/IMPROVE_DATA_DIR", "--input_dir", str(pre.resolve()),
                               "--output_dir", str(folder.resolve()), "--x", "0.5",
                               "--opt", "a b; rm -rf /"]
-    assert set(inside["env"]) == RUNTIME_SET | {"CUDA_VISIBLE_DEVICES", "OMP_NUM_THREADS",
-                                                "FROM_HOST"}
-    assert (inside["env"]["CUDA_VISIBLE_DEVICES"], inside["env"]["OMP_NUM_THREADS"],
-            inside["env"]["FROM_HOST"]) == ("0", "3", "host value")
+    assert set(inside["env"]) == RUNTIME_SET | {"CUDA_VISIBLE_DEVICES", "PYTHONUNBUFFERED",
+                                                "OMP_NUM_THREADS", "FROM_HOST"}
+    assert (inside["env"]["CUDA_VISIBLE_DEVICES"], inside["env"]["PYTHONUNBUFFERED"],
+            inside["env"]["OMP_NUM_THREADS"], inside["env"]["FROM_HOST"]) == \
+        ("0", "1", "3", "host value")
     assert inside["data"] == ["marker.csv"] and inside["cwd"] == str(folder.resolve())
     command = (folder / "command.txt").read_text()
     assert (f"&& CUDA_VISIBLE_DEVICES=0 SINGULARITYENV_CUDA_VISIBLE_DEVICES=0 "
-            "SINGULARITYENV_OMP_NUM_THREADS=3 SINGULARITYENV_FROM_HOST='host value' "
+            "SINGULARITYENV_PYTHONUNBUFFERED=1 SINGULARITYENV_OMP_NUM_THREADS=3 SINGULARITYENV_FROM_HOST='host value' "
             f"{RUNTIME} exec --cleanenv --nv ") in command
     # --nv on a host without a GPU: the runtime's INFO goes to train.runtime.log, not the model's.
     assert "NVIDIA" in (folder / "train.runtime.log").read_text()

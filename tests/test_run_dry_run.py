@@ -133,6 +133,7 @@ def test_container_mode_prints_the_exact_runtime_line(tmp_path, monkeypatch, cap
              if name.startswith("preprocess ")]
     values = [f"--{name}={value!r}" for name, value in first.values.items()]
     expected = ["CUDA_VISIBLE_DEVICES=3", "APPTAINERENV_CUDA_VISIBLE_DEVICES=3",
+                "APPTAINERENV_PYTHONUNBUFFERED=1",
                 str(STANDIN_DIR / "apptainer"), "exec", "--cleanenv", "--nv",
                 "--bind", f"{data}:/IMPROVE_DATA_DIR", "--bind", f"{pre}:{pre}",
                 "--bind", f"{trial}:{trial}", str(image), "train.sh", "3", "/IMPROVE_DATA_DIR",

@@ -20,6 +20,13 @@ from pathlib import Path
 from improve_hpo.runner.container_env import container_variables
 from improve_hpo.runner.settings import NO_GPU, RunnerSettings
 
+# Set for every script unless --env names it. PYTHONUNBUFFERED=1: a Python training writes each
+# line to its log as it prints it, not in blocks of 8 KiB when its stdout is a file (the IMPROVE
+# models print their per-epoch metric without flushing), so early stopping reads an epoch's
+# metric when the epoch ends, not epochs later, and a trial killed at its timeout or crashed
+# leaves its last lines in the log.
+MODEL_DEFAULTS = (("PYTHONUNBUFFERED", "1"),)
+
 
 @dataclass(frozen=True)
 class Command:
@@ -58,6 +65,13 @@ def gpu_argument(gpu: str | None) -> str:
     return NO_GPU if gpu is None else gpu
 
 
+def model_variables(user_env: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    """The variables a script gets besides CUDA_VISIBLE_DEVICES: MODEL_DEFAULTS, then --env
+    (which replaces a default it names)."""
+    given = {name for name, _ in user_env}
+    return (*((name, value) for name, value in MODEL_DEFAULTS if name not in given), *user_env)
+
+
 def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: str | None,
                   folders: list[str], cwd: str) -> Command:
     """The command running `script` with `args`.
@@ -68,9 +82,10 @@ def build_command(settings: RunnerSettings, script: str, args: list[str], gpu: s
     """
     interpreter = [settings.script_interpreter] if settings.script_interpreter else []
     if settings.launcher == "native":
-        env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)), *settings.env)
+        env = (("CUDA_VISIBLE_DEVICES", gpu_argument(gpu)), *model_variables(settings.env))
         return Command((*interpreter, f"{settings.model_dir}/{script}", *args), env, cwd)
-    env = container_variables(settings.runtime_family, gpu_argument(gpu), settings.env)
+    env = container_variables(settings.runtime_family, gpu_argument(gpu),
+                              model_variables(settings.env))
     argv = [settings.runtime, "exec", "--cleanenv"]
     if settings.nv and gpu is not None:
         argv.append("--nv")
