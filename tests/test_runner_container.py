@@ -50,7 +50,8 @@ def test_apptainer_gets_apptainerenv_variables_under_its_clean_environment(
     assert recorded_call(folder, "train.sh")["cuda"] == "0"  # through APPTAINERENV_
     assert (folder / "command.txt").read_text().startswith(
         f"(cd {folder} && CUDA_VISIBLE_DEVICES=0 APPTAINERENV_CUDA_VISIBLE_DEVICES=0 "
-        f"APPTAINERENV_SEED=4 {STANDIN_DIR / 'apptainer'} exec --cleanenv --nv ")
+        f"APPTAINERENV_PYTHONUNBUFFERED=1 APPTAINERENV_SEED=4 {STANDIN_DIR / 'apptainer'} exec "
+        "--cleanenv --nv ")
 
 
 @needs_bwrap
