@@ -38,17 +38,22 @@ SILENT_SAID = {
         "print its validation metric each epoch, give --progress-pattern for the words it "
         "prints, or --fidelity-continue if it resumes from its trial folder"),
 }
-# What the run says once a training that ended without being stopped printed per-epoch values
-# but none read at its own epochs: the epochs it reads may not be the epochs done
-# (docs/compat.md, "Per-epoch metrics").
+# What the run says once, when the epochs it read from a training that ran to its end are not
+# the epochs it was given (docs/compat.md, "Per-epoch metrics"): fewer, unless the model stopped
+# itself, or more.
 MISREAD_SAID = (
-    "improve-hpo: warning: trial {number} was given {parameter}={target}, but the per-epoch "
-    "values this run read from it stop short of epoch {target} (the last rung reached: "
-    "{last}). Unless the model stopped itself (its own early stopping), the run reads its "
-    "epochs wrong and judges trials at the wrong rungs: an epoch the line names must count the "
-    "epochs done (a model that counts from 0: leave (?P<epoch>...) out of --progress-pattern), "
-    "and the line must come every epoch, not only when the metric improves. `improve-hpo "
-    "check-model --set {parameter}=3` with the same --progress-pattern shows what is read")
+    "improve-hpo: warning: trial {number} was given {parameter}={target}, but the last "
+    "per-epoch value this run read from its output was for epoch {read}: {why}; until then "
+    "early stopping judges its trials at the wrong rungs. `improve-hpo check-model --set "
+    "{parameter}=3` with the same --progress-pattern shows what is read")
+MISREAD_WHY = {
+    "short": "unless the model stopped itself (its own early stopping), an epoch the line "
+             "names must count the epochs done (a model that counts from 0: leave "
+             "(?P<epoch>...) out of --progress-pattern), and the line must come every epoch, "
+             "not only when the metric improves",
+    "over": "--progress-pattern matches more than one line per epoch (make it match only the "
+            "per-epoch validation line), or an epoch the line names is not the epochs done",
+}
 
 
 class FidelityRun:
@@ -105,19 +110,18 @@ class FidelityRun:
             record.fidelity = result.stopped_at
             record.rung = self.settings.rung_of(result.stopped_at)
         elif record.status == OK:
-            self._notice_misread(record)
+            self._notice_misread(record, result.epochs_read)
 
-    def _notice_misread(self, record: TrialRecord) -> None:
-        """Say once that a training that ran to its target, watched there (with promotion),
-        printed per-epoch values of which none was read at the target: the run reads its
-        epochs wrong (MISREAD_SAID)."""
-        read = {int(fidelity) for fidelity in record.milestones or {}}
-        if self._said_misread or not self.settings.promotion or not read \
-                or record.fidelity in read:
+    def _notice_misread(self, record: TrialRecord, read: int | None) -> None:
+        """Say once that a training that ran to its end printed per-epoch values read at other
+        epochs than it was given (MISREAD_SAID); a model that printed none is silent, which
+        the scheduler tells apart (SILENT_SAID)."""
+        if self._said_misread or not read or read == record.fidelity:
             return
         self._said_misread = True
-        write_line(MISREAD_SAID.format(number=record.number, parameter=self.settings.parameter,
-                                       target=record.fidelity, last=max(read)))
+        write_line(MISREAD_SAID.format(
+            number=record.number, parameter=self.settings.parameter, target=record.fidelity,
+            read=read, why=MISREAD_WHY["short" if read < record.fidelity else "over"]))
 
     def tell(self, algorithm, candidate, record: TrialRecord):
         """Tell the scheduler a trial's result; returns its Generation record or None."""

@@ -285,6 +285,11 @@ class EarlyStop:
         if sink is not None and self.watch.trial is not None:
             sink(Milestone(self.watch.trial, fidelity, value))
 
+    @property
+    def epochs_read(self) -> int:
+        """The epoch of the last value read (0: none)."""
+        return self.last[0] if self.last else 0
+
     def finish(self) -> None:
         """Read the last lines after the trial ended (its milestones, without stopping it)."""
         for epoch, value in self.reader.poll():

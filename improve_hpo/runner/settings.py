@@ -103,8 +103,10 @@ class TrialResult(RunRecord):
     """One trial (train.sh, and infer.sh when --infer all); metric is None unless status is ok
     or stopped. Early stopping (runner/intermediate.py): a stopped trial's metric is the value
     it printed at `stopped_at`, the fidelity it reached; `milestones` holds the values it
-    printed at the rung fidelities it passed ({fidelity: value}), for every watched trial."""
+    printed at the rung fidelities it passed ({fidelity: value}), and `epochs_read` the epoch of
+    the last value read from its output (0: none), for every watched trial."""
 
     metric: float | None
     stopped_at: int | None = None
     milestones: dict | None = None
+    epochs_read: int | None = None

@@ -89,7 +89,7 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
         early.finish()
         if status == "stopped":
             return TrialResult(metric=early.value, stopped_at=early.stopped_at,
-                               milestones=early.milestones,
+                               milestones=early.milestones, epochs_read=early.epochs_read,
                                **_record(status, early.reason, start, worker, folder))
     value = None
     if reason is None:
@@ -105,6 +105,7 @@ def run_trial(settings: RunnerSettings, train_values: Values, folder, preprocess
             reason = f"trained; infer: {inferred.reason}"
     return TrialResult(metric=value if status == "ok" else None,
                        milestones=None if early is None else early.milestones,
+                       epochs_read=None if early is None else early.epochs_read,
                        **_record(status, reason, start, worker, folder))
 
 
