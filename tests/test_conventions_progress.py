@@ -96,6 +96,18 @@ def test_a_run_reads_what_each_published_model_prints_each_epoch(tmp_path, data,
             assert value == pytest.approx(wanted[epochs], rel=1e-3), (name, epochs)
 
 
+def test_the_dry_run_says_which_line_early_stopping_reads(tmp_path, data):
+    pattern = MODELS["graphdrp-develop"]["progress"]["pattern"]
+    done = improve_hpo(tmp_path, "run", "--space", fidelity_space(tmp_path),
+                       "--model-dir", CORPUS / "graphdrp-develop", "--data-dir", data,
+                       "--output", tmp_path / "out", "--progress-pattern", pattern,
+                       *model_flags("graphdrp-develop"), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert ("  per-epoch metric: lines matching --progress-pattern '^mse, (?P<value>\\S+)$' on "
+            "train.sh's standard output (`improve-hpo check-model --set epochs=3` with the same "
+            "options shows what is read)") in done.stdout
+
+
 SHORT = ("unless the model stopped itself (its own early stopping), an epoch the line names "
          "must count the epochs done (a model that counts from 0: leave (?P<epoch>...) out of "
          "--progress-pattern), and the line must come every epoch, not only when the metric "

@@ -141,6 +141,9 @@ def test_early_stopping_alone_stops_trials_behind_and_leaves_no_process(tmp_path
     dry = run(command(tmp_path, *OPTIONS, *stopping, "--dry-run", space=space))
     assert "stopping brackets: 2 (Hyperband's hedge); of every 14 new points, 9 from epochs=1, " \
            "5 only from epochs=3" in dry.stdout
+    assert "  per-epoch metric: IMPROVE_PROGRESS lines on train.sh's standard output " \
+           "(`improve-hpo check-model --set epochs=3` with the same options shows what is " \
+           "read)" in dry.stdout
     result = run(command(tmp_path, *OPTIONS, *stopping, "--workers", 2, space=space))
     assert result.returncode == 0, result.stderr
     trials = read_csv(tmp_path / "out" / "trials.csv")

@@ -249,7 +249,7 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
     default = fidelity_args(*stopping)
     assert (default.rungs, default.early_stopping, default.stopping_bracket_count) == \
         ((4, 8, 16, 27), "asha", 3)
-    assert default.describe()[3] == ("  stopping brackets: 3 (Hyperband's hedge); of every 18 "
+    assert default.describe()[4] == ("  stopping brackets: 3 (Hyperband's hedge); of every 18 "
                                      "new points, 8 from epochs=4, 6 only from epochs=8, 4 only "
                                      "from epochs=16")
     round_ = bracket_sequence((8, 6, 4))
@@ -259,9 +259,9 @@ def test_early_stopping_brackets_hold_some_points_past_the_lowest_rungs():
     assert two_rungs.stopping_bracket_count == 1  # at most the rungs below the top
     plain = fidelity_args(*stopping, "--stopping-brackets", "1", "--grace-period", "6")
     assert {plain.stops_from(n) for n in range(20)} == {6}
-    assert plain.identity()["stopping_brackets"] == 1 and len(plain.describe()) == 4
+    assert plain.identity()["stopping_brackets"] == 1 and len(plain.describe()) == 5
     every = fidelity_args(*stopping, "--stopping-brackets", "4")
-    assert every.describe()[3].endswith("4 only from epochs=16, 4 never stopped")
+    assert every.describe()[4].endswith("4 only from epochs=16, 4 never stopped")
     assert max(every.stops_from(n) for n in range(22)) == 27  # past every milestone
     off = fidelity_args("--early-stopping", "off")
     assert (off.stopping_bracket_count, off.identity()["stopping_brackets"]) == (1, 1)

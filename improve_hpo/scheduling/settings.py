@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import shlex
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -273,6 +274,11 @@ class FidelitySettings:
                          f"the results at {self.parameter} "
                          f"{', '.join(map(str, milestones)) or '(none)'} is stopped "
                          f"(grace period {self.grace}; judged on {judged})")
+            source = (f"lines matching --progress-pattern {shlex.quote(self.progress_pattern)}"
+                      if self.progress_pattern else "IMPROVE_PROGRESS lines")
+            lines.append(f"  per-epoch metric: {source} on train.sh's standard output "
+                         f"(`improve-hpo check-model --set {self.parameter}=3` with the same "
+                         "options shows what is read)")
             if self.stopping_bracket_count > 1:
                 top = len(rungs) - 1
                 weights = self.hyperband_weights(self.stopping_bracket_count)
