@@ -61,6 +61,21 @@ def test_a_pattern_reads_a_model_that_prints_in_its_own_words(tmp_path):
     assert ProgressReader(log, "val_loss", pattern).poll() == [(5, 0.31), (10, 0.2)]
 
 
+def test_a_line_is_read_as_a_terminal_shows_it(tmp_path):
+    """Keras (2.10 on Linux) redraws its progress bar with backspaces and carriage returns on
+    one line, also into a file; a pattern is matched against the last redraw, the one with the
+    validation metric (anchored there), and a \\r\\n ending does not hide a line."""
+    log = tmp_path / "train.stdout.log"
+    bar = ("1/4 [======>...] - ETA: 3s - loss: 0.9" + "\b" * 40 + "\r4/4 [==========] - 2s "
+           "80ms/step - loss: 0.8 - val_loss: {} - val_rmse: 0.9\n")
+    log.write_text("Epoch 1/2\n" + bar.format(0.7) + "Epoch 2/2\n" + bar.format(0.4)
+                   + "IMPROVE_PROGRESS epoch=3 val_loss=0.3\r\n")
+    anchored = r"^4/4 \[=+\] - \d+s .* - val_loss: (?P<value>[-+.\deE]+)"
+    assert ProgressReader(log, "val_loss", anchored).poll() == [(1, 0.7), (2, 0.4)]
+    assert ProgressReader(log, "val_loss").poll() == [(3, 0.3)]
+    assert ProgressReader(log, "val_loss", r"^1/4 .* loss: (?P<value>\S+)").poll() == []
+
+
 def test_cutoffs_round_trip_and_compare_by_mode(tmp_path):
     path = ThresholdsFile(tmp_path / "cutoffs.json")
     assert path.read() == ("min", {}, {})  # not published yet: no cutoff

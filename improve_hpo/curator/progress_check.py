@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from improve_hpo.runner.failures import strip_ansi
-from improve_hpo.runner.intermediate import PROGRESS_WORD, ProgressReader
+from improve_hpo.runner.intermediate import PROGRESS_WORD, ProgressReader, terminal_line
 from improve_hpo.runner.metric import MARKER
 
 # a number as models print them (0.25, 3, 1.2e-05, 2.0E+03); the shapes of lines that differ
@@ -94,7 +94,7 @@ def _candidates(stdout_log: Path, metric: str, epochs: int | None) -> list[str]:
     shapes: Counter = Counter()
     examples: dict[str, str] = {}
     for raw in text.split("\n"):
-        line = strip_ansi(raw.split("\r")[-1].replace("\b", "")).strip()
+        line = strip_ansi(terminal_line(raw)).strip()
         lowered = line.lower()
         if MARKER in line or not _NUMBER.search(line) or not any(w in lowered for w in words):
             continue

@@ -8,7 +8,8 @@ What a model prints, one line per epoch (the documented format for new models):
 `epoch` is the number of epochs done (3 after the third), then `<metric>=<value>` for the run's
 --metric (other names on the line are ignored, so a model may print several). A model that
 prints per-epoch losses in its own words works unchanged with --progress-pattern, a regular
-expression matched against each line, with a group (?P<value>...) and optionally (?P<epoch>...);
+expression matched against each line as a terminal shows it (`terminal_line`), with a group
+(?P<value>...) and optionally (?P<epoch>...);
 without an epoch group the n-th matching line counts as epoch n (Keras prints `val_loss: 0.12`
 once per epoch, so `val_loss: (?P<value>[-+.\\deE]+)` is enough there).
 
@@ -105,6 +106,15 @@ def parse_progress(line: str, metric: str) -> tuple[int | None, float] | None:
     return epoch, value
 
 
+def terminal_line(line: str) -> str:
+    """What a terminal shows of one output line: its last part after a carriage return that
+    holds anything. A progress bar redraws itself with backspaces and `\r` on one line (Keras'
+    `fit` does, also into a file: DeepCDR's log), so the epoch's final redraw, which carries its
+    validation metric, is the line a pattern is matched against; a `\r\n` ending is no part."""
+    parts = [part for part in line.replace("\b", "").split("\r") if part.strip()]
+    return parts[-1] if parts else ""
+
+
 class ProgressReader:
     """Reads the lines a log has gained since the last call; (epoch, value) per report."""
 
@@ -128,7 +138,7 @@ class ProgressReader:
         self._partial = lines.pop()
         found = []
         for raw in lines:
-            report = self._parse(raw.decode("utf-8", errors="replace"))
+            report = self._parse(terminal_line(raw.decode("utf-8", errors="replace")))
             if report is not None:
                 self._count += 1
                 epoch, value = report
