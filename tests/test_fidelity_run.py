@@ -230,6 +230,8 @@ def test_by_default_a_model_that_prints_is_stopped_early_and_one_that_does_not_t
     assert result.stderr.count(said) == 1, result.stderr
     assert "give --progress-pattern for the words it prints, or --fidelity-continue" \
         in result.stderr
+    assert "The published IMPROVE models' patterns are in docs/compat.md; `improve-hpo " \
+           "check-model --set epochs=3` shows the lines that may hold the metric" in result.stderr
     with sqlite3.connect(silent / "out" / "ledger.sqlite") as db:  # as the previous version
         [(text,)] = db.execute("SELECT value FROM meta WHERE name = 'identity'").fetchall()
         identity = json.loads(text)

@@ -29,14 +29,18 @@ SILENT_SAID = {
         "every point trains {parameter}={top}, as without --fidelity, until one does. To save "
         "epochs, make train.sh print its validation metric each epoch, give --progress-pattern "
         "for the words it prints, or --fidelity-continue if it resumes from its trial folder "
-        "(promotion then trains only the extra epochs)"),
+        "(promotion then trains only the extra epochs). The published IMPROVE models' "
+        "patterns are in docs/compat.md; `improve-hpo check-model --set {parameter}=3` shows "
+        "the lines that may hold the metric"),
     "promotion": (
         "improve-hpo: warning: the first {count} trainings printed no per-epoch value this run "
         "can read (an IMPROVE_PROGRESS line, or --progress-pattern), so every point promoted to "
         "a higher rung trains again from scratch (--silent-model promotion): on the fidelity "
         "benchmark that cost more epochs than no --fidelity (docs/fidelity.md). Make train.sh "
         "print its validation metric each epoch, give --progress-pattern for the words it "
-        "prints, or --fidelity-continue if it resumes from its trial folder"),
+        "prints, or --fidelity-continue if it resumes from its trial folder. The published "
+        "IMPROVE models' patterns are in docs/compat.md; `improve-hpo check-model --set "
+        "{parameter}=3` shows the lines that may hold the metric"),
 }
 # What the run says once, when the epochs it read from a training that ran to its end are not
 # the epochs it was given (docs/compat.md, "Per-epoch metrics"): fewer, unless the model stopped
