@@ -85,7 +85,7 @@ def _misread(reports: list[tuple[int, float]], epochs: int | None,
 
 def _candidates(stdout_log: Path, metric: str, epochs: int | None) -> list[str]:
     """Lines of the log that may hold a per-epoch validation metric, one per shape (the line
-    with its numbers blanked), those printed once per epoch first: '(N lines like) LINE'."""
+    with its numbers blanked), those printed once per epoch first: '(N like) LINE'."""
     try:
         text = stdout_log.read_bytes().decode("utf-8", errors="replace")  # keeps each \r
     except OSError:
