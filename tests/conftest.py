@@ -39,18 +39,29 @@ def _mapped_segments() -> set[str]:
     return names
 
 
-@pytest.fixture(autouse=True)
-def remove_orphaned_mpich_segments():
-    before = _segments()
-    yield
-    new = _segments() - before
+def _remove_orphans(new: set[str]) -> None:
+    """Unlink those of `new` that no process maps and that settled (SETTLED_SECONDS)."""
     if not new:
         return
-    orphans = new - _mapped_segments()
-    for name in orphans:
+    for name in new - _mapped_segments():
         path = SHARED_MEMORY / name
         try:
             if time.time() - path.stat().st_mtime >= SETTLED_SECONDS:
                 path.unlink()
         except OSError:
             pass
+
+
+@pytest.fixture(autouse=True, scope="session")
+def remove_orphaned_mpich_segments_of_the_session():
+    """Once more at the end: a process a test killed may have ended after its teardown."""
+    before = _segments()
+    yield
+    _remove_orphans(_segments() - before)
+
+
+@pytest.fixture(autouse=True)
+def remove_orphaned_mpich_segments():
+    before = _segments()
+    yield
+    _remove_orphans(_segments() - before)
