@@ -15,6 +15,7 @@ import pytest
 from runner_fixtures import make_model
 from test_conventions_corpus import CORPUS, MODELS, STANDARD_SPACE, improve_hpo
 
+from improve_hpo.curator.progress_check import check_epochs
 
 FIDELITY_SPACE = [*STANDARD_SPACE[:2],
                   {"name": "epochs", "type": "int", "lower": 1, "upper": 9, "fidelity": True}]
@@ -208,6 +209,23 @@ def test_check_model_fails_a_pattern_a_run_would_misread(tmp_path, data, name, p
     assert f"a run would misread them: {problem}" in text
     assert "FAILED: a run would misread the metric train.sh prints each epoch" in text
     assert (tmp_path / "check" / "trial" / "train.stdout.log").exists()  # kept
+
+
+def test_an_improve_progress_line_that_counts_from_0_or_skips_epochs_is_misread(tmp_path):
+    """The documented line read as a run reads it (check_epochs on real logs): an epoch from 0
+    says to print the epochs done; epochs named 2, 4, 6 after 3 epochs say they must count."""
+    out, err = tmp_path / "train.stdout.log", tmp_path / "train.stderr.log"
+    err.write_text("")
+    out.write_text("".join(f"IMPROVE_PROGRESS epoch={e} val_loss=0.5\n" for e in range(3)))
+    assert check_epochs(out, err, "val_loss", None, 3).problem == (
+        "the first value read is for epoch 0, and a run needs the epochs done (1 after the "
+        "first): print IMPROVE_PROGRESS epoch=N with N the epochs done")
+    out.write_text("".join(f"IMPROVE_PROGRESS epoch={e} val_loss=0.5\n" for e in (2, 4, 6)))
+    assert check_epochs(out, err, "val_loss", None, 3).problem == (
+        "the last value read is for epoch 6, after a training of 3 epochs: the epoch a line "
+        "names must count the epochs done")
+    out.write_text("".join(f"IMPROVE_PROGRESS epoch={e} val_loss=0.5\n" for e in (1, 2, 3)))
+    assert check_epochs(out, err, "val_loss", None, 3).problem is None
 
 
 def test_check_model_names_lines_printed_on_standard_error(tmp_path):

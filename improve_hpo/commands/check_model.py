@@ -28,7 +28,7 @@ from improve_hpo.runner import (WorkerContext, add_runner_arguments, assign_gpu,
                                 install_interrupt_handlers, settings_from_args)
 from improve_hpo.runner.container_env import risky_host_passthrough
 from improve_hpo.runner.sif_unpack import prepare_image
-from improve_hpo.scheduling.settings import pattern_problem
+from improve_hpo.scheduling.settings import check_fidelity_name, pattern_problem
 from improve_hpo.space import load_space
 from improve_hpo.space.parameters import format_value
 
@@ -135,14 +135,12 @@ def run(args) -> int:
 def _fidelity(args, space) -> str | None:
     """The fidelity parameter named by --fidelity or the space, checked with
     --progress-pattern before anything runs (UsageError names the flag)."""
-    if args.progress_pattern is not None:
-        problem = pattern_problem(args.progress_pattern)
-        if problem:
-            raise UsageError(f"--progress-pattern {args.progress_pattern!r}: {problem}")
+    pattern = args.progress_pattern
+    if pattern is not None and (problem := pattern_problem(pattern)):
+        raise UsageError(problem)
     name = args.fidelity or space.fidelity
-    if name is not None and name not in space.names:
-        raise UsageError(f"--fidelity {name}: {space.source} has no parameter {name!r} "
-                         f"(parameters: {', '.join(space.names)})")
+    if name is not None:
+        check_fidelity_name(name, space)
     return name
 
 

@@ -10,8 +10,9 @@ SINGULARITY_CLEANENV=1 / APPTAINER_CLEANENV=1): variables named SINGULARITYENV_N
 3.4 has no `exec --env`, so this is the one way that works on every release.
 
 What reaches the model: CUDA_VISIBLE_DEVICES (the trial's GPU, -1 for none), PYTHONUNBUFFERED=1
-unless --env sets it (launchers.MODEL_DEFAULTS), every --env NAME=VALUE, the variables of the image's own %environment, what the runtime sets itself (HOME,
-LANG, PATH, LD_LIBRARY_PATH, PS1, PWD, TERM, SINGULARITY_*/APPTAINER_*), and any
+unless --env sets it (launchers.MODEL_DEFAULTS), every --env NAME=VALUE, the variables of the
+image's own %environment, what the runtime sets itself (HOME, LANG, PATH, LD_LIBRARY_PATH, PS1,
+PWD, TERM, SINGULARITY_*/APPTAINER_*), and any
 SINGULARITYENV_*/APPTAINERENV_* variable already set on the host (the runtime's documented way;
 `risky_host_passthrough` names those that can break an image).
 """

@@ -414,9 +414,7 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
             raise UsageError(f"{extras[0]}: needs a fidelity; name it with --fidelity NAME or "
                              f'mark it "fidelity": true in {space.source}')
         return None
-    if name not in space.names:
-        raise UsageError(f"--fidelity {name}: {space.source} has no parameter {name!r} "
-                         f"(parameters: {', '.join(space.names)})")
+    check_fidelity_name(name, space)
     parameter = space[name]
     lower, upper = _bounds(parameter)
     if lower is None or parameter.stage != "train":
@@ -443,10 +441,8 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
         problems.append(f"--grace-period: must be at least 0, got {grace}")
     early = EARLY_STOPPING if args.early_stopping is None else args.early_stopping
     pattern = args.progress_pattern
-    if pattern is not None:
-        problem = pattern_problem(pattern)
-        if problem:
-            problems.append(f"--progress-pattern {pattern!r}: {problem}")
+    if pattern is not None and (problem := pattern_problem(pattern)):
+        problems.append(problem)
     rung_count = len(FidelitySettings(name, bottom, top, eta).rungs) if not problems else None
     if args.brackets is not None:
         if args.promotion == "off":
@@ -498,16 +494,25 @@ def fidelity_from_args(args, space) -> FidelitySettings | None:
 
 
 def pattern_problem(pattern: str) -> str | None:
-    """Why a --progress-pattern cannot be used, or None."""
+    """Why a --progress-pattern cannot be used (the usage error's message), or None; `run` and
+    `check-model` refuse the same patterns with the same words."""
     import re
 
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        return f"not a regular expression: {error}"
+        return f"--progress-pattern {pattern!r}: not a regular expression: {error}"
     if "value" not in compiled.groupindex:
-        return "needs a group (?P<value>...) around the metric's number"
+        return (f"--progress-pattern {pattern!r}: needs a group (?P<value>...) around the "
+                "metric's number")
     return None
+
+
+def check_fidelity_name(name: str, space) -> None:
+    """UsageError unless `name` (--fidelity) is a parameter of the space (`run`, `check-model`)."""
+    if name not in space.names:
+        raise UsageError(f"--fidelity {name}: {space.source} has no parameter {name!r} "
+                         f"(parameters: {', '.join(space.names)})")
 
 
 def _bounds(parameter) -> tuple[int | None, int | None]:
